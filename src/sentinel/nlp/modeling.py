@@ -1,0 +1,159 @@
+"""The bundled model: a small character BERT with n-gram embeddings and a linear n-gram head.
+
+Why this shape (measured, see docs/model.md): a plain character BERT small enough for 2,000
+posts/s on 2 cores loses to TF-IDF + logistic regression, because Chinese sentiment lives in
+words and a few layers of attention over single characters barely learn them from 70k reviews.
+So the model gets words back cheaply:
+
+* each position embeds its character plus hashed bigram and trigram ending there (factorised
+  tables: a small ``ngram_dim`` projected up to the hidden size, to stay within 25 MB);
+* a linear head over hashed 1-3-grams (a logistic regression living in the same model, with
+  one weight per bucket and label) is added to the encoder's logits, so the encoder only has
+  to learn what the bag of n-grams gets wrong (negation, contrast, context).
+
+Two outputs: ``sentiment_logits`` (one logit, sigmoid = P(negative)) and ``topic_logits``
+(one per crisis topic, independent sigmoids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel, PreTrainedModel
+from transformers.utils import ModelOutput
+
+__all__ = ["SentinelConfig", "SentinelModel", "SentinelOutput", "hash_ngrams"]
+
+# Large odd multipliers for polynomial hashing of id pairs/triples into buckets.
+_P1, _P2, _P3 = 1_000_003, 998_244_353, 2_654_435_761
+
+
+def hash_ngrams(input_ids: torch.Tensor, buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bucket ids of the bigram and trigram *ending* at each position, shape (B, T) each.
+
+    The first position (``[CLS]``) pairs with itself, harmless since it never forms a real
+    n-gram. Ids stay far below 2**20, so the products fit in int64.
+    """
+    prev = torch.cat([input_ids[:, :1], input_ids[:, :-1]], dim=1)
+    prev2 = torch.cat([prev[:, :1], prev[:, :-1]], dim=1)
+    bigram = (prev * _P1 + input_ids) % buckets
+    trigram = ((prev2 * _P2 + prev * _P1) % _P3 + input_ids * 7 + 1) % buckets
+    return bigram, trigram
+
+
+class SentinelConfig(BertConfig):
+    model_type = "sentinel"
+
+    def __init__(
+        self,
+        ngram_buckets: int = 40_000,
+        ngram_dim: int = 48,
+        linear_buckets: int = 1 << 18,
+        topic_labels: list[str] | None = None,
+        max_chars: int = 128,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.ngram_buckets = ngram_buckets
+        self.ngram_dim = ngram_dim
+        self.linear_buckets = linear_buckets
+        self.topic_labels = list(topic_labels or [])
+        self.max_chars = max_chars
+
+
+@dataclass
+class SentinelOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    sentiment_logits: torch.Tensor | None = None
+    topic_logits: torch.Tensor | None = None
+    mlm_logits: torch.Tensor | None = None
+
+
+class SentinelModel(PreTrainedModel):
+    config_class = SentinelConfig
+    base_model_prefix = "sentinel"
+
+    def __init__(self, config: SentinelConfig) -> None:
+        super().__init__(config)
+        h = config.hidden_size
+        n_out = 1 + len(config.topic_labels)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bigram = nn.Embedding(config.ngram_buckets, config.ngram_dim)
+        self.trigram = nn.Embedding(config.ngram_buckets, config.ngram_dim)
+        self.ngram_proj = nn.Linear(config.ngram_dim, h, bias=False)
+        self.head = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Dropout(config.hidden_dropout_prob))
+        self.out = nn.Linear(h, n_out)
+        self.linear = nn.Embedding(config.linear_buckets, n_out)
+        self.linear_bias = nn.Parameter(torch.zeros(n_out))
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=self.config.initializer_range)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            if module is getattr(self, "linear", None):
+                nn.init.zeros_(module.weight)  # the linear head starts as "no evidence"
+            else:
+                nn.init.normal_(module.weight, std=self.config.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        bigram, trigram = hash_ngrams(input_ids, self.config.ngram_buckets)
+        chars = self.bert.embeddings.word_embeddings(input_ids)
+        return chars + self.ngram_proj(self.bigram(bigram) + self.trigram(trigram))
+
+    def linear_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Bag of hashed 1-3-grams; sum over positions scaled by 1/sqrt(length), as for an
+        L2-normalised binary feature vector."""
+        buckets = self.config.linear_buckets
+        bigram, trigram = hash_ngrams(input_ids, buckets)
+        # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
+        unigram = input_ids % buckets
+        mask = attention_mask.unsqueeze(-1).to(self.linear.weight.dtype)
+        summed = ((self.linear(unigram) + self.linear((bigram + 1) % buckets)) * mask).sum(1)
+        summed = summed + (self.linear((trigram + 2) % buckets) * mask).sum(1)
+        length = attention_mask.sum(1, keepdim=True).clamp(min=1).to(summed.dtype)
+        return summed / (3 * length).sqrt() + self.linear_bias
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(inputs_embeds=self.embed(input_ids), attention_mask=attention_mask)[0]
+        return hidden
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        use_linear: bool = True,
+        **_: Any,
+    ) -> SentinelOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encode(input_ids, attention_mask)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        logits = self.out(self.head(torch.cat([hidden[:, 0], mean], dim=-1)))
+        if use_linear:
+            logits = logits + self.linear_logits(input_ids, attention_mask)
+        return SentinelOutput(sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:])
+
+
+class MLMHead(nn.Module):
+    """Masked-character prediction for pretraining the encoder; not saved with the model."""
+
+    def __init__(self, model: SentinelModel) -> None:
+        super().__init__()
+        h = model.config.hidden_size
+        self.transform = nn.Sequential(nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h))
+        self.decoder_bias = nn.Parameter(torch.zeros(model.config.vocab_size))
+        self._model = [model]  # not a submodule: its weights belong to the model
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        weight = self._model[0].bert.embeddings.word_embeddings.weight  # tied
+        return self.transform(hidden) @ weight.T + self.decoder_bias

@@ -1,0 +1,125 @@
+"""Text normalisation and the character tokenizer of the bundled model.
+
+Chinese has no word boundaries, so the default model reads characters; word-like units
+come back inside the model as hashed character bigrams and trigrams. The vocabulary is
+built from the training data and saved as a standard ``tokenizer.json`` (the ``tokenizers``
+library), so any Hugging Face tool can read it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+
+__all__ = [
+    "EMOTICON_RE",
+    "SPECIAL_TOKENS",
+    "CharTokenizer",
+    "normalize",
+    "strip_emoticons",
+]
+
+PAD, UNK, CLS, MASK = "[PAD]", "[UNK]", "[CLS]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, CLS, MASK)
+
+# Weibo renders emoticons as bracketed names: [哈哈], [怒], [good]. The sentiment labels of the
+# Weibo corpus come from these, so the model must also learn to do without them.
+EMOTICON_RE = re.compile(r"\[[^\[\]\s]{1,8}\]")
+_SPACES = re.compile(r"\s+")
+
+
+def strip_emoticons(text: str) -> str:
+    """Remove ``[…]`` emoticon tokens (and the spaces they leave)."""
+    return _SPACES.sub(" ", EMOTICON_RE.sub("", text)).strip()
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width), lower case, collapsed white space.
+
+    Must match the normaliser inside ``tokenizer.json``; it is used when building the
+    vocabulary and for n-gram seed-term matching.
+    """
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+class CharTokenizer:
+    """Characters to ids, with ``[CLS]`` first; backed by a ``tokenizers.Tokenizer``."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._tok = tokenizer
+        self.vocab: dict[str, int] = tokenizer.get_vocab()
+        self.pad_id = self.vocab[PAD]
+        self.unk_id = self.vocab[UNK]
+        self.cls_id = self.vocab[CLS]
+        self.mask_id = self.vocab[MASK]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @classmethod
+    def build(cls, texts: Iterable[str], *, min_count: int = 2, max_size: int = 8000) -> CharTokenizer:
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(normalize(text).replace(" ", ""))
+        chars = [c for c, n in counts.most_common(max_size) if n >= min_count]
+        vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+        for c in sorted(chars):  # sorted: the same data always gives the same ids
+            vocab.setdefault(c, len(vocab))
+        return cls(_make_tokenizer(vocab))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CharTokenizer:
+        return cls(Tokenizer.from_file(str(Path(directory) / "tokenizer.json")))
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._tok.save(str(directory / "tokenizer.json"))
+        # Lets ``AutoTokenizer.from_pretrained(directory)`` work as well.
+        config = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "pad_token": PAD,
+            "unk_token": UNK,
+            "cls_token": CLS,
+            "mask_token": MASK,
+            "model_max_length": 512,
+        }
+        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
+        """Ids per text, ``[CLS]`` first, truncated to ``max_length`` ids in all."""
+        encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
+        keep = max_length - 1
+        return [[self.cls_id, *enc.ids[:keep]] for enc in encodings]
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad to the longest row: (input_ids, attention_mask) as int64 arrays."""
+        width = max((len(row) for row in ids), default=1)
+        out = np.full((len(ids), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            out[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return out, mask
+
+
+def _make_tokenizer(vocab: dict[str, int]) -> Tokenizer:
+    tok = Tokenizer(WordLevel(vocab, unk_token=UNK))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    # Drop white space, then split what is left into single characters.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex("."), behavior="isolated"),
+        ]
+    )
+    return tok

@@ -1,0 +1,397 @@
+"""The store on SQLAlchemy 2 async: SQLite (aiosqlite, WAL) by default, PostgreSQL (asyncpg) to scale.
+
+One code path for both dialects: ``INSERT .. ON CONFLICT`` and ``RETURNING`` exist in each.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, event, func, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sentinel.config import StorageConfig
+from sentinel.obs.metrics import Metrics
+from sentinel.post import Post, ScoredPost, parse_post
+from sentinel.risk.base import AlertEvent
+from sentinel.store import schema as t
+
+__all__ = ["SqlStore", "async_url"]
+
+log = logging.getLogger(__name__)
+ALEMBIC_DIR = Path(__file__).resolve().parents[3] / "alembic"
+
+
+def async_url(url: str) -> str:
+    """Map the user's URL onto the async driver: sqlite -> aiosqlite, postgresql -> asyncpg."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"storage url must look like sqlite:///path or postgresql://..., got {url!r}")
+    base = scheme.split("+")[0]
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    raise ValueError(f"unsupported storage scheme {scheme!r} (sqlite or postgresql)")
+
+
+def _ts(when: datetime) -> float:
+    return when.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _post_from_row(data: str) -> Post:
+    return parse_post(json.loads(data), max_text=10**9)
+
+
+class SqlStore:
+    """Posts, classifications, alerts, cursors and the notification outbox."""
+
+    def __init__(self, config: StorageConfig, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        url = async_url(config.url)
+        self.dialect = "postgresql" if url.startswith("postgresql") else "sqlite"
+        kwargs: dict[str, Any] = {"echo": config.echo}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=config.pool_size, max_overflow=config.pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self, *, migrate: bool = True) -> None:
+        if self.dialect == "sqlite":
+            db_path = self.engine.url.database
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        if migrate:
+            await self.upgrade()
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations (the same ones ``sentinel db upgrade`` runs)."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        def run(connection: Connection) -> None:
+            cfg = AlembicConfig()
+            cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(run)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # readiness reports any failure as not ready
+            return False
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # -- posts -------------------------------------------------------------------------------
+
+    async def known(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (platform, id) keys are already stored (and therefore scored)."""
+        keys = list(set(keys))
+        found: set[tuple[str, str]] = set()
+        async with self.engine.connect() as conn:
+            for i in range(0, len(keys), 400):
+                chunk = keys[i : i + 400]
+                rows = await conn.execute(
+                    select(t.posts.c.platform, t.posts.c.post_id).where(
+                        tuple_(t.posts.c.platform, t.posts.c.post_id).in_(chunk)
+                    )
+                )
+                found.update((r[0], r[1]) for r in rows)
+        return found
+
+    async def write_batch(
+        self,
+        scored: Sequence[tuple[ScoredPost, str]],
+        seen_again: Sequence[tuple[Post, str]],
+        *,
+        model: str,
+        now: datetime,
+    ) -> list[ScoredPost]:
+        """Store new posts with their scores, and update counters of posts seen again.
+
+        ``scored`` and ``seen_again`` hold (post, source name). Returns the scored posts that
+        were really new: a concurrent writer may have stored some first, and those are
+        treated as seen again. One transaction: a post is never stored without its scores.
+        """
+        started = time.perf_counter()
+        now_ts = _ts(now)
+        inserted: list[ScoredPost] = []
+        again = list(seen_again)
+        async with self.engine.begin() as conn:
+            if scored:
+                by_key = {sp.post.key: (sp, src) for sp, src in scored}
+                rows = [
+                    {
+                        "platform": sp.post.platform,
+                        "post_id": sp.post.id,
+                        "created_ts": _ts(sp.post.created_at),
+                        "ingested_ts": now_ts,
+                        "updated_ts": now_ts,
+                        "source": src,
+                        "author_id": sp.post.author.id,
+                        "followers": sp.post.author.followers,
+                        "reposts": sp.post.reposts,
+                        "comments": sp.post.comments,
+                        "likes": sp.post.likes,
+                        "repost_of": sp.post.repost_of,
+                        "seen": 1,
+                        "text": sp.post.text,
+                        "data": json.dumps(sp.post.to_dict(), ensure_ascii=False),
+                    }
+                    for sp, src in by_key.values()
+                ]
+                stmt = (
+                    self._insert(t.posts)
+                    .on_conflict_do_nothing(index_elements=["platform", "post_id"])
+                    .returning(t.posts.c.pk, t.posts.c.platform, t.posts.c.post_id)
+                )
+                result = await conn.execute(stmt, rows)
+                new_pks = {(r.platform, r.post_id): r.pk for r in result}
+                classes = []
+                for key, (sp, src) in by_key.items():
+                    pk = new_pks.get(key)
+                    if pk is None:
+                        again.append((sp.post, src))
+                        continue
+                    inserted.append(sp)
+                    classes.append(
+                        {
+                            "post_pk": pk,
+                            "model": model,
+                            "negative": sp.negative,
+                            "label": sp.label,
+                            "topics": json.dumps(sp.topics, ensure_ascii=False),
+                            "scored_ts": now_ts,
+                        }
+                    )
+                if classes:
+                    await conn.execute(t.classifications.insert(), classes)
+            if again:
+                await conn.execute(
+                    update(t.posts)
+                    .where(and_(t.posts.c.platform == _b("b_platform"), t.posts.c.post_id == _b("b_id")))
+                    .values(
+                        reposts=func.max(t.posts.c.reposts, _b("b_reposts"))
+                        if self.dialect == "sqlite"
+                        else func.greatest(t.posts.c.reposts, _b("b_reposts")),
+                        comments=_b("b_comments"),
+                        likes=_b("b_likes"),
+                        followers=_b("b_followers"),
+                        seen=t.posts.c.seen + 1,
+                        updated_ts=now_ts,
+                    ),
+                    [
+                        {
+                            "b_platform": p.platform,
+                            "b_id": p.id,
+                            "b_reposts": p.reposts,
+                            "b_comments": p.comments,
+                            "b_likes": p.likes,
+                            "b_followers": p.author.followers,
+                        }
+                        for p, _ in again
+                    ],
+                )
+        self.metrics.store_write_seconds.labels("posts").observe(time.perf_counter() - started)
+        sources = {sp.post.key: src for sp, src in scored}
+        for sp in inserted:
+            self.metrics.posts_ingested.labels(sp.post.platform, sources[sp.post.key]).inc()
+        for p, src in again:
+            self.metrics.posts_duplicate.labels(p.platform, src).inc()
+        return inserted
+
+    async def count_posts(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(t.posts))).scalar_one())
+
+    async def scored_posts(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[ScoredPost]:
+        """Stored posts with their scores, oldest first (export, warm start, reports)."""
+        q = (
+            select(t.posts.c.data, t.classifications.c.negative, t.classifications.c.label,
+                   t.classifications.c.topics)
+            .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
+            .order_by(t.posts.c.created_ts, t.posts.c.pk)
+        )
+        if since is not None:
+            q = q.where(t.posts.c.created_ts >= _ts(since))
+        if until is not None:
+            q = q.where(t.posts.c.created_ts < _ts(until))
+        if limit is not None:
+            q = q.limit(limit)
+        async with self.engine.connect() as conn:
+            result = await conn.stream(q.execution_options(yield_per=1000))
+            async for row in result:
+                yield ScoredPost(
+                    post=_post_from_row(row.data),
+                    negative=row.negative,
+                    label=row.label,
+                    topics=json.loads(row.topics),
+                )
+
+    async def prune_posts(self, older_than: datetime, *, batch: int = 5000) -> int:
+        """Delete old posts in small transactions so ingestion never waits long."""
+        removed = 0
+        while True:
+            async with self.engine.begin() as conn:
+                pks = [
+                    r[0]
+                    for r in await conn.execute(
+                        select(t.posts.c.pk).where(t.posts.c.created_ts < _ts(older_than)).limit(batch)
+                    )
+                ]
+                if not pks:
+                    return removed
+                await conn.execute(delete(t.classifications).where(t.classifications.c.post_pk.in_(pks)))
+                await conn.execute(delete(t.posts).where(t.posts.c.pk.in_(pks)))
+                removed += len(pks)
+
+    # -- cursors -----------------------------------------------------------------------------
+
+    async def get_cursor(self, source: str) -> str | None:
+        async with self.engine.connect() as conn:
+            row = await conn.execute(
+                select(t.source_cursors.c.cursor).where(t.source_cursors.c.source == source)
+            )
+            value = row.scalar_one_or_none()
+            return None if value is None else str(value)
+
+    async def set_cursor(self, source: str, cursor: str) -> None:
+        stmt = self._insert(t.source_cursors).values(source=source, cursor=cursor, updated_ts=time.time())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source"], set_={"cursor": cursor, "updated_ts": time.time()}
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    async def open_alert_levels(self) -> dict[str, str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.alerts.c.watch, t.alerts.c.level).where(t.alerts.c.status == "open")
+            )
+            return {r.watch: r.level for r in rows}
+
+    async def save_events(
+        self, events: Sequence[AlertEvent], channels_for: Callable[[AlertEvent], list[str]]
+    ) -> list[AlertEvent]:
+        """Persist alert events and queue them in the outbox, in one transaction.
+
+        The outbox row exists before any attempt to send, so a crash between here and the
+        chat service loses nothing; the delivery worker sends each (event, channel) once.
+        """
+        started = time.perf_counter()
+        async with self.engine.begin() as conn:
+            for ev in events:
+                at = _ts(ev.at)
+                if ev.event == "opened":
+                    res = await conn.execute(
+                        t.alerts.insert()
+                        .values(watch=ev.watch, status="open", level=ev.level, risk=ev.risk,
+                                opened_ts=at, updated_ts=at)
+                        .returning(t.alerts.c.id)
+                    )
+                    ev.alert_id = int(res.scalar_one())
+                else:
+                    row = await conn.execute(
+                        select(t.alerts.c.id)
+                        .where(t.alerts.c.watch == ev.watch, t.alerts.c.status == "open")
+                        .order_by(t.alerts.c.id.desc())
+                        .limit(1)
+                    )
+                    alert_id = row.scalar_one_or_none()
+                    if alert_id is None:  # e.g. resolved by hand meanwhile: keep the event anyway
+                        res = await conn.execute(
+                            t.alerts.insert()
+                            .values(watch=ev.watch, status="open", level=ev.level, risk=ev.risk,
+                                    opened_ts=at, updated_ts=at)
+                            .returning(t.alerts.c.id)
+                        )
+                        alert_id = res.scalar_one()
+                    ev.alert_id = int(alert_id)
+                    values: dict[str, Any] = {"level": ev.level, "risk": ev.risk, "updated_ts": at}
+                    if ev.event == "resolved":
+                        values.update(status="resolved", resolved_ts=at)
+                    await conn.execute(update(t.alerts).where(t.alerts.c.id == ev.alert_id).values(**values))
+                res = await conn.execute(
+                    t.alert_events.insert()
+                    .values(alert_id=ev.alert_id, watch=ev.watch, event=ev.event, level=ev.level,
+                            risk=ev.risk, at_ts=at, data="{}")
+                    .returning(t.alert_events.c.id)
+                )
+                ev.id = int(res.scalar_one())
+                await conn.execute(
+                    update(t.alert_events)
+                    .where(t.alert_events.c.id == ev.id)
+                    .values(data=json.dumps(ev.to_record(), ensure_ascii=False))
+                )
+                channels = channels_for(ev)
+                if channels:
+                    await conn.execute(
+                        t.outbox.insert(),
+                        [
+                            {"event_id": ev.id, "channel": ch, "status": "pending", "attempts": 0,
+                             "next_attempt_ts": 0.0, "created_ts": time.time()}
+                            for ch in channels
+                        ],
+                    )
+        self.metrics.store_write_seconds.labels("alerts").observe(time.perf_counter() - started)
+        return list(events)
+
+    async def alert_events(self, *, watch: str | None = None) -> list[AlertEvent]:
+        q = select(t.alert_events.c.data).order_by(t.alert_events.c.id)
+        if watch is not None:
+            q = q.where(t.alert_events.c.watch == watch)
+        async with self.engine.connect() as conn:
+            return [AlertEvent.from_record(json.loads(r.data)) for r in await conn.execute(q)]
+
+
+def _b(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (export, metrics) run while the pipeline writes; NORMAL sync is
+    # durable across process crashes, which is what at-least-once ingest needs.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
