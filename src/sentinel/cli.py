@@ -1,0 +1,225 @@
+"""The ``sentinel`` command line (DESIGN.md fixes run, classify, backtest and export)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentinel import __version__
+from sentinel.config import Config, ConfigError, load_config
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sentinel",
+    help="Crisis early-warning for Chinese social media.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Local simulators and labelled scenarios.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(simulate_app, name="simulate")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config (default: config/sentinel.toml).")
+]
+log = logging.getLogger("sentinel")
+
+
+def _load(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        typer.echo(f"config error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(config: Config) -> None:
+    from sentinel.obs.logs import setup_logging
+
+    setup_logging(config.logging)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    role: Annotated[str, typer.Option(help="all | collect | classify | score | notify")] = "all",
+) -> None:
+    """Run the daemon until SIGINT/SIGTERM."""
+    cfg = _load(config)
+    _setup_logging(cfg)
+    from sentinel.pipeline import Runtime
+
+    if role != "all":
+        from sentinel.roles import run_role
+
+        asyncio.run(run_role(cfg, role))
+        return
+    try:
+        asyncio.run(Runtime(cfg).run())
+    except ConfigError as exc:
+        typer.echo(f"config error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def backtest(
+    input: Annotated[Path, typer.Option("--input", "-i", help="Posts, one canonical JSON object a line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Alert events, one JSON line each.")],
+    config: ConfigOption = None,
+) -> None:
+    """Replay a recorded stream through scoring and risk in event time (deterministic)."""
+    cfg = _load(config)
+    from sentinel.backtest import run_backtest
+
+    if not input.exists():
+        typer.echo(f"input not found: {input}", err=True)
+        raise typer.Exit(2)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with input.open("rb") as src, output.open("w", encoding="utf-8") as out:
+        summary = run_backtest(cfg, src, out, progress=sys.stderr.isatty())
+    typer.echo(summary.render(), err=True)
+
+
+@app.command()
+def export(
+    config: ConfigOption = None,
+    watch: Annotated[str | None, typer.Option(help="Only posts matching this watch's query.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 start (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 end (exclusive).")] = None,
+) -> None:
+    """Write stored posts (with sentiment and topics) as canonical JSON lines, oldest first."""
+    cfg = _load(config)
+
+    def when(value: str | None, name: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            typer.echo(f"--{name}: not ISO 8601: {value}", err=True)
+            raise typer.Exit(2) from None
+        if parsed.tzinfo is None:
+            typer.echo(f"--{name}: needs a UTC offset, e.g. {value}+08:00", err=True)
+            raise typer.Exit(2)
+        return parsed
+
+    matcher = None
+    if watch is not None:
+        spec = next((w for w in cfg.watches if w.name == watch), None)
+        if spec is None:
+            typer.echo(f"no watch named {watch!r} in the config", err=True)
+            raise typer.Exit(2)
+        from sentinel.risk.query import parse_query
+
+        matcher = parse_query(spec.query)
+    asyncio.run(_export(cfg, when(since, "since"), when(until, "until"), matcher))
+
+
+async def _export(cfg: Config, since: datetime | None, until: datetime | None, matcher: object) -> None:
+    from sentinel.store import SqlStore
+
+    store = SqlStore(cfg.storage)
+    await store.open()
+    try:
+        out = sys.stdout
+        async for sp in store.scored_posts(since=since, until=until):
+            if matcher is not None and not matcher.matches(sp.post.text):  # type: ignore[attr-defined]
+                continue
+            out.write(json.dumps(sp.to_dict(), ensure_ascii=False) + "\n")
+    finally:
+        await store.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply the database migrations (also done at start)."""
+    cfg = _load(config)
+    from sentinel.store import SqlStore
+
+    async def go() -> None:
+        store = SqlStore(cfg.storage)
+        await store.open()
+        await store.close()
+
+    asyncio.run(go())
+    typer.echo(f"database at head: {cfg.storage.url.split('@')[-1]}")
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the config (sections, sources, watches, notifiers) without running."""
+    cfg = _load(config)
+    problems: list[str] = []
+    where = str(cfg.path or "<defaults>")
+    from sentinel.sources import SOURCE_TYPES
+
+    for i, sc in enumerate(cfg.sources):
+        if sc.type not in SOURCE_TYPES:
+            problems.append(f"{where}: source[{i}].type: unknown type {sc.type!r}")
+    try:
+        from sentinel.risk.query import QueryError, parse_query
+
+        for i, w in enumerate(cfg.watches):
+            try:
+                parse_query(w.query)
+            except QueryError as exc:
+                problems.append(f"{where}: watch[{i}].query: {exc}")
+    except ImportError:
+        pass
+    try:
+        from sentinel.notify import NOTIFIER_TYPES
+
+        for i, n in enumerate(cfg.notifiers):
+            if n.type not in NOTIFIER_TYPES:
+                problems.append(f"{where}: notify[{i}].type: unknown type {n.type!r}")
+    except ImportError:
+        pass
+    if problems:
+        typer.echo("config error:\n" + "\n".join(problems), err=True)
+        raise typer.Exit(2)
+    typer.echo(
+        f"{where}: ok ({len(cfg.sources)} source(s), {len(cfg.watches)} watch(es), "
+        f"{len(cfg.notifiers)} notifier(s), storage {cfg.storage.url.split('://')[0]})"
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"sentinel {__version__}")
+
+
+# Commands that live beside the subsystem they drive: each module has register(app) or
+# register_simulate(simulate_app).
+_PLUGINS = (
+    ("sentinel.nlp.commands", "register", app),
+    ("sentinel.notify.commands", "register", app),
+    ("sentinel.alerting.commands", "register", app),
+    ("sentinel.sources.commands", "register_simulate", simulate_app),
+    ("sentinel.risk.commands", "register_simulate", simulate_app),
+)
+for _module, _hook, _target in _PLUGINS:
+    try:
+        getattr(importlib.import_module(_module), _hook)(_target)
+    except ModuleNotFoundError as _exc:
+        if _exc.name is None or not _module.startswith(_exc.name):
+            raise
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

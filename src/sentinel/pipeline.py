@@ -1,0 +1,366 @@
+"""The daemon: sources -> bus -> classifier -> store -> risk engine -> notifiers, in one process.
+
+:class:`Runtime` owns every part and their lifecycle. Start-up: open the store (migrate),
+warm the risk engine from stored posts, start the delivery worker, the consumer, the
+metrics server, and the sources (polling ones on APScheduler, streaming ones as tasks).
+Shut-down on SIGINT/SIGTERM: sources stop, the bus drains, the store flushes, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from sentinel.bus import Bus, Envelope, build_bus
+from sentinel.clock import Clock, SystemClock
+from sentinel.config import Config
+from sentinel.obs.metrics import Metrics
+from sentinel.post import Post, PostError, parse_post
+from sentinel.risk.base import AlertEvent, RiskEngine
+from sentinel.scoring import Scorer, load_classifier
+from sentinel.sources import build_source
+from sentinel.sources.base import Source, SourceContext, SourceHealth
+from sentinel.store import SqlStore
+
+__all__ = ["Runtime", "RuntimeSink"]
+
+log = logging.getLogger(__name__)
+WARM_START_WINDOW = timedelta(hours=24)
+TICK_SECONDS = 5.0
+
+
+class RuntimeSink:
+    """What a source writes to: validates, counts rejections, publishes with backpressure."""
+
+    def __init__(self, source: str, bus: Bus, metrics: Metrics) -> None:
+        self.source = source
+        self.bus = bus
+        self.metrics = metrics
+        self.accepted = 0
+        self.rejected = 0
+
+    async def put(self, record: Mapping[str, Any] | Post) -> bool:
+        if isinstance(record, Post):
+            post = record
+        else:
+            try:
+                post = parse_post(record)
+            except PostError as exc:
+                self.reject(exc.reason, exc.detail)
+                return False
+        await self.bus.publish(post, self.source)
+        self.accepted += 1
+        return True
+
+    def reject(self, reason: str, detail: str) -> None:
+        self.rejected += 1
+        self.metrics.posts_rejected.labels(self.source, reason).inc()
+        log.warning("rejected record: %s: %s", reason, detail, extra={"source": self.source})
+
+    async def flush(self) -> None:
+        await self.bus.drain()
+
+
+class Runtime:
+    """All of sentinel in one asyncio process (the embedded default).
+
+    >>> # asyncio.run(Runtime(load_config("config/sentinel.toml")).run())
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        risk: RiskEngine | None = None,
+        scorer: Scorer | None = None,
+        notifiers: Sequence[Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
+        self.store = SqlStore(config.storage, self.metrics)
+        self.bus: Bus = build_bus(config.bus)
+        self._risk = risk
+        self._scorer = scorer
+        self._notifiers = notifiers
+        self.sources: list[tuple[Source, SourceContext, RuntimeSink]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stream_tasks: list[asyncio.Task[None]] = []
+        self._consumer: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._server: Any = None
+        self._risk_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.started = False
+
+    # -- start / stop ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.bus.start()
+        if self._scorer is None:
+            classifier = await asyncio.to_thread(load_classifier, self.config.classifier)
+            self._scorer = Scorer(classifier, self.config.classifier, self.metrics)
+        if self._risk is None:
+            from sentinel.risk import build_risk_engine
+
+            self._risk = build_risk_engine(self.config)
+        await self._warm_start()
+        from sentinel.notify import build_notifiers
+        from sentinel.notify.dispatcher import Dispatcher
+
+        notifiers = (
+            list(self._notifiers)
+            if self._notifiers is not None
+            else build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
+        )
+        self.dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
+        await self.dispatcher.start()
+        self._consumer = asyncio.create_task(self._consume(), name="sentinel-consumer")
+        self._ticker = asyncio.create_task(self._tick(), name="sentinel-ticker")
+        await self._start_server()
+        self._start_sources()
+        self.started = True
+        log.info(
+            "sentinel started: %d source(s), %d watch(es), %d notifier(s), model %s",
+            len(self.sources), len(self.config.watches), len(notifiers), self.scorer.model_name,
+        )
+
+    @property
+    def scorer(self) -> Scorer:
+        assert self._scorer is not None, "start() first"
+        return self._scorer
+
+    @property
+    def risk(self) -> RiskEngine:
+        assert self._risk is not None, "start() first"
+        return self._risk
+
+    async def _warm_start(self) -> None:
+        """Rebuild window state from stored posts; take open alert levels from the store."""
+        now = self.clock.now()
+        posts = [sp async for sp in self.store.scored_posts(since=now - WARM_START_WINDOW)]
+        self.risk.warm_start(posts, await self.store.open_alert_levels(), now)
+        if posts:
+            log.info("risk engine warmed with %d stored post(s)", len(posts))
+
+    async def _start_server(self) -> None:
+        if not self.config.metrics.enabled:
+            return
+        from sentinel.obs.server import HttpServer
+
+        self._server = HttpServer(
+            self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
+        )
+        await self._server.start()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "store": await self.store.ping(),
+            "bus": self._consumer is not None and not self._consumer.done(),
+            "sources": self.started and not self._stopping.is_set(),
+        }
+
+    def _start_sources(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        for sc in self.config.sources:
+            if not sc.enabled:
+                continue
+            health = SourceHealth(sc.name, self.metrics)
+            ctx = SourceContext(config=sc, clock=self.clock, cursors=self.store, metrics=self.metrics,
+                                health=health)
+            source = build_source(ctx)
+            sink = RuntimeSink(sc.name, self.bus, self.metrics)
+            self.sources.append((source, ctx, sink))
+            if source.streaming:
+                task = asyncio.create_task(self._run_streaming(source, sink), name=f"source-{sc.name}")
+                self._stream_tasks.append(task)
+            else:
+                self._scheduler.add_job(
+                    self._run_poll,
+                    IntervalTrigger(seconds=max(sc.interval, 1.0), jitter=max(sc.interval * 0.1, 0.5)),
+                    args=(source, ctx, sink),
+                    id=sc.name,
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=None,
+                )
+                # first run right away, with a little jitter so sources don't stampede
+                self._scheduler.modify_job(
+                    sc.name,
+                    next_run_time=_utcnow_plus(random.uniform(0, min(2.0, sc.interval / 10))),
+                )
+        self._scheduler.start()
+
+    async def _run_streaming(self, source: Source, sink: RuntimeSink) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                await source.collect(sink)
+                return  # a finite stream (a file without follow, a finished scenario)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a source bug must not take the daemon down
+                log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
+                self.metrics.fetch_errors.labels(source.name, type(exc).__name__).inc()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    async def _run_poll(self, source: Source, ctx: SourceContext, sink: RuntimeSink) -> None:
+        if self._stopping.is_set():
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await source.collect(sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("source %s run failed", source.name)
+            ctx.health.failure(self.clock.now(), "internal", repr(exc)[:200])
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def stop(self, drain_timeout: float = 30.0) -> None:
+        """Sources stop, the bus drains, the store flushes; then everything closes."""
+        self._stopping.set()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        for task in [*self._stream_tasks, *self._tasks]:
+            task.cancel()
+        for task in [*self._stream_tasks, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for source, _, _ in self.sources:
+            with contextlib.suppress(Exception):
+                await source.close()
+        if self._consumer is not None and not self._consumer.done():
+            try:
+                await asyncio.wait_for(self.bus.drain(), drain_timeout)
+            except TimeoutError:
+                log.warning("bus not drained after %.0fs; %d post(s) will be re-read", drain_timeout,
+                            self.bus.depth())
+        for task in (self._consumer, self._ticker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._risk is not None and self.started:
+            await self._evaluate()
+        if self.started:
+            await self.dispatcher.stop(timeout=10.0)
+        if self._server is not None:
+            await self._server.stop()
+        await self.bus.close()
+        await self.store.close()
+        log.info("sentinel stopped")
+
+    async def run(self) -> None:
+        """Run until SIGINT or SIGTERM (or :meth:`request_stop`), then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        cfg = self.config.bus
+        while True:
+            batch = await self.bus.get_batch(cfg.batch_size, cfg.batch_wait)
+            self.metrics.bus_depth.set(self.bus.depth())
+            try:
+                await self.process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # not acknowledged: posts stay un-stored; retried after a pause rather than lost
+                log.exception("batch of %d failed; retrying", len(batch))
+                await asyncio.sleep(1.0)
+                try:
+                    await self.process(batch)
+                except Exception:
+                    log.exception("batch failed twice; its posts will be re-read from their source")
+                    await self.bus.ack(batch)
+
+    async def process(self, batch: Sequence[Envelope]) -> list[AlertEvent]:
+        """Classify what is new, store it with its scores, update risk, emit alert events."""
+        unique: dict[tuple[str, str], Envelope] = {}
+        for env in batch:
+            unique[env.post.key] = env  # the latest sighting of a post in one batch wins
+        known = await self.store.known(unique)
+        fresh = [e for k, e in unique.items() if k not in known]
+        seen = [(e.post, e.source) for k, e in unique.items() if k in known]
+        scored = await self.scorer.score([e.post for e in fresh])
+        new = await self.store.write_batch(
+            [(sp, e.source) for sp, e in zip(scored, fresh, strict=True)],
+            seen,
+            model=self.scorer.model_name,
+            now=self.clock.now(),
+        )
+        now_mono = time.monotonic()
+        for env in fresh:
+            self.metrics.pipeline_latency_seconds.observe(now_mono - env.enqueued_at)
+        events: list[AlertEvent] = []
+        if new:
+            async with self._risk_lock:
+                self.risk.observe(new)
+                events = await self._evaluate_locked()
+        await self.bus.ack(batch)
+        return events
+
+    async def _tick(self) -> None:
+        """Evaluate on a timer too: quiet periods must still de-escalate and resolve alerts."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self._evaluate()
+            except Exception:
+                log.exception("risk evaluation failed")
+
+    async def _evaluate(self) -> list[AlertEvent]:
+        async with self._risk_lock:
+            return await self._evaluate_locked()
+
+    async def _evaluate_locked(self) -> list[AlertEvent]:
+        events = self.risk.evaluate(self.clock.now())
+        if events:
+            await self.store.save_events(events, self.dispatcher.channels_for)
+            for ev in events:
+                self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
+                log.info(
+                    "alert %s: watch=%s level=%s risk=%.0f", ev.event, ev.watch, ev.level, ev.risk,
+                    extra={"watch": ev.watch, "event": ev.event, "level": ev.level},
+                )
+            self.dispatcher.wake()
+        return events
+
+
+def _utcnow_plus(seconds: float) -> Any:
+    # APScheduler needs wall-clock datetimes for its own timers (not event time)
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC) + timedelta(seconds=seconds)
