@@ -1,0 +1,372 @@
+"""The delivery worker: sends alert events from the store's outbox, once per channel, in order.
+
+``SqlStore.save_events`` writes each alert event and one ``outbox`` row per channel that
+wants it in the same transaction, so nothing is lost between the risk engine and a chat
+service. One worker task per channel then reads that channel's pending rows in ``id``
+order (the order the events happened) and sends them:
+
+* a row is marked ``sent`` in its own transaction right after the service said ok, so a
+  restart resends nothing that arrived (and everything that did not);
+* a failure holds the channel's queue (order matters more than latency: "resolved" must
+  not overtake "opened") and is retried with exponential backoff or the service's
+  ``Retry-After``; after ``max_attempts`` tries, or at once for a permanent error, the row
+  is parked as ``dead`` and the queue moves on;
+* a per-channel token bucket keeps under the service's rate limit; when more rows wait
+  than the bucket allows, they go out together as one digest message — never dropped;
+* silenced events are recorded as sent-skipped (``last_error = "skipped: silenced"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from sentinel.clock import Clock
+from sentinel.notify.base import Notifier, NotifyError, wants
+from sentinel.notify.ratelimit import RateLimiter
+from sentinel.notify.sanitize import redact_text
+from sentinel.obs.metrics import Metrics
+from sentinel.risk.base import AlertEvent
+from sentinel.store import schema as t
+from sentinel.store.sql import SqlStore
+
+__all__ = ["Dispatcher", "OutboxEntry"]
+
+log = logging.getLogger(__name__)
+
+SKIPPED_SILENCED = "skipped: silenced"
+_FETCH = 200  # rows looked at per step; more pending than the bucket allows already means "digest"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One (event, channel) delivery as the outbox records it."""
+
+    id: int
+    event_id: int
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_ts: float
+    last_error: str | None
+    event: AlertEvent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outbox_id": self.id,
+            "event_id": self.event_id,
+            "channel": self.channel,
+            "status": self.status,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "event": self.event.to_json(),
+        }
+
+
+def _silenced(entry: OutboxEntry) -> bool:
+    return bool(entry.event.factors.get("silenced"))
+
+
+class Dispatcher:
+    """Delivers the outbox through the configured notifiers.
+
+    >>> dispatcher = Dispatcher(notifiers, store, clock, metrics)   # doctest: +SKIP
+    >>> await store.save_events(events, dispatcher.channels_for)    # doctest: +SKIP
+    >>> await dispatcher.start(); dispatcher.wake()                 # doctest: +SKIP
+    >>> await dispatcher.stop(timeout=10)                           # doctest: +SKIP
+
+    ``stop`` lets in-flight sends finish, then closes the notifiers (the dispatcher owns them).
+    """
+
+    def __init__(
+        self,
+        notifiers: Sequence[Notifier],
+        store: SqlStore,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        max_attempts: int = 8,
+        base_backoff: float = 1.0,
+        max_backoff: float = 300.0,
+        poll_interval: float = 5.0,
+        jitter: float = 0.1,
+    ) -> None:
+        self.notifiers: dict[str, Notifier] = {}
+        for n in notifiers:
+            if n.channel in self.notifiers:
+                raise ValueError(f"two notifiers are named {n.channel!r}; give one a name")
+            self.notifiers[n.channel] = n
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.max_attempts = max(1, max_attempts)
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.poll_interval = poll_interval
+        self.jitter = jitter
+        self.limiters = {ch: RateLimiter(getattr(n, "rate_limits", ())) for ch, n in self.notifiers.items()}
+        self._wakeups = {ch: asyncio.Event() for ch in self.notifiers}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    # -- what the pipeline calls ---------------------------------------------------------
+
+    def channels_for(self, event: AlertEvent) -> list[str]:
+        """The channels that want this event (for ``store.save_events``)."""
+        return [ch for ch, n in self.notifiers.items() if wants(n.config, event)]
+
+    async def start(self) -> None:
+        """Start one delivery task per channel; rows left pending by a previous run go first."""
+        if self._tasks:
+            return
+        self._stopping = False
+        for ch in self.notifiers:
+            self._wakeups[ch].set()
+            self._tasks[ch] = asyncio.create_task(self._run_channel(ch), name=f"notify:{ch}")
+        await self.refresh_metrics()
+
+    def wake(self) -> None:
+        """New outbox rows exist: look now instead of at the next poll."""
+        for ev in self._wakeups.values():
+            ev.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - the pipeline contract
+        """Finish in-flight sends (up to ``timeout`` seconds), then stop and close the notifiers.
+
+        Rows not sent stay ``pending`` and go out after the next ``start``.
+        """
+        self._stopping = True
+        self.wake()
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        self._tasks.clear()
+        for n in self.notifiers.values():
+            try:
+                await n.close()
+            except Exception:  # closing is best effort; a failure here must not block shutdown
+                log.exception("notify %s: close failed", n.channel)
+
+    # -- inspection (sentinel alerts, metrics, tests) ------------------------------------
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """``{channel: {"pending": n, "sent": n, "dead": n}}`` over the whole outbox."""
+        q = select(t.outbox.c.channel, t.outbox.c.status, func.count()).group_by(
+            t.outbox.c.channel, t.outbox.c.status
+        )
+        out: dict[str, dict[str, int]] = {}
+        async with self.store.engine.connect() as conn:
+            for channel, status, n in await conn.execute(q):
+                out.setdefault(channel, {"pending": 0, "sent": 0, "dead": 0})[status] = int(n)
+        return out
+
+    async def entries(
+        self, *, status: str | None = None, channel: str | None = None, limit: int | None = None
+    ) -> list[OutboxEntry]:
+        """Outbox rows with their events, oldest first."""
+        q = (
+            select(t.outbox, t.alert_events.c.data)
+            .join(t.alert_events, t.alert_events.c.id == t.outbox.c.event_id)
+            .order_by(t.outbox.c.id)
+        )
+        if status is not None:
+            q = q.where(t.outbox.c.status == status)
+        if channel is not None:
+            q = q.where(t.outbox.c.channel == channel)
+        if limit is not None:
+            q = q.limit(limit)
+        async with self.store.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [
+            OutboxEntry(
+                id=r.id,
+                event_id=r.event_id,
+                channel=r.channel,
+                status=r.status,
+                attempts=r.attempts,
+                next_attempt_ts=r.next_attempt_ts,
+                last_error=r.last_error,
+                event=AlertEvent.from_record(json.loads(r.data)),
+            )
+            for r in rows
+        ]
+
+    async def dead_letters(self, channel: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        """Messages parked after too many tries or a permanent error, oldest first."""
+        return await self.entries(status="dead", channel=channel, limit=limit)
+
+    async def requeue_dead(self, channel: str | None = None) -> int:
+        """Give dead messages another full set of tries (after fixing a URL or a secret)."""
+        cond = t.outbox.c.status == "dead"
+        if channel is not None:
+            cond = and_(cond, t.outbox.c.channel == channel)
+        async with self.store.engine.begin() as conn:
+            res = await conn.execute(
+                update(t.outbox).where(cond).values(status="pending", attempts=0, next_attempt_ts=0.0)
+            )
+        self.wake()
+        await self.refresh_metrics()
+        return int(res.rowcount or 0)
+
+    async def refresh_metrics(self) -> None:
+        q = select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)
+        async with self.store.engine.connect() as conn:
+            by_status = {s: int(n) for s, n in await conn.execute(q)}
+        self.metrics.outbox_pending.set(by_status.get("pending", 0))
+        self.metrics.outbox_dead.set(by_status.get("dead", 0))
+
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - mirrors stop()
+        """Wait until no configured channel has a pending row; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            counts = await self.counts()
+            if all(counts.get(ch, {}).get("pending", 0) == 0 for ch in self.notifiers):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+
+    # -- the worker ----------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def _run_channel(self, channel: str) -> None:
+        wake = self._wakeups[channel]
+        while not self._stopping:
+            wake.clear()
+            try:
+                delay = await self._step(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup must not kill delivery for good
+                log.exception("notify %s: delivery step failed", channel)
+                delay = self.poll_interval
+            if self._stopping:
+                break
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=min(delay, self.poll_interval))
+
+    async def _step(self, channel: str) -> float:
+        """Send what is due on one channel; returns how long to wait before the next step."""
+        rows = await self.entries(status="pending", channel=channel, limit=_FETCH)
+        if not rows:
+            return self.poll_interval
+        skipped: list[OutboxEntry] = []
+        while rows and _silenced(rows[0]):
+            skipped.append(rows.pop(0))
+        if skipped:
+            await self._mark(skipped, status="sent", error=SKIPPED_SILENCED)
+            self.metrics.notifications.labels(channel, "skipped").inc(len(skipped))
+            return 0.0
+        now = self._now()
+        head = rows[0]
+        if head.next_attempt_ts > now:
+            return head.next_attempt_ts - now
+        due: list[OutboxEntry] = []
+        for r in rows:
+            if _silenced(r) or r.next_attempt_ts > now:
+                break
+            due.append(r)
+        limiter = self.limiters[channel]
+        available = limiter.available(now)
+        if available < 1:
+            return max(limiter.wait(now), 0.01)
+        notifier = self.notifiers[channel]
+        if len(rows) <= available:
+            batch = due[:1]
+        else:
+            batch = due[: max(1, int(getattr(notifier, "max_digest", 20)))]
+        limiter.take(now)
+        try:
+            await notifier.send([r.event for r in batch])
+        except NotifyError as exc:
+            if exc.retry_after is not None:
+                limiter.drain(self._now())
+            await self._failed(channel, batch, exc)
+            return 0.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected library error: retry, never lose the row
+            log.exception("notify %s: unexpected error", channel)
+            await self._failed(channel, batch, NotifyError(f"{type(exc).__name__}: {exc}", retryable=True))
+            return 0.0
+        await self._mark(batch, status="sent", error=None)
+        self.metrics.notifications.labels(channel, "sent").inc(len(batch))
+        if len(batch) > 1:
+            log.info("notify %s: sent a digest of %d events", channel, len(batch))
+        return 0.0
+
+    def _backoff(self, attempts: int) -> float:
+        delay = min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1))
+        return delay * (1.0 - self.jitter * random.random())
+
+    async def _failed(self, channel: str, batch: list[OutboxEntry], exc: NotifyError) -> None:
+        now = self._now()
+        error = redact_text(str(exc))[:500]
+        dead: list[int] = []
+        retry: dict[int, tuple[int, float]] = {}
+        for r in batch:
+            attempts = r.attempts + 1
+            if not exc.retryable or attempts >= self.max_attempts:
+                dead.append(r.id)
+            else:
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempts)
+                retry[r.id] = (attempts, now + min(max(delay, 0.0), self.max_backoff))
+        async with self.store.engine.begin() as conn:
+            if dead:
+                await conn.execute(
+                    update(t.outbox)
+                    .where(t.outbox.c.id.in_(dead), t.outbox.c.status == "pending")
+                    .values(status="dead", attempts=t.outbox.c.attempts + 1, last_error=error)
+                )
+            for row_id, (attempts, next_ts) in retry.items():
+                await conn.execute(
+                    update(t.outbox)
+                    .where(t.outbox.c.id == row_id, t.outbox.c.status == "pending")
+                    .values(attempts=attempts, next_attempt_ts=next_ts, last_error=error)
+                )
+        self.metrics.notifications.labels(channel, "failed").inc(len(batch))
+        if dead:
+            self.metrics.notifications.labels(channel, "dead").inc(len(dead))
+            log.error("notify %s: %d message(s) parked as dead: %s", channel, len(dead), error)
+        if retry:
+            attempts, next_ts = next(iter(retry.values()))
+            log.warning(
+                "notify %s: %s (attempt %d of %d, retrying in %.1fs)",
+                channel,
+                error,
+                attempts,
+                self.max_attempts,
+                next_ts - now,
+            )
+        await self.refresh_metrics()
+
+    async def _mark(self, batch: list[OutboxEntry], *, status: str, error: str | None) -> None:
+        # ``status == "pending"`` in the WHERE makes a second marking a no-op, not a double count
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_([r.id for r in batch]), t.outbox.c.status == "pending")
+                .values(
+                    status=status,
+                    sent_ts=self._now(),
+                    attempts=t.outbox.c.attempts + (0 if error == SKIPPED_SILENCED else 1),
+                    last_error=error,
+                )
+            )
+        await self.refresh_metrics()

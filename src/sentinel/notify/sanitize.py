@@ -1,0 +1,120 @@
+"""Untrusted text made harmless for chat services, and secrets kept out of logs.
+
+Post text and author names come from strangers. In a chat message they could ping a
+whole company (Slack ``<!channel>``, DingTalk/WeCom ``@所有人``, Feishu
+``<at user_id="all">``), render links, images or HTML, or forge our own layout with
+headings and line breaks. :func:`neutralize` replaces every character that any of the
+services reads as markup with its full-width twin (readable, inert everywhere), folds
+line breaks, and drops control and bidi-override characters. Our own template text is
+trusted and is not passed through it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "neutralize",
+    "redact_text",
+    "redact_url",
+    "truncate_bytes",
+    "truncate_chars",
+]
+
+ELLIPSIS = "…"
+
+# Each of these starts a mention, a link, an image, an HTML tag or an entity, or emphasis,
+# in at least one of Slack mrkdwn, DingTalk/WeCom markdown and Feishu lark_md.
+_FULLWIDTH = str.maketrans(
+    {
+        "@": "＠",
+        "<": "＜",
+        ">": "＞",
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "&": "＆",
+        "*": "＊",
+        "_": "＿",
+        "`": "｀",
+        "~": "～",
+        "#": "＃",
+        "|": "｜",
+        "!": "！",
+        "\\": "＼",
+        "$": "＄",
+        "{": "｛",
+        "}": "｝",
+    }
+)
+_WS = re.compile(r"\s+")
+# bidi overrides/isolates can make "moc.live" read as "evil.com"; zero-width characters can
+# hide a mention ("@\u200ball") from a naive filter, so drop them before translating
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+# "https://x" in a post auto-links in several services; break the scheme so it stays text
+_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|tel|sms|dingtalk|lark|slack|weixin|javascript|data):")
+
+
+def neutralize(text: object, max_chars: int | None = None) -> str:
+    """Make untrusted text inert in every channel; optionally cut to ``max_chars`` characters."""
+    s = "" if text is None else str(text)
+    s = unicodedata.normalize("NFKC", s)  # fold look-alikes ("＠" etc.) back first, then re-escape all
+    s = _INVISIBLE.sub("", s)
+    s = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in s)
+    s = _WS.sub(" ", s).strip()
+    s = _SCHEME.sub(lambda m: m.group(1) + "：", s)
+    s = s.translate(_FULLWIDTH)
+    return truncate_chars(s, max_chars) if max_chars is not None else s
+
+
+def truncate_chars(text: str, limit: int) -> str:
+    """At most ``limit`` characters (code points), ending in "…" when cut."""
+    if limit <= 0:
+        return ""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def truncate_bytes(text: str, limit: int, encoding: str = "utf-8") -> str:
+    """At most ``limit`` encoded bytes, cut on a character boundary, ending in "…" when cut."""
+    data = text.encode(encoding)
+    if len(data) <= limit:
+        return text
+    room = limit - len(ELLIPSIS.encode(encoding))
+    if room <= 0:
+        return ""
+    # decoding with "ignore" drops a multi-byte character split by the cut, never a whole one
+    return data[:room].decode(encoding, errors="ignore").rstrip() + ELLIPSIS
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+_SECRET_PATH = re.compile(
+    r"(?P<keep>/services/|/hook/|/webhook/send/|/robot/send/|/bot/v\d+/hook/)(?P<secret>[^?#\s\"']+)"
+)
+_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
+_MASK = "***"
+
+
+def redact_url(url: object) -> str:
+    """The URL with every query value, credentials and webhook path tokens masked."""
+    s = str(url)
+    try:
+        parts = urlsplit(s)
+    except ValueError:
+        return _MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = _MASK + "@" + netloc.rpartition("@")[2]
+    path = _SECRET_PATH.sub(lambda m: m.group("keep") + _MASK, parts.path)
+    query = urlencode([(k, _MASK) for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+def redact_text(text: str) -> str:
+    """Mask every URL in free text (exception messages carry request URLs)."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)

@@ -1,0 +1,93 @@
+"""The outbox worker against a real SQLite file and an in-memory notifier."""
+
+from __future__ import annotations
+
+from notify_support import RecordingNotifier, make_event
+
+from sentinel.clock import SystemClock
+from sentinel.notify.base import NotifyError
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.obs.metrics import Metrics
+from sentinel.store.sql import SqlStore
+
+
+async def test_sends_each_event_once_in_order(store: SqlStore, metrics: Metrics) -> None:
+    rec = RecordingNotifier()
+    d = Dispatcher([rec], store, SystemClock(), metrics, base_backoff=0.01)
+    await d.start()
+    await store.save_events([make_event(i) for i in range(5)], d.channels_for)
+    d.wake()
+    assert await d.drain(5)
+    await d.stop(2)
+    assert [[e.posts[0] for e in batch] for batch in rec.received] == [[f"p{i}"] for i in range(5)]
+    assert rec.closed
+    assert (
+        metrics.registry.get_sample_value(
+            "sentinel_notifications_total", {"channel": "rec", "result": "sent"}
+        )
+        == 5
+    )
+    assert (await d.counts())["rec"] == {"pending": 0, "sent": 5, "dead": 0}
+
+
+async def test_min_level_filters_channels(store: SqlStore, metrics: Metrics) -> None:
+    low, high = RecordingNotifier("low"), RecordingNotifier("high", min_level="red")
+    d = Dispatcher([low, high], store, SystemClock(), metrics)
+    assert d.channels_for(make_event(level="orange")) == ["low"]
+    assert d.channels_for(make_event(level="red")) == ["low", "high"]
+
+
+async def test_burst_over_the_limit_becomes_a_digest(store: SqlStore, metrics: Metrics) -> None:
+    rec = RecordingNotifier(rate_limits=[(3, 60.0)])
+    d = Dispatcher([rec], store, SystemClock(), metrics)
+    await store.save_events([make_event(i) for i in range(10)], d.channels_for)
+    await d.start()
+    assert await d.drain(5)
+    await d.stop(2)
+    assert len(rec.received) == 1
+    assert [e.posts[0] for e in rec.received[0]] == [f"p{i}" for i in range(10)]
+
+
+async def test_permanent_error_parks_dead_and_queue_moves_on(store: SqlStore, metrics: Metrics) -> None:
+    rec = RecordingNotifier()
+    rec.fail = lambda evs: NotifyError("bad signature", retryable=False) if evs[0].posts == ["p1"] else None
+    d = Dispatcher([rec], store, SystemClock(), metrics)
+    await store.save_events([make_event(i) for i in range(3)], d.channels_for)
+    await d.start()
+    assert await d.drain(5)
+    await d.stop(2)
+    assert [b[0].posts[0] for b in rec.received] == ["p0", "p2"]
+    dead = await d.dead_letters()
+    assert [(x.event.posts, x.attempts, x.last_error) for x in dead] == [(["p1"], 1, "bad signature")]
+    assert metrics.registry.get_sample_value("sentinel_outbox_dead") == 1
+    assert await d.requeue_dead() == 1
+    assert (await d.counts())["rec"]["pending"] == 1
+
+
+async def test_retryable_error_retries_then_dies(store: SqlStore, metrics: Metrics) -> None:
+    rec = RecordingNotifier()
+    rec.fail = lambda evs: NotifyError("HTTP 503", retryable=True)
+    d = Dispatcher([rec], store, SystemClock(), metrics, max_attempts=3, base_backoff=0.01)
+    await store.save_events([make_event(0)], d.channels_for)
+    await d.start()
+    assert await d.drain(5)
+    await d.stop(2)
+    assert [x.attempts for x in await d.dead_letters()] == [3]
+    assert (
+        metrics.registry.get_sample_value(
+            "sentinel_notifications_total", {"channel": "rec", "result": "failed"}
+        )
+        == 3
+    )
+
+
+async def test_silenced_events_are_recorded_not_sent(store: SqlStore, metrics: Metrics) -> None:
+    rec = RecordingNotifier()
+    d = Dispatcher([rec], store, SystemClock(), metrics)
+    await store.save_events([make_event(0, silenced=True), make_event(1)], d.channels_for)
+    await d.start()
+    assert await d.drain(5)
+    await d.stop(2)
+    assert [b[0].posts for b in rec.received] == [["p1"]]
+    entries = await d.entries(channel="rec")
+    assert [(e.status, e.last_error) for e in entries] == [("sent", "skipped: silenced"), ("sent", None)]
