@@ -83,7 +83,9 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("event_id", sa.Integer, sa.ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "event_id", sa.Integer, sa.ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("channel", sa.String(128), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
@@ -133,8 +135,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "leases", "audit_log", "responses", "silences", "outbox", "source_cursors",
-        "alert_events", "alerts", "classifications",
+        "leases",
+        "audit_log",
+        "responses",
+        "silences",
+        "outbox",
+        "source_cursors",
+        "alert_events",
+        "alerts",
+        "classifications",
     ):
         op.drop_table(table)
     op.drop_index("ix_posts_created_ts", "posts")

@@ -8,7 +8,7 @@ gives the same output, byte for byte.
 from __future__ import annotations
 
 import json
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +51,7 @@ class BacktestSummary:
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)  # "opened:yellow" -> n
-    seconds_in_level: Counter[str] = field(default_factory=Counter)
+    seconds_in_level: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     first: datetime | None = None
     last: datetime | None = None
 
@@ -64,8 +64,9 @@ class BacktestSummary:
         if self.first and self.last:
             lines.append(f"span: {self.first.isoformat()} .. {self.last.isoformat()}")
         opened = {k.split(":")[1]: v for k, v in self.events.items() if k.startswith("opened:")}
-        reached = Counter({k.split(":")[1]: v for k, v in self.events.items() if k.split(":")[0] in
-                           ("opened", "escalated")})
+        reached = Counter(
+            {k.split(":")[1]: v for k, v in self.events.items() if k.split(":")[0] in ("opened", "escalated")}
+        )
         lines.append(f"alerts opened: {sum(opened.values())}")
         for level in ("blue", "yellow", "orange", "red"):
             hours = self.seconds_in_level.get(level, 0) / 3600

@@ -5,12 +5,10 @@ Nothing in the pipeline calls ``datetime.now()``; it asks the clock it was given
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "UTC8"]
-
-from datetime import timezone
+__all__ = ["UTC8", "Clock", "ManualClock", "SystemClock"]
 
 UTC8 = timezone(timedelta(hours=8), "UTC+8")
 

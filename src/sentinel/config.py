@@ -222,7 +222,7 @@ def _apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for key, raw in environ.items():
         if not key.startswith("SENTINEL_") or "__" not in key:
             continue
-        path = key[len("SENTINEL_"):].lower().split("__")
+        path = key[len("SENTINEL_") :].lower().split("__")
         node = data
         for part in path[:-1]:
             child = node.setdefault(part, {})

@@ -136,7 +136,10 @@ class Runtime:
         self.started = True
         log.info(
             "sentinel started: %d source(s), %d watch(es), %d notifier(s), model %s",
-            len(self.sources), len(self.config.watches), len(notifiers), self.scorer.model_name,
+            len(self.sources),
+            len(self.config.watches),
+            len(notifiers),
+            self.scorer.model_name,
         )
 
     @property
@@ -180,8 +183,9 @@ class Runtime:
             if not sc.enabled:
                 continue
             health = SourceHealth(sc.name, self.metrics)
-            ctx = SourceContext(config=sc, clock=self.clock, cursors=self.store, metrics=self.metrics,
-                                health=health)
+            ctx = SourceContext(
+                config=sc, clock=self.clock, cursors=self.store, metrics=self.metrics, health=health
+            )
             source = build_source(ctx)
             sink = RuntimeSink(sc.name, self.bus, self.metrics)
             self.sources.append((source, ctx, sink))
@@ -253,13 +257,14 @@ class Runtime:
             try:
                 await asyncio.wait_for(self.bus.drain(), drain_timeout)
             except TimeoutError:
-                log.warning("bus not drained after %.0fs; %d post(s) will be re-read", drain_timeout,
-                            self.bus.depth())
-        for task in (self._consumer, self._ticker):
-            if task is not None:
-                task.cancel()
+                log.warning(
+                    "bus not drained after %.0fs; %d post(s) will be re-read", drain_timeout, self.bus.depth()
+                )
+        for worker in (self._consumer, self._ticker):
+            if worker is not None:
+                worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                    await worker
         if self._risk is not None and self.started:
             await self._evaluate()
         if self.started:
@@ -352,7 +357,11 @@ class Runtime:
             for ev in events:
                 self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
                 log.info(
-                    "alert %s: watch=%s level=%s risk=%.0f", ev.event, ev.watch, ev.level, ev.risk,
+                    "alert %s: watch=%s level=%s risk=%.0f",
+                    ev.event,
+                    ev.watch,
+                    ev.level,
+                    ev.risk,
                     extra={"watch": ev.watch, "event": ev.event, "level": ev.level},
                 )
             self.dispatcher.wake()

@@ -26,7 +26,16 @@ __all__ = [
 MAX_TEXT_CHARS = 20_000
 MAX_ID_CHARS = 256
 _KNOWN = {
-    "platform", "id", "text", "created_at", "author", "reposts", "comments", "likes", "url", "repost_of",
+    "platform",
+    "id",
+    "text",
+    "created_at",
+    "author",
+    "reposts",
+    "comments",
+    "likes",
+    "url",
+    "repost_of",
 }
 
 
@@ -101,8 +110,7 @@ class ScoredPost:
         d = self.post.to_dict()
         d["sentiment"] = {"label": self.label, "negative": round(self.negative, 6)}
         d["topics"] = [
-            {"label": k, "score": round(v, 6)}
-            for k, v in sorted(self.topics.items(), key=lambda kv: -kv[1])
+            {"label": k, "score": round(v, 6)} for k, v in sorted(self.topics.items(), key=lambda kv: -kv[1])
         ]
         return d
 

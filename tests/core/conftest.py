@@ -24,7 +24,12 @@ def record(i: int, text: str = "今天用了艾克美的新品，感觉还不错
         "id": str(4950000000000000 + i),
         "text": text,
         "created_at": (T0 + timedelta(seconds=i)).isoformat(),
-        "author": {"id": str(1000 + i % 50), "name": f"用户{i % 50}", "followers": 100 + i, "verified": False},
+        "author": {
+            "id": str(1000 + i % 50),
+            "name": f"用户{i % 50}",
+            "followers": 100 + i,
+            "verified": False,
+        },
         "reposts": 0,
         "comments": 0,
         "likes": 0,

@@ -30,8 +30,12 @@ def test_durations(text: object, seconds: float) -> None:
 
 def test_env_indirection_and_override() -> None:
     data = {"notify": [{"type": "dingtalk", "url": "env:DT_URL", "secret": "env:DT_SECRET"}]}
-    env = {"DT_URL": "http://127.0.0.1:1/robot/send?access_token=x", "DT_SECRET": "s3",
-           "SENTINEL_STORAGE__URL": "sqlite:///./other.db", "SENTINEL_BUS__MAX_SIZE": "42"}
+    env = {
+        "DT_URL": "http://127.0.0.1:1/robot/send?access_token=x",
+        "DT_SECRET": "s3",
+        "SENTINEL_STORAGE__URL": "sqlite:///./other.db",
+        "SENTINEL_BUS__MAX_SIZE": "42",
+    }
     cfg = config_from_dict(data, environ=env)
     assert cfg.notifiers[0].secret == "s3"
     assert cfg.storage.url == "sqlite:///./other.db"

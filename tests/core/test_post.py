@@ -33,8 +33,14 @@ def test_integer_ids_and_defaults() -> None:
         ({"platform": "weibo", "text": "x", "created_at": "2026-11-28T13:00:00+08:00"}, "missing_field"),
         ({"platform": "weibo", "id": "1", "text": "x", "created_at": "yesterday"}, "bad_timestamp"),
         ({"platform": "weibo", "id": "1", "text": "x", "created_at": "2026-11-28T13:00:00"}, "bad_timestamp"),
-        ({"platform": "weibo", "id": "1", "text": 5, "created_at": "2026-11-28T13:00:00+08:00"}, "wrong_type"),
-        ({"platform": "weibo", "id": True, "text": "x", "created_at": "2026-11-28T13:00:00+08:00"}, "wrong_type"),
+        (
+            {"platform": "weibo", "id": "1", "text": 5, "created_at": "2026-11-28T13:00:00+08:00"},
+            "wrong_type",
+        ),
+        (
+            {"platform": "weibo", "id": True, "text": "x", "created_at": "2026-11-28T13:00:00+08:00"},
+            "wrong_type",
+        ),
         (dict(record(1), reposts="many"), "wrong_type"),
         (dict(record(1), author="someone"), "wrong_type"),
         (dict(record(1), author={"verified": "yes"}), "wrong_type"),

@@ -30,12 +30,18 @@ async def test_ingest_is_idempotent_and_updates_counters(store: SqlStore, metric
     assert await store.count_posts() == 5
     rows = [sp async for sp in store.scored_posts()]
     assert [sp.post.id for sp in rows] == [record(i)["id"] for i in range(5)]
-    assert metrics.registry.get_sample_value(
-        "sentinel_posts_ingested_total", {"platform": "weibo", "source": "src"}
-    ) == 5
-    assert metrics.registry.get_sample_value(
-        "sentinel_posts_duplicate_total", {"platform": "weibo", "source": "src"}
-    ) == 6
+    assert (
+        metrics.registry.get_sample_value(
+            "sentinel_posts_ingested_total", {"platform": "weibo", "source": "src"}
+        )
+        == 5
+    )
+    assert (
+        metrics.registry.get_sample_value(
+            "sentinel_posts_duplicate_total", {"platform": "weibo", "source": "src"}
+        )
+        == 6
+    )
     assert await store.known([("weibo", record(1)["id"]), ("weibo", "nope")]) == {("weibo", record(1)["id"])}
 
 
@@ -49,7 +55,10 @@ async def test_scores_and_extra_fields_survive(store: SqlStore) -> None:
 
 async def test_time_filters_and_prune(store: SqlStore) -> None:
     await store.write_batch([(scored(i), "s") for i in range(10)], [], model="m", now=T0)
-    middle = [sp async for sp in store.scored_posts(since=T0 + timedelta(seconds=3), until=T0 + timedelta(seconds=6))]
+    middle = [
+        sp
+        async for sp in store.scored_posts(since=T0 + timedelta(seconds=3), until=T0 + timedelta(seconds=6))
+    ]
     assert len(middle) == 3
     assert await store.prune_posts(T0 + timedelta(seconds=4), batch=2) == 4
     assert await store.count_posts() == 6

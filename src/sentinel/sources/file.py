@@ -82,7 +82,9 @@ class FileSource:
             with fh:
                 stat = os.fstat(fh.fileno())
                 if (inode is not None and stat.st_ino != inode) or stat.st_size < offset:
-                    log.info("source %s: %s was replaced or truncated, reading from the start", self.name, path)
+                    log.info(
+                        "source %s: %s was replaced or truncated, reading from the start", self.name, path
+                    )
                     offset = 0
                 inode = stat.st_ino
                 fh.seek(offset)

@@ -239,8 +239,12 @@ class SqlStore:
     ) -> AsyncIterator[ScoredPost]:
         """Stored posts with their scores, oldest first (export, warm start, reports)."""
         q = (
-            select(t.posts.c.data, t.classifications.c.negative, t.classifications.c.label,
-                   t.classifications.c.topics)
+            select(
+                t.posts.c.data,
+                t.classifications.c.negative,
+                t.classifications.c.label,
+                t.classifications.c.topics,
+            )
             .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
             .order_by(t.posts.c.created_ts, t.posts.c.pk)
         )
@@ -319,8 +323,14 @@ class SqlStore:
                 if ev.event == "opened":
                     res = await conn.execute(
                         t.alerts.insert()
-                        .values(watch=ev.watch, status="open", level=ev.level, risk=ev.risk,
-                                opened_ts=at, updated_ts=at)
+                        .values(
+                            watch=ev.watch,
+                            status="open",
+                            level=ev.level,
+                            risk=ev.risk,
+                            opened_ts=at,
+                            updated_ts=at,
+                        )
                         .returning(t.alerts.c.id)
                     )
                     ev.alert_id = int(res.scalar_one())
@@ -335,8 +345,14 @@ class SqlStore:
                     if alert_id is None:  # e.g. resolved by hand meanwhile: keep the event anyway
                         res = await conn.execute(
                             t.alerts.insert()
-                            .values(watch=ev.watch, status="open", level=ev.level, risk=ev.risk,
-                                    opened_ts=at, updated_ts=at)
+                            .values(
+                                watch=ev.watch,
+                                status="open",
+                                level=ev.level,
+                                risk=ev.risk,
+                                opened_ts=at,
+                                updated_ts=at,
+                            )
                             .returning(t.alerts.c.id)
                         )
                         alert_id = res.scalar_one()
@@ -347,8 +363,15 @@ class SqlStore:
                     await conn.execute(update(t.alerts).where(t.alerts.c.id == ev.alert_id).values(**values))
                 res = await conn.execute(
                     t.alert_events.insert()
-                    .values(alert_id=ev.alert_id, watch=ev.watch, event=ev.event, level=ev.level,
-                            risk=ev.risk, at_ts=at, data="{}")
+                    .values(
+                        alert_id=ev.alert_id,
+                        watch=ev.watch,
+                        event=ev.event,
+                        level=ev.level,
+                        risk=ev.risk,
+                        at_ts=at,
+                        data="{}",
+                    )
                     .returning(t.alert_events.c.id)
                 )
                 ev.id = int(res.scalar_one())
@@ -362,8 +385,14 @@ class SqlStore:
                     await conn.execute(
                         t.outbox.insert(),
                         [
-                            {"event_id": ev.id, "channel": ch, "status": "pending", "attempts": 0,
-                             "next_attempt_ts": 0.0, "created_ts": time.time()}
+                            {
+                                "event_id": ev.id,
+                                "channel": ch,
+                                "status": "pending",
+                                "attempts": 0,
+                                "next_attempt_ts": 0.0,
+                                "created_ts": time.time(),
+                            }
                             for ch in channels
                         ],
                     )
@@ -393,5 +422,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
-
-
