@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
+    "ApiConfig",
     "BusConfig",
     "ClassifierConfig",
     "Config",
@@ -134,6 +135,13 @@ class ClassifierConfig(_Section):
     label_map: dict[str, str] = Field(default_factory=dict)
 
 
+class ApiConfig(_Section):
+    """The alert API on the metrics server; refused entirely while no token is set."""
+
+    token: str | None = Field(None, description="bearer token for reads, e.g. env:SENTINEL_API_TOKEN")
+    write_token: str | None = Field(None, description="bearer token for reads and writes")
+
+
 class RiskConfig(_OpenSection):
     """Risk-engine tuning; see docs/risk.md. Unknown keys go to the engine."""
 
@@ -179,6 +187,7 @@ class Config(BaseModel):
     metrics: MetricsConfig = MetricsConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     risk: RiskConfig = RiskConfig()
+    api: ApiConfig = ApiConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: list[SourceConfig] = Field(default_factory=list, alias="source")
     watches: list[WatchConfig] = Field(default_factory=list, alias="watch")
