@@ -24,7 +24,7 @@ NOTIFIER_TYPES: dict[str, str] = {
     "feishu": "sentinel.notify.feishu:FeishuNotifier",
     "lark": "sentinel.notify.feishu:FeishuNotifier",
     "wecom": "sentinel.notify.wecom:WeComNotifier",
-    "webhook": "sentinel.notify.webhook:WebhookNotifier",
+    "webhook": "sentinel.notify.webhook:GenericWebhookNotifier",
 }
 
 

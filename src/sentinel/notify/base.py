@@ -8,7 +8,7 @@ from typing import Protocol
 from sentinel.config import NotifyConfig, level_rank
 from sentinel.risk.base import AlertEvent
 
-__all__ = ["NotifyError", "Notifier", "wants"]
+__all__ = ["Notifier", "NotifyError", "wants"]
 
 
 class NotifyError(Exception):

@@ -17,8 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "neutralize",
+    "one_line",
     "redact_text",
     "redact_url",
+    "safe_url",
     "truncate_bytes",
     "truncate_chars",
 ]
@@ -118,3 +120,33 @@ def redact_url(url: object) -> str:
 def redact_text(text: str) -> str:
     """Mask every URL in free text (exception messages carry request URLs)."""
     return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
+
+_URL_SAFE = "/:?=&%.-~+,;"
+
+
+def safe_url(url: object) -> str | None:
+    """An http(s) link that cannot break out of any channel's link syntax, or None.
+
+    Post URLs come from the platform (or whoever feeds the file source): anything that is
+    not plain http(s) is dropped, and every character that ends a link in markdown,
+    mrkdwn or HTML (spaces, brackets, quotes, ``|``) is percent-encoded.
+    """
+    if not isinstance(url, str) or len(url) > 2000:
+        return None
+    s = url.strip()
+    try:
+        parts = urlsplit(s)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    from urllib.parse import quote
+
+    return quote(s, safe=_URL_SAFE + "#")
+
+
+def one_line(text: str, max_chars: int) -> str:
+    """Trusted text (our templates, already-neutralised values) as one line of plain text."""
+    s = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    return truncate_chars(_WS.sub(" ", s).strip(), max_chars)

@@ -1,0 +1,301 @@
+"""What an alert says, before any channel's markup: templates filled with neutralised values.
+
+Every channel renders the same :class:`EventView` (or a digest of several) in its own
+syntax, so the words live in one place — the template files in ``sentinel/templates`` —
+and the safety rules in another (:mod:`sentinel.notify.sanitize`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from sentinel.clock import UTC8
+from sentinel.notify.sanitize import neutralize, safe_url
+from sentinel.risk.base import AlertEvent
+
+__all__ = [
+    "LANGS",
+    "LEVEL_COLOURS",
+    "LEVEL_EMOJI",
+    "DigestView",
+    "EventView",
+    "SampleView",
+    "Templates",
+    "digest_view",
+    "event_view",
+]
+
+LANGS = ("zh", "en")
+LEVEL_EMOJI = {"blue": "🔵", "yellow": "🟡", "orange": "🟠", "red": "🔴"}
+LEVEL_COLOURS = {"blue": "#1E88E5", "yellow": "#FBC02D", "orange": "#FB8C00", "red": "#E53935"}
+_HIDDEN_FACTORS = {"silenced", "acked_by", "acked_at", "ack_note", "samples", "posts"}
+_SECTIONS = ("level", "event", "factor", "text")
+_SAMPLE_VALUES = {
+    "emoji": "🔴",
+    "level_name": "x",
+    "event_name": "x",
+    "watch": "x",
+    "risk": "1",
+    "at": "x",
+    "previous_level_name": "x",
+    "name": "x",
+    "value": "1",
+    "baseline": "1",
+    "author": "x",
+    "followers": "1",
+    "text": "x",
+    "negative": "1",
+    "acked_by": "x",
+    "count": "1",
+    "first_at": "x",
+    "last_at": "x",
+}
+
+
+class Templates:
+    """The message wording for one language, optionally overlaid by a user's file.
+
+    >>> Templates.load("en").text("risk", risk="72")
+    'Risk: 72/100'
+    """
+
+    def __init__(self, data: Mapping[str, Mapping[str, str]], *, source: str = "<templates>") -> None:
+        self.data = {s: dict(data.get(s, {})) for s in _SECTIONS}
+        self.source = source
+        self._check()
+
+    @classmethod
+    def load(cls, lang: str = "zh", path: str | Path | None = None) -> Templates:
+        if lang not in LANGS:
+            raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
+        bundled = resources.files("sentinel").joinpath("templates", f"notify.{lang}.toml")
+        data = tomllib.loads(bundled.read_text(encoding="utf-8"))
+        source = f"notify.{lang}.toml"
+        if path is not None:
+            p = Path(path)
+            try:
+                override = tomllib.loads(p.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ValueError(f"templates: cannot read {p}: {exc}") from None
+            for section, values in override.items():
+                if section not in _SECTIONS or not isinstance(values, dict):
+                    raise ValueError(
+                        f"templates: {p}: unknown section [{section}] (one of {', '.join(_SECTIONS)})"
+                    )
+                data.setdefault(section, {}).update({str(k): str(v) for k, v in values.items()})
+            source = str(p)
+        return cls(data, source=source)
+
+    def _check(self) -> None:
+        # fail at start-up, naming the key, rather than at 3 a.m. on the first red alert
+        for key, raw in self.data["text"].items():
+            if key.endswith("time_format"):
+                continue
+            try:
+                Template(raw).substitute(_SAMPLE_VALUES)
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"templates: {self.source}: text.{key}: bad placeholder {exc}") from None
+
+    def text(self, key: str, **values: Any) -> str:
+        return Template(self.data["text"].get(key, "")).safe_substitute(
+            {k: str(v) for k, v in values.items()}
+        )
+
+    def level(self, level: str | None) -> str:
+        return self.data["level"].get(level or "", level or "")
+
+    def event(self, event: str) -> str:
+        return self.data["event"].get(event, event)
+
+    def factor(self, name: str) -> str:
+        return self.data["factor"].get(name, name)
+
+    def time(self, event: AlertEvent, *, short: bool = False) -> str:
+        key, default = (
+            ("short_time_format", "%m-%d %H:%M") if short else ("time_format", "%Y-%m-%d %H:%M UTC+8")
+        )
+        fmt = self.data["text"].get(key, default)
+        return event.at.astimezone(UTC8).strftime(fmt)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleView:
+    """A sample post, every field already neutralised (``url`` is None unless safe)."""
+
+    author: str
+    followers: str
+    text: str
+    url: str | None
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One alert event in words: trusted template text with neutralised values filled in."""
+
+    event: AlertEvent
+    level: str
+    emoji: str
+    colour: str
+    title: str
+    risk_line: str
+    at_line: str
+    previous_line: str | None
+    factors_heading: str
+    factor_lines: list[str]
+    samples_heading: str
+    samples: list[SampleView]
+    acked_line: str | None
+    open_link: str
+    footer: str
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _show(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return neutralize(value, 60)
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return neutralize("、".join(str(v) for v in value[:5]), 60)
+    return None
+
+
+def _factor_lines(event: AlertEvent, tpl: Templates, limit: int) -> list[str]:
+    ranked: list[tuple[float, int, str]] = []
+    for i, (name, value) in enumerate(event.factors.items()):
+        if name in _HIDDEN_FACTORS:
+            continue
+        label = neutralize(tpl.factor(str(name)), 40)
+        if isinstance(value, Mapping):
+            shown = _show(value.get("value"))
+            if shown is None:
+                continue
+            contribution = value.get("contribution")
+            weight = float(contribution) if isinstance(contribution, int | float) else 0.0
+            baseline = _show(value.get("baseline"))
+            line = (
+                tpl.text("factor_baseline", name=label, value=shown, baseline=baseline)
+                if baseline is not None
+                else tpl.text("factor", name=label, value=shown)
+            )
+        else:
+            shown = _show(value)
+            if shown is None:
+                continue
+            weight, line = 0.0, tpl.text("factor", name=label, value=shown)
+        ranked.append((-weight, i, line))
+    ranked.sort()
+    return [line for _, _, line in ranked[:limit]]
+
+
+def event_view(
+    event: AlertEvent,
+    tpl: Templates,
+    *,
+    max_factors: int = 4,
+    max_samples: int = 3,
+    sample_chars: int = 140,
+) -> EventView:
+    """Fill the templates for one event; every value from outside is neutralised here."""
+    emoji = LEVEL_EMOJI.get(event.level, "⚪")
+    title = tpl.text(
+        "title",
+        emoji=emoji,
+        level_name=tpl.level(event.level),
+        event_name=tpl.event(event.event),
+        watch=neutralize(event.watch, 60),
+    )
+    samples = []
+    for s in event.samples[:max_samples]:
+        author = neutralize(s.get("author") or "?", 30)
+        followers = _show(s.get("followers") or 0) or "0"
+        text = neutralize(s.get("text") or "", sample_chars)
+        negative = s.get("negative")
+        line = tpl.text(
+            "sample",
+            author=author,
+            followers=followers,
+            text=text,
+            negative=_number(float(negative)) if isinstance(negative, int | float) else "",
+        )
+        samples.append(
+            SampleView(author=author, followers=followers, text=text, url=safe_url(s.get("url")), line=line)
+        )
+    acked = event.factors.get("acked_by")
+    previous = None
+    if event.previous_level and event.event in ("escalated", "deescalated", "resolved"):
+        previous = tpl.text("previous", previous_level_name=tpl.level(event.previous_level))
+    return EventView(
+        event=event,
+        level=event.level,
+        emoji=emoji,
+        colour=LEVEL_COLOURS.get(event.level, "#9E9E9E"),
+        title=title,
+        risk_line=tpl.text("risk", risk=f"{event.risk:.0f}"),
+        at_line=tpl.text("at", at=tpl.time(event)),
+        previous_line=previous,
+        factors_heading=tpl.text("factors_heading"),
+        factor_lines=_factor_lines(event, tpl, max_factors),
+        samples_heading=tpl.text("samples_heading"),
+        samples=samples,
+        acked_line=tpl.text("acked", acked_by=neutralize(acked, 40)) if acked else None,
+        open_link=tpl.text("open_link"),
+        footer=tpl.text("footer"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    """Several events in one message: a title and one line per event."""
+
+    title: str
+    lines: list[str]
+    worst_level: str
+    colour: str
+    footer: str
+
+    def more_line(self, tpl: Templates, shown: int) -> str | None:
+        hidden = len(self.lines) - shown
+        return tpl.text("more", count=hidden) if hidden > 0 else None
+
+
+def digest_view(events: Sequence[AlertEvent], tpl: Templates) -> DigestView:
+    from sentinel.config import level_rank
+
+    worst = max(events, key=lambda e: level_rank(e.level)).level if events else "blue"
+    lines = []
+    for ev in events:
+        line = tpl.text(
+            "digest_line",
+            emoji=LEVEL_EMOJI.get(ev.level, "⚪"),
+            at=tpl.time(ev, short=True),
+            level_name=tpl.level(ev.level),
+            watch=neutralize(ev.watch, 60),
+            event_name=tpl.event(ev.event),
+            risk=f"{ev.risk:.0f}",
+        )
+        if ev.factors.get("acked_by"):
+            line += " · " + tpl.text("acked", acked_by=neutralize(ev.factors["acked_by"], 40))
+        lines.append(line)
+    first, last = (tpl.time(events[0], short=True), tpl.time(events[-1], short=True)) if events else ("", "")
+    return DigestView(
+        title=tpl.text("digest_title", count=len(events), first_at=first, last_at=last),
+        lines=lines,
+        worst_level=worst,
+        colour=LEVEL_COLOURS.get(worst, "#9E9E9E"),
+        footer=tpl.text("footer"),
+    )
