@@ -20,7 +20,7 @@ import httpx
 from pydantic import field_validator
 
 from sentinel.notify.base import NotifyError
-from sentinel.notify.http import ChannelOptions, Request, HttpNotifier, http_error
+from sentinel.notify.http import ChannelOptions, HttpNotifier, Request, http_error
 from sentinel.notify.markdown import digest_lines, event_lines, fit_lines, more_line
 from sentinel.notify.message import digest_view, event_view
 from sentinel.notify.sanitize import one_line, redact_text

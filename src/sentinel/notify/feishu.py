@@ -19,7 +19,7 @@ import httpx
 from pydantic import field_validator
 
 from sentinel.notify.base import NotifyError
-from sentinel.notify.http import ChannelOptions, Request, HttpNotifier, http_error, retry_after
+from sentinel.notify.http import ChannelOptions, HttpNotifier, Request, http_error, retry_after
 from sentinel.notify.markdown import fit_lines, more_line, utf8_len
 from sentinel.notify.message import digest_view, event_view
 from sentinel.notify.sanitize import one_line, redact_text

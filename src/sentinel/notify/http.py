@@ -28,7 +28,7 @@ from sentinel.notify.sanitize import redact_text, redact_url
 from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
 
-__all__ = ["ChannelOptions", "Request", "HttpNotifier", "http_error", "parse_options", "retry_after"]
+__all__ = ["ChannelOptions", "HttpNotifier", "Request", "http_error", "parse_options", "retry_after"]
 
 
 class ChannelOptions(BaseModel):

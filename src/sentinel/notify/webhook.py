@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sentinel.notify.http import ChannelOptions, Request, HttpNotifier
+from sentinel.notify.http import ChannelOptions, HttpNotifier, Request
 from sentinel.notify.sanitize import neutralize
 from sentinel.risk.base import AlertEvent
 
