@@ -118,6 +118,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in _context(record).items():
+            # context never overwrites the line's own keys; a "level" in context is a warning level
+            if key in entry:
+                key = "alert_level" if key == "level" else f"extra_{key}"
             entry.setdefault(key, value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
