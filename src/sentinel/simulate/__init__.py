@@ -1,0 +1,1 @@
+"""A local stand-in for the platforms sentinel watches: feeds, faults and replay scenarios."""
