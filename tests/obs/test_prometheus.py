@@ -8,6 +8,7 @@ tests are skipped, naming the package.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -23,8 +24,11 @@ from prometheus_client import CollectorRegistry
 from sentinel.obs.metrics import Metrics
 from sentinel.obs.server import HttpServer
 
+from .names import exported_series, referenced
+
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "config" / "prometheus"
+DASHBOARD = ROOT / "config" / "grafana" / "dashboards" / "sentinel.json"
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 
@@ -69,6 +73,60 @@ def test_promtool_test_rules_catches_a_wrong_expectation(tmp_path: Path) -> None
     shutil.copy(PROM_DIR / "alerts.yml", tmp_path / "alerts.yml")
     result = promtool("test", "rules", "alerts_test.yml", cwd=tmp_path)
     assert result.returncode != 0
+
+
+def rule_exprs() -> list[str]:
+    rules = yaml.safe_load((PROM_DIR / "alerts.yml").read_text(encoding="utf-8"))
+    return [r["expr"] for g in rules["groups"] for r in g["rules"]]
+
+
+def test_rules_reference_only_metrics_that_exist() -> None:
+    used = set().union(*(referenced(e) for e in rule_exprs()))
+    assert "sentinel_watch_level" in used
+    assert used <= exported_series(), f"unknown metrics: {sorted(used - exported_series())}"
+
+
+def test_every_rule_has_for_severity_and_annotations() -> None:
+    rules = yaml.safe_load((PROM_DIR / "alerts.yml").read_text(encoding="utf-8"))
+    names = []
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            names.append(rule["alert"])
+            assert rule["for"], rule["alert"]
+            assert rule["labels"]["severity"] in ("critical", "warning", "info"), rule["alert"]
+            assert {"summary", "description", "runbook"} <= set(rule["annotations"]), rule["alert"]
+    assert len(names) == len(set(names))
+    for wanted in (
+        "SentinelWatchRed",
+        "SentinelWatchOrange",
+        "SentinelCollectionSilent",
+        "SentinelSourceBlocked",
+        "SentinelNotifierFailing",
+        "SentinelOutboxBacklog",
+        "SentinelOutboxDead",
+        "SentinelClassifierSlow",
+        "SentinelDown",
+    ):
+        assert wanted in names
+    # each alert is unit-tested
+    tests = yaml.safe_load((PROM_DIR / "alerts_test.yml").read_text(encoding="utf-8"))
+    tested = {
+        c["alertname"] for t in tests["tests"] for c in t.get("alert_rule_test", []) if c.get("exp_alerts")
+    }
+    assert set(names) - tested == set()
+
+
+def dashboard_exprs() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    found = []
+    for panel in dashboard["panels"]:
+        for p in [panel, *panel.get("panels", [])]:
+            found += [t["expr"] for t in p.get("targets", [])]
+    found += [a["expr"] for a in dashboard["annotations"]["list"] if "expr" in a]
+    # Grafana's variables, as Grafana would substitute them
+    return [
+        e.replace("$__rate_interval", "1m").replace("$watch", ".*").replace("$source", ".*") for e in found
+    ]
 
 
 def free_port() -> int:
@@ -130,7 +188,9 @@ async def wait_for(client: httpx.AsyncClient, path: str, check: Any, within: flo
 
 
 @needs_prometheus
-async def test_real_prometheus_scrapes_sentinel(populated_server: HttpServer, tmp_path: Path) -> None:
+async def test_real_prometheus_scrapes_sentinel_and_runs_rules_and_dashboard(
+    populated_server: HttpServer, tmp_path: Path
+) -> None:
     prom_port = free_port()
     config = scrape_config(f"127.0.0.1:{populated_server.port}", prom_port)
     config_file = tmp_path / "prometheus.yml"
@@ -206,6 +266,16 @@ async def test_real_prometheus_scrapes_sentinel(populated_server: HttpServer, tm
             (red,) = [a for a in alerts["data"]["alerts"] if a["labels"]["alertname"] == "SentinelWatchRed"]
             assert red["state"] in ("pending", "firing")
             assert float(red["value"]) == 88.0
+
+            # every dashboard query is valid PromQL and finds series for the metrics that were set
+            for expr in dashboard_exprs():
+                r = await client.get("/api/v1/query", params={"query": expr})
+                assert r.status_code == 200 and r.json()["status"] == "success", (expr, r.text)
+            r = await client.get(
+                "/api/v1/query",
+                params={"query": 'max by (watch) (sentinel_watch_negative_ratio{watch=~".*"})'},
+            )
+            assert float(r.json()["data"]["result"][0]["value"][1]) == 0.61
     finally:
         proc.terminate()
         try:

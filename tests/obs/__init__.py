@@ -1,0 +1,1 @@
+"""Tests for sentinel.obs and the observability / deployment files."""
