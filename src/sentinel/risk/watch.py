@@ -1,0 +1,265 @@
+"""One watch's rolling window state, kept incrementally in event time.
+
+Posts enter in event-time order (the engine sorts them); each window keeps running sums
+that are added to on entry and subtracted on expiry, so memory and work are bounded by the
+window, not by the stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sentinel.config import LEVELS, WatchConfig
+from sentinel.risk.baseline import SeasonalBaseline
+from sentinel.risk.levels import LevelState
+from sentinel.risk.options import EngineOptions, WatchOptions
+from sentinel.risk.query import Query, parse_query
+from sentinel.risk.score import Indicators, risk_score
+
+__all__ = ["Entry", "WatchState"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """A post as a watch's windows see it."""
+
+    ts: float
+    key: tuple[str, str]
+    story: str
+    author: str
+    weight: float  # bot-likeness down-weighting, 0..1
+    negative: float  # negativity 0..1 (reposts inherit part of their story's)
+    followers: int
+    kol: bool
+    severity: float
+    sample: dict[str, Any]
+
+
+def _add(d: dict[str, int], k: str) -> None:
+    d[k] = d.get(k, 0) + 1
+
+
+def _sub(d: dict[str, int], k: str) -> None:
+    n = d[k] - 1
+    if n:
+        d[k] = n
+    else:
+        del d[k]
+
+
+@dataclass(slots=True)
+class WatchState:
+    """Windows, baseline and alert level of one ``[[watch]]``."""
+
+    name: str
+    query: Query
+    options: WatchOptions
+    thresholds: dict[str, float]
+    weights: dict[str, float]
+    min_voices: dict[str, int]
+    short: float
+    vel_window: float
+    entries: deque[Entry] = field(default_factory=deque)
+    posts: float = 0.0
+    negative: float = 0.0
+    reach: float = 0.0
+    severity: float = 0.0
+    neg_strong: float = 0.0  # negative weight of the posts that count as negative
+    neg_authors: dict[str, int] = field(default_factory=dict)
+    kol_authors: dict[str, int] = field(default_factory=dict)
+    author_posts: dict[str, int] = field(default_factory=dict)
+    vel: deque[tuple[float, str, float]] = field(default_factory=deque)
+    story_vel: dict[str, float] = field(default_factory=dict)
+    minutes: deque[list[float]] = field(default_factory=deque)  # [minute start, posts, negative]
+    baseline: SeasonalBaseline = field(default_factory=SeasonalBaseline)
+    levels: LevelState = field(default_factory=LevelState)
+    first_ts: float | None = None
+    risk: float = 0.0
+
+    @classmethod
+    def from_config(cls, watch: WatchConfig, wopts: WatchOptions, eopts: EngineOptions) -> WatchState:
+        thresholds = {**eopts.thresholds, **wopts.thresholds}
+        values = [thresholds[level] for level in LEVELS]
+        if values != sorted(values):
+            raise ValueError(f"watch {watch.name!r}: thresholds must rise from blue to red")
+        try:
+            query = parse_query(watch.query)
+        except ValueError as exc:
+            raise ValueError(f"watch {watch.name!r}: query: {exc}") from None
+        return cls(
+            name=watch.name,
+            query=query,
+            options=wopts,
+            thresholds=thresholds,
+            weights={**eopts.weights, **wopts.weights},
+            min_voices={**eopts.min_voices, **wopts.min_voices},
+            short=eopts.short_window,
+            vel_window=eopts.velocity_window,
+            baseline=SeasonalBaseline(utc_offset=wopts.utc_offset),
+        )
+
+    # -- windows --------------------------------------------------------------------------
+
+    def add(self, e: Entry) -> None:
+        if self.first_ts is None:
+            self.first_ts = e.ts
+        self.entries.append(e)
+        w = e.weight
+        self.posts += w
+        self.negative += w * e.negative
+        _add(self.author_posts, e.author)
+        if e.negative >= 0.5:
+            self.reach += w * e.negative * e.followers
+            self.severity += w * e.negative * e.severity
+            self.neg_strong += w * e.negative
+            _add(self.neg_authors, e.author)
+            if e.kol:
+                _add(self.kol_authors, e.author)
+        self.add_velocity(e.ts, e.story, w)
+        minute = e.ts - e.ts % 60
+        if self.minutes and self.minutes[-1][0] >= minute:
+            bucket = self.minutes[-1]
+        else:
+            bucket = [minute, 0.0, 0.0]
+            self.minutes.append(bucket)
+        bucket[1] += w
+        bucket[2] += w * e.negative
+        self.baseline.add(e.ts, w, w * e.negative)
+
+    def add_velocity(self, ts: float, story: str, amount: float) -> None:
+        self.vel.append((ts, story, amount))
+        self.story_vel[story] = self.story_vel.get(story, 0.0) + amount
+
+    def expire(self, now: float) -> None:
+        horizon = now - self.short
+        entries = self.entries
+        while entries and entries[0].ts < horizon:
+            e = entries.popleft()
+            w = e.weight
+            self.posts -= w
+            self.negative -= w * e.negative
+            _sub(self.author_posts, e.author)
+            if e.negative >= 0.5:
+                self.reach -= w * e.negative * e.followers
+                self.severity -= w * e.negative * e.severity
+                self.neg_strong -= w * e.negative
+                _sub(self.neg_authors, e.author)
+                if e.kol:
+                    _sub(self.kol_authors, e.author)
+        if not entries:  # no drift: empty windows are exactly zero
+            self.posts = self.negative = self.reach = self.severity = self.neg_strong = 0.0
+        vel_horizon = now - self.vel_window
+        while self.vel and self.vel[0][0] < vel_horizon:
+            _, story, amount = self.vel.popleft()
+            left = self.story_vel[story] - amount
+            if left > 1e-9:
+                self.story_vel[story] = left
+            else:
+                del self.story_vel[story]
+        while self.minutes and self.minutes[0][0] < now - 3600:
+            self.minutes.popleft()
+
+    @property
+    def idle(self) -> bool:
+        return not self.entries and not self.vel and self.levels.level == 0
+
+    # -- indicators -----------------------------------------------------------------------
+
+    def indicators(
+        self, now: float, eopts: EngineOptions, story_negativity: dict[str, float]
+    ) -> tuple[Indicators, str | None]:
+        exp = self.baseline.expected(now, self.short)
+        exp_1h = self.baseline.expected(now, 3600.0)
+        base_share = self.baseline.negative_share
+        if exp is None and self.first_ts is not None:
+            # cold start: the minutes before the short window, once ten of them are known
+            ref_end = now - self.short
+            covered = ref_end - max(self.first_ts, now - 3600.0)
+            if covered >= 600.0:
+                ref_n = sum(b[1] for b in self.minutes if b[0] + 60 <= ref_end)
+                ref_neg = sum(b[2] for b in self.minutes if b[0] + 60 <= ref_end)
+                scale = self.short / covered
+                exp = (ref_n * scale, ref_neg * scale)
+                if ref_n >= 20 and base_share is None:
+                    base_share = ref_neg / ref_n
+        if base_share is None:
+            base_share = eopts.prior_negative_share
+        base_share = max(base_share, 0.05)
+        neg_1h = sum(b[2] for b in self.minutes)
+        top, top_v, top_neg = None, 0.0, 0.0
+        per_min = 60.0 / self.vel_window
+        for sid, amount in self.story_vel.items():
+            neg = story_negativity.get(sid, 0.0)
+            v = amount * per_min
+            if v * neg > top_v * top_neg or top is None:
+                top, top_v, top_neg = sid, v, neg
+        posts = max(self.posts, 0.0)
+        negative = min(max(self.negative, 0.0), posts)
+        ind = Indicators(
+            posts=posts,
+            negative=negative,
+            voices=len(self.neg_authors),
+            expected_posts=None if exp is None else exp[0],
+            expected_negative=None if exp is None else exp[1],
+            negative_1h=neg_1h,
+            expected_negative_1h=None if exp_1h is None else exp_1h[1],
+            share=negative / posts if posts > 0 else 0.0,
+            base_share=base_share,
+            velocity=top_v,
+            velocity_negativity=top_neg,
+            reach=max(self.reach, 0.0),
+            kol=len(self.kol_authors),
+            topic=self.severity / self.neg_strong if self.neg_strong > 1e-9 else 0.0,
+        )
+        return ind, top
+
+    def score(
+        self, now: float, eopts: EngineOptions, story_negativity: dict[str, float]
+    ) -> tuple[float, dict[str, Any], Indicators, str | None]:
+        ind, top = self.indicators(now, eopts, story_negativity)
+        risk, factors = risk_score(ind, self.weights, velocity_saturation=eopts.velocity_saturation)
+        if math.isnan(risk):  # pragma: no cover - defensive: never page on a NaN
+            risk = 0.0
+        return risk, factors, ind, top
+
+    def top_entries(self, n: int) -> list[Entry]:
+        """The posts that matter most now: negative, far-reaching, in big stories."""
+        sizes: dict[str, int] = {}
+        for e in self.entries:
+            sizes[e.story] = sizes.get(e.story, 0) + 1
+        ranked = sorted(
+            (e for e in self.entries if e.negative >= 0.5),
+            key=lambda e: (
+                -(e.negative * e.weight * (1 + math.log10(1 + e.followers)) * math.log2(1 + sizes[e.story])),
+                e.key,
+            ),
+        )
+        out: list[Entry] = []
+        seen: set[str] = set()
+        for e in ranked:  # one post per story first, then the rest
+            if e.story not in seen:
+                seen.add(e.story)
+                out.append(e)
+            if len(out) >= n:
+                return out
+        for e in ranked:
+            if len(out) >= n:
+                break
+            if e not in out:
+                out.append(e)
+        return out
+
+    def in_quiet_hours(self, now: float) -> bool:
+        span = self.options.quiet_span()
+        if span is None:
+            return False
+        local = datetime.fromtimestamp(now, UTC).astimezone(
+            timezone(timedelta(hours=self.options.utc_offset))
+        )
+        t = local.time().replace(tzinfo=None)
+        start, end = span
+        return (start <= t < end) if start <= end else (t >= start or t < end)
