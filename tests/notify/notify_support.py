@@ -71,3 +71,15 @@ class RecordingNotifier:
 
     async def close(self) -> None:
         self.closed = True
+
+
+def build(kind: str, url: str | None, secret: str | None = None, **options: Any) -> Any:
+    """A notifier exactly as ``build_notifiers`` makes it from a ``[[notify]]`` section."""
+    from prometheus_client import CollectorRegistry
+
+    from sentinel.clock import SystemClock
+    from sentinel.notify import build_notifier
+    from sentinel.obs.metrics import Metrics
+
+    config = NotifyConfig.model_validate({"type": kind, "url": url, "secret": secret, **options})
+    return build_notifier(config, clock=SystemClock(), metrics=Metrics(CollectorRegistry()))
