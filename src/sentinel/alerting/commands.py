@@ -1,0 +1,428 @@
+"""``sentinel alerts …``, ``sentinel response …`` and ``sentinel report``.
+
+They work on the same store as the daemon (running or not): what they change is seen by the
+daemon's next alert event (acknowledgements, silences) and recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from sentinel.alerting.manage import AlertManager, AlertNotFound, AlertRecord, AlertStateError
+from sentinel.alerting.responses import KINDS, ResponseLog, evaluate_effect
+from sentinel.alerting.times import parse_when
+from sentinel.clock import UTC8, SystemClock
+from sentinel.config import Config, ConfigError, load_config, parse_duration
+from sentinel.store import schema as t
+from sentinel.store.sql import SqlStore
+
+__all__ = ["register"]
+
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config (default: config/sentinel.toml).")
+]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who is doing this (default: your login name).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+alerts_app = typer.Typer(help="Alerts: list, show, acknowledge, resolve, silence.", no_args_is_help=True)
+response_app = typer.Typer(
+    help="Record the company's responses and measure their effect.", no_args_is_help=True
+)
+
+
+def _load(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        typer.echo(f"config error:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _run(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        store = SqlStore(cfg.storage)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(go())
+    except AlertNotFound as exc:
+        raise _fail(str(exc), 1) from None
+    except AlertStateError as exc:
+        raise _fail(str(exc), 1) from None
+    except ValueError as exc:
+        raise _fail(f"error: {exc}") from None
+
+
+def _when(value: str, name: str) -> datetime:
+    try:
+        return parse_when(value, SystemClock().now())
+    except ValueError as exc:
+        raise _fail(f"--{name}: {exc}") from None
+
+
+def _by(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _show(dt: datetime | None) -> str:
+    return "-" if dt is None else dt.astimezone(UTC8).strftime("%Y-%m-%d %H:%M")
+
+
+async def _known_watches(cfg: Config, store: SqlStore) -> set[str]:
+    from sqlalchemy import select
+
+    known = {w.name for w in cfg.watches}
+    async with store.engine.connect() as conn:
+        known |= {r[0] for r in await conn.execute(select(t.alerts.c.watch).distinct())}
+    return known
+
+
+async def _check_watch(cfg: Config, store: SqlStore, watch: str) -> None:
+    known = await _known_watches(cfg, store)
+    if watch not in known:
+        names = ", ".join(sorted(known)) or "none configured"
+        raise ValueError(f"unknown watch {watch!r} (known: {names})")
+
+
+def _alert_line(a: AlertRecord) -> str:
+    ack = f"acked by {a.acked_by}" if a.acked_by else "not acked"
+    return (
+        f"#{a.id:<5} {a.watch:<16} {a.level:<7} risk {a.risk:5.1f}  {a.status:<8} "
+        f"opened {_show(a.opened_at)}  {ack}"
+    )
+
+
+# -- alerts -----------------------------------------------------------------------------------------
+
+
+@alerts_app.command("list")
+def alerts_list(
+    config: ConfigOption = None,
+    watch: Annotated[str | None, typer.Option(help="Only this watch.")] = None,
+    status: Annotated[str, typer.Option(help="open | resolved | all")] = "all",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List alerts, newest first (times in UTC+8)."""
+    if status not in ("open", "resolved", "all"):
+        raise _fail("--status must be open, resolved or all")
+    cfg = _load(config)
+    alerts = _run(
+        cfg,
+        lambda s: AlertManager(s, SystemClock()).list_alerts(
+            watch=watch, status=None if status == "all" else status, limit=limit
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps([a.to_json() for a in alerts], ensure_ascii=False, indent=2))
+        return
+    if not alerts:
+        typer.echo("no alerts")
+    for a in alerts:
+        typer.echo(_alert_line(a))
+
+
+@alerts_app.command("show")
+def alerts_show(alert_id: int, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """One alert: its events (with factors and sample posts) and its audit trail."""
+    cfg = _load(config)
+
+    async def work(store: SqlStore) -> tuple[Any, Any, Any]:
+        m = AlertManager(store, SystemClock())
+        alert = await m.get(alert_id)
+        return alert, await m.events(alert_id), await m.audit_trail(target=f"alert:{alert_id}")
+
+    alert, events, audit = _run(cfg, work)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "alert": alert.to_json(),
+                    "events": [e.to_record() for e in events],
+                    "audit": [a.to_json() for a in audit],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    typer.echo(_alert_line(alert))
+    if alert.ack_note:
+        typer.echo(f"  note: {alert.ack_note}")
+    for ev in events:
+        typer.echo(f"  {_show(ev.at)}  {ev.event:<11} {ev.level:<7} risk {ev.risk:5.1f}")
+        for sample in ev.samples[:3]:
+            text = " ".join(str(sample.get("text") or "").split())[:80]
+            typer.echo(f"      ▸ @{sample.get('author') or '?'}: {text}")
+    for entry in reversed(audit):
+        typer.echo(
+            f"  {_show(entry.at)}  {entry.action} by {entry.actor}"
+            + (f": {entry.data.get('note')}" if entry.data.get("note") else "")
+        )
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: int,
+    config: ConfigOption = None,
+    by: ByOption = None,
+    note: Annotated[str | None, typer.Option(help="What is being done about it.")] = None,
+) -> None:
+    """Acknowledge an alert: later notifications for it say who has it."""
+    cfg = _load(config)
+    alert = _run(cfg, lambda s: AlertManager(s, SystemClock()).ack(alert_id, actor=_by(by), note=note))
+    typer.echo(_alert_line(alert))
+
+
+@alerts_app.command("resolve")
+def alerts_resolve(
+    alert_id: int,
+    config: ConfigOption = None,
+    by: ByOption = None,
+    note: Annotated[str | None, typer.Option(help="Why it is over.")] = None,
+) -> None:
+    """Resolve an open alert by hand."""
+    cfg = _load(config)
+    alert = _run(cfg, lambda s: AlertManager(s, SystemClock()).resolve(alert_id, actor=_by(by), note=note))
+    typer.echo(_alert_line(alert))
+
+
+@alerts_app.command("silence")
+def alerts_silence(
+    watch: Annotated[str, typer.Option(help="The watch to silence.")],
+    config: ConfigOption = None,
+    duration: Annotated[str | None, typer.Option("--for", help="How long, e.g. 2h, 30m.")] = None,
+    until: Annotated[str | None, typer.Option(help="Until when (ISO 8601 with offset, or now+2h).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why.")] = None,
+    by: ByOption = None,
+) -> None:
+    """Hold back notifications for a watch for a while (alerts are still recorded)."""
+    if (duration is None) == (until is None):
+        raise _fail("give exactly one of --for and --until")
+    cfg = _load(config)
+    now = SystemClock().now()
+    if duration is not None:
+        try:
+            end = now + timedelta(seconds=parse_duration(duration))
+        except ValueError as exc:
+            raise _fail(f"--for: {exc}") from None
+    else:
+        end = _when(until or "", "until")
+
+    async def work(store: SqlStore) -> Any:
+        await _check_watch(cfg, store, watch)
+        return await AlertManager(store, SystemClock()).silence(
+            watch, until=end, actor=_by(by), reason=reason
+        )
+
+    silence = _run(cfg, work)
+    typer.echo(f"silence #{silence.id}: {watch} until {_show(silence.ends_at)} (UTC+8)")
+
+
+@alerts_app.command("silences")
+def alerts_silences(
+    config: ConfigOption = None,
+    watch: Annotated[str | None, typer.Option(help="Only this watch.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Expired ones too.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List silences (active ones unless --all)."""
+    cfg = _load(config)
+    silences = _run(
+        cfg, lambda s: AlertManager(s, SystemClock()).silences(watch=watch, active_only=not show_all)
+    )
+    if as_json:
+        typer.echo(json.dumps([x.to_json() for x in silences], ensure_ascii=False, indent=2))
+        return
+    if not silences:
+        typer.echo("no silences")
+    for x in silences:
+        typer.echo(
+            f"#{x.id:<4} {x.watch:<16} {_show(x.starts_at)} .. {_show(x.ends_at)}  by {x.created_by}"
+            + (f": {x.reason}" if x.reason else "")
+        )
+
+
+@alerts_app.command("unsilence")
+def alerts_unsilence(silence_id: int, config: ConfigOption = None, by: ByOption = None) -> None:
+    """End a silence now."""
+    cfg = _load(config)
+    silence = _run(cfg, lambda s: AlertManager(s, SystemClock()).expire_silence(silence_id, actor=_by(by)))
+    typer.echo(f"silence #{silence.id} on {silence.watch} ended {_show(silence.ends_at)}")
+
+
+# -- responses --------------------------------------------------------------------------------------
+
+
+@response_app.command("add")
+def response_add(
+    watch: Annotated[str, typer.Option(help="The watch the response is about.")],
+    kind: Annotated[str, typer.Option(help=" | ".join(KINDS))],
+    config: ConfigOption = None,
+    at: Annotated[str, typer.Option(help="When it went out (ISO 8601 with offset, or now-30m).")] = "now",
+    note: Annotated[str | None, typer.Option(help="What was said or done.")] = None,
+    url: Annotated[str | None, typer.Option(help="Where it was published.")] = None,
+    by: ByOption = None,
+) -> None:
+    """Record a response (statement, apology, recall, clarification, other)."""
+    if kind not in KINDS:
+        raise _fail(f"--kind must be one of {', '.join(KINDS)}")
+    cfg = _load(config)
+    when = _when(at, "at")
+
+    async def work(store: SqlStore) -> Any:
+        await _check_watch(cfg, store, watch)
+        return await ResponseLog(store, SystemClock()).add(
+            watch, at=when, kind=kind, actor=_by(by), note=note, url=url
+        )
+
+    r = _run(cfg, work)
+    typer.echo(f"response #{r.id}: {r.kind} for {r.watch} at {_show(r.at)} (UTC+8)")
+
+
+@response_app.command("list")
+def response_list(
+    config: ConfigOption = None,
+    watch: Annotated[str | None, typer.Option(help="Only this watch.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List recorded responses, oldest first."""
+    cfg = _load(config)
+    rs = _run(cfg, lambda s: ResponseLog(s, SystemClock()).list(watch=watch))
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in rs], ensure_ascii=False, indent=2))
+        return
+    for r in rs:
+        typer.echo(f"#{r.id:<4} {r.watch:<16} {_show(r.at)}  {r.kind:<13} {r.note or ''}")
+
+
+@response_app.command("effect")
+def response_effect(
+    watch: Annotated[str, typer.Option(help="The watch.")],
+    config: ConfigOption = None,
+    window: Annotated[str, typer.Option(help="Length of the before and after windows.")] = "6h",
+    as_json: JsonOption = False,
+) -> None:
+    """Measure each response's effect: before vs after, with intervals."""
+    cfg = _load(config)
+    try:
+        span = timedelta(seconds=parse_duration(window))
+    except ValueError as exc:
+        raise _fail(f"--window: {exc}") from None
+
+    async def work(store: SqlStore) -> list[Any]:
+        from sentinel.alerting.posts import load_watch_posts, watch_filter
+
+        clock = SystemClock()
+        responses = await ResponseLog(store, clock).list(watch=watch)
+        events = sorted(await store.alert_events(watch=watch), key=lambda e: e.at)
+        keep = watch_filter(cfg, watch, events)
+        effects = []
+        for r in responses:
+            posts = await load_watch_posts(store, keep, since=r.at - span, until=r.at + span)
+            effects.append(evaluate_effect(r, posts, events, now=clock.now(), window=span))
+        return effects
+
+    effects = _run(cfg, work)
+    if as_json:
+        typer.echo(json.dumps([e.to_json() for e in effects], ensure_ascii=False, indent=2))
+        return
+    if not effects:
+        typer.echo(f"no responses recorded for {watch}")
+    for e in effects:
+        typer.echo(
+            f"#{e.response.id} {e.response.kind} at {_show(e.response.at)}"
+            + (f"  ({e.note})" if e.note else "")
+        )
+        for c in e.comparisons:
+            typer.echo(
+                f"  {c.metric:<32} {_fmt(c.before):>8} -> {_fmt(c.after):>8}  {c.direction}"
+                + (f" (p={c.p_value:.3f})" if c.p_value is not None else "")
+            )
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+def _tz(value: str) -> tzinfo:
+    if value.upper() in ("UTC", "Z"):
+        return UTC
+    m = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?", value.strip(), re.IGNORECASE)
+    if not m:
+        raise _fail(f"--tz: use an offset like +08:00 or UTC, got {value!r}")
+    delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+    return timezone(delta if m.group(1) == "+" else -delta)
+
+
+def report(
+    watch: Annotated[str, typer.Option(help="The watch to report on.")],
+    since: Annotated[str, typer.Option("--from", help="Start (ISO 8601 with offset, or now-7d).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.html, report.md, charts/.")],
+    until: Annotated[str, typer.Option("--to", help="End (exclusive).")] = "now",
+    config: ConfigOption = None,
+    window: Annotated[str, typer.Option(help="Before/after window for response effects.")] = "6h",
+    tz: Annotated[str, typer.Option(help="Time zone for the report's times.")] = "+08:00",
+) -> None:
+    """Write the review report of a watch (self-contained HTML, Markdown, JSON)."""
+    cfg = _load(config)
+    start, end = _when(since, "from"), _when(until, "to")
+    try:
+        span = timedelta(seconds=parse_duration(window))
+    except ValueError as exc:
+        raise _fail(f"--window: {exc}") from None
+    zone = _tz(tz)
+
+    async def work(store: SqlStore) -> Any:
+        from sentinel.alerting.report import build_report
+
+        await _check_watch(cfg, store, watch)
+        return await build_report(
+            store, cfg, watch, since=start, until=end, clock=SystemClock(), window=span, tz=zone
+        )
+
+    data = _run(cfg, work)
+    from sentinel.alerting.render import write_report
+
+    files = write_report(data, out)
+    if sys.stderr.isatty():
+        typer.echo(
+            f"{data.posts} posts, {len(data.alerts)} alert(s), {len(data.responses)} response(s)", err=True
+        )
+    typer.echo(str(files.html))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``alerts``, ``response`` and ``report`` to the ``sentinel`` command line."""
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(response_app, name="response")
+    app.command("report")(report)

@@ -1,0 +1,329 @@
+"""The review report: what happened to a watch over a time range, computed from the store.
+
+:func:`build_report` gathers the numbers (:class:`ReportData`); :mod:`sentinel.alerting.render`
+turns them into a self-contained HTML page and a Markdown file with charts.
+
+Where the numbers come from:
+
+* posts and their sentiment / topics: the stored posts matching the watch's query
+  (:mod:`sentinel.alerting.posts`), classified once at ingest — never re-scored;
+* risk and levels over time: the stored alert events of the watch (what the engine actually
+  said, and what people were told), as a step function that drops to 0 on "resolved";
+* volume baseline: for each bucket, the median of the previous day's hourly buckets (or the
+  previous week's daily buckets), from posts before the range too;
+* alerts, acknowledgements, silences and responses: their tables; effects from
+  :func:`sentinel.alerting.responses.evaluate_effect`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from sentinel.alerting.manage import AlertManager, AlertRecord, Silence
+from sentinel.alerting.posts import load_watch_posts, watch_filter
+from sentinel.alerting.responses import (
+    DEFAULT_WINDOW,
+    Effect,
+    ResponseEvent,
+    ResponseLog,
+    evaluate_effect,
+    story_key,
+    time_to_first_response,
+)
+from sentinel.clock import UTC8, Clock
+from sentinel.config import Config
+from sentinel.post import ScoredPost
+from sentinel.risk.base import AlertEvent
+from sentinel.store.sql import SqlStore
+
+__all__ = ["AuthorRow", "Buckets", "ReportData", "StoryRow", "bucket_size", "build_report", "summarize"]
+
+TOPIC_THRESHOLD = 0.5
+TOP_N = 10
+
+
+@dataclass(slots=True)
+class Buckets:
+    """Per-bucket counts over the report range; ``baseline`` is None where history is too short."""
+
+    size: timedelta
+    starts: list[datetime] = field(default_factory=list)
+    volume: list[int] = field(default_factory=list)
+    baseline: list[float | None] = field(default_factory=list)
+    negative: list[int] = field(default_factory=list)
+    neutral: list[int] = field(default_factory=list)
+    positive: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    """A post and its reposts in the range."""
+
+    key: str
+    text: str
+    author: str
+    posts: int
+    reposts: int
+    negative_share: float
+    first_at: datetime
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorRow:
+    """An author's posts in the range."""
+
+    id: str
+    name: str
+    posts: int
+    followers: int
+    verified: bool
+    negative_share: float
+
+
+@dataclass(slots=True)
+class ReportData:
+    """Everything the report shows, as numbers (also written as ``report.json``)."""
+
+    watch: str
+    query: str | None
+    since: datetime
+    until: datetime
+    generated_at: datetime
+    tz: tzinfo
+    posts: int = 0
+    sentiment: dict[str, int] = field(default_factory=dict)
+    buckets: Buckets = field(default_factory=lambda: Buckets(timedelta(hours=1)))
+    topics: list[tuple[str, int]] = field(default_factory=list)
+    stories: list[StoryRow] = field(default_factory=list)
+    authors: list[AuthorRow] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+    silences: list[Silence] = field(default_factory=list)
+    responses: list[ResponseEvent] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    first_response: tuple[datetime, datetime, timedelta] | None = None
+    resolution: timedelta | None = None
+    notable: list[ScoredPost] = field(default_factory=list)
+    peak_level: str | None = None
+    peak_risk: float = 0.0
+
+    def share(self, label: str) -> float:
+        return self.sentiment.get(label, 0) / self.posts if self.posts else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        b = self.buckets
+        return {
+            "watch": self.watch,
+            "query": self.query,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "generated_at": self.generated_at.isoformat(),
+            "posts": self.posts,
+            "sentiment": dict(self.sentiment),
+            "sentiment_share": {k: round(self.share(k), 4) for k in ("negative", "neutral", "positive")},
+            "buckets": {
+                "size_seconds": b.size.total_seconds(),
+                "starts": [s.isoformat() for s in b.starts],
+                "volume": b.volume,
+                "baseline": b.baseline,
+                "negative": b.negative,
+                "neutral": b.neutral,
+                "positive": b.positive,
+            },
+            "topics": [{"label": k, "posts": v} for k, v in self.topics],
+            "stories": [
+                {
+                    "key": s.key,
+                    "text": s.text,
+                    "author": s.author,
+                    "posts": s.posts,
+                    "reposts": s.reposts,
+                    "negative_share": round(s.negative_share, 4),
+                    "first_at": s.first_at.isoformat(),
+                    "url": s.url,
+                }
+                for s in self.stories
+            ],
+            "authors": [
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "posts": a.posts,
+                    "followers": a.followers,
+                    "verified": a.verified,
+                    "negative_share": round(a.negative_share, 4),
+                }
+                for a in self.authors
+            ],
+            "alerts": [a.to_json() for a in self.alerts],
+            "events": [e.to_json() for e in self.events],
+            "silences": [s.to_json() for s in self.silences],
+            "responses": [r.to_json() for r in self.responses],
+            "effects": [e.to_json() for e in self.effects],
+            "first_response": None
+            if self.first_response is None
+            else {
+                "first_alert_at": self.first_response[0].isoformat(),
+                "first_response_at": self.first_response[1].isoformat(),
+                "seconds": self.first_response[2].total_seconds(),
+            },
+            "resolution_seconds": None if self.resolution is None else self.resolution.total_seconds(),
+            "notable": [sp.to_dict() for sp in self.notable],
+            "peak_level": self.peak_level,
+            "peak_risk": self.peak_risk,
+        }
+
+
+def bucket_size(since: datetime, until: datetime) -> timedelta:
+    """Hours up to a week, days beyond (a chart of 2,000 bars says nothing)."""
+    return timedelta(hours=1) if until - since <= timedelta(days=7) else timedelta(days=1)
+
+
+def _bucketize(posts: Sequence[ScoredPost], since: datetime, until: datetime, size: timedelta) -> Buckets:
+    history = 24 if size <= timedelta(hours=1) else 7
+    first = since - history * size
+    n_hist = history
+    n = max(1, int(-(-(until - since) // size)))  # ceil
+    counts = [0] * (n_hist + n)
+    labels: list[Counter[str]] = [Counter() for _ in range(n_hist + n)]
+    for sp in posts:
+        i = int((sp.post.created_at - first) // size)
+        if 0 <= i < len(counts):
+            counts[i] += 1
+            labels[i][sp.label] += 1
+    b = Buckets(size)
+    for j in range(n):
+        i = n_hist + j
+        b.starts.append(since + j * size)
+        b.volume.append(counts[i])
+        prev = counts[i - history : i]
+        # a baseline needs history: the buckets before the first post in the store are not zeros
+        b.baseline.append(float(statistics.median(prev)) if any(counts[:i]) else None)
+        b.negative.append(labels[i]["negative"])
+        b.neutral.append(labels[i]["neutral"])
+        b.positive.append(labels[i]["positive"])
+    return b
+
+
+def summarize(
+    data: ReportData, posts: Sequence[ScoredPost], history: Sequence[ScoredPost] = ()
+) -> ReportData:
+    """Fill the post-derived numbers of ``data`` from the watch's posts in [since, until)."""
+    in_range = [sp for sp in posts if data.since <= sp.post.created_at < data.until]
+    data.posts = len(in_range)
+    data.sentiment = dict(Counter(sp.label for sp in in_range))
+    data.buckets = _bucketize(
+        [*history, *in_range], data.since, data.until, bucket_size(data.since, data.until)
+    )
+    topics: Counter[str] = Counter()
+    for sp in in_range:
+        for label, score in sp.topics.items():
+            if score >= TOPIC_THRESHOLD:
+                topics[label] += 1
+    data.topics = topics.most_common(TOP_N)
+    by_story: dict[str, list[ScoredPost]] = defaultdict(list)
+    by_author: dict[str, list[ScoredPost]] = defaultdict(list)
+    by_id = {sp.post.id: sp for sp in in_range}
+    for sp in in_range:
+        by_story[story_key(sp)].append(sp)
+        by_author[sp.post.author.id or sp.post.author.name or "?"].append(sp)
+    stories = sorted(by_story.items(), key=lambda kv: (-len(kv[1]), kv[1][0].post.created_at))[:TOP_N]
+    for key, group in stories:
+        root = by_id.get(key, group[0])
+        data.stories.append(
+            StoryRow(
+                key,
+                root.post.text,
+                root.post.author.name or root.post.author.id or "?",
+                len(group),
+                max((sp.post.reposts for sp in group), default=0),
+                sum(sp.label == "negative" for sp in group) / len(group),
+                min(sp.post.created_at for sp in group),
+                root.post.url,
+            )
+        )
+    authors = sorted(by_author.items(), key=lambda kv: (-len(kv[1]), -kv[1][-1].post.author.followers))
+    for aid, group in authors[:TOP_N]:
+        last = group[-1].post.author
+        data.authors.append(
+            AuthorRow(
+                aid,
+                last.name or aid,
+                len(group),
+                max(sp.post.author.followers for sp in group),
+                last.verified,
+                sum(sp.label == "negative" for sp in group) / len(group),
+            )
+        )
+    negative = [sp for sp in in_range if sp.label == "negative"] or list(in_range)
+    data.notable = sorted(negative, key=_reach, reverse=True)[:TOP_N]
+    return data
+
+
+def _reach(sp: ScoredPost) -> tuple[float, str]:
+    p = sp.post
+    return (p.author.followers + 100 * p.reposts + 20 * p.comments + p.likes, p.id)
+
+
+async def build_report(
+    store: SqlStore,
+    config: Config,
+    watch: str,
+    *,
+    since: datetime,
+    until: datetime,
+    clock: Clock,
+    window: timedelta = DEFAULT_WINDOW,
+    tz: tzinfo = UTC8,
+    progress: bool | None = None,
+) -> ReportData:
+    """Read the store and compute the report for ``watch`` over [since, until)."""
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("report times need a UTC offset")
+    if until <= since:
+        raise ValueError("--to must be after --from")
+    spec = next((w for w in config.watches if w.name == watch), None)
+    all_events = sorted(await store.alert_events(watch=watch), key=lambda e: e.at)
+    keep = watch_filter(config, watch, all_events)
+    size = bucket_size(since, until)
+    lookback = max((24 if size <= timedelta(hours=1) else 7) * size, window)
+    loaded = await load_watch_posts(
+        store, keep, since=since - lookback, until=until + window, progress=progress
+    )
+    history = [sp for sp in loaded if sp.post.created_at < since]
+    data = ReportData(watch, spec.query if spec else None, since, until, clock.now(), tz)
+    summarize(data, loaded, history)
+    manager = AlertManager(store, clock)
+    data.alerts = await manager.alerts_between(watch, since, until)
+    # the event before the range sets the level at its start
+    data.events = [e for e in all_events if since <= e.at < until]
+    prior = [e for e in all_events if e.at < since]
+    if prior and prior[-1].event != "resolved":
+        data.events.insert(0, prior[-1])
+    ranks = {"blue": 1, "yellow": 2, "orange": 3, "red": 4}
+    live = [e for e in data.events if e.event != "resolved"]
+    if live:
+        peak = max(live, key=lambda e: (ranks.get(e.level, 0), e.risk))
+        data.peak_level = peak.level
+        data.peak_risk = max(e.risk for e in live)
+    data.silences = [
+        s for s in await manager.silences(watch=watch) if s.starts_at < until and s.ends_at > since
+    ]
+    data.responses = await ResponseLog(store, clock).list(watch=watch, since=since, until=until)
+    now = clock.now()
+    data.effects = [
+        evaluate_effect(r, loaded, all_events, now=min(now, until + window), window=window)
+        for r in data.responses
+    ]
+    data.first_response = time_to_first_response(data.alerts, data.responses)
+    if data.alerts and all(a.resolved_at for a in data.alerts):
+        data.resolution = max(a.resolved_at for a in data.alerts if a.resolved_at) - min(
+            a.opened_at for a in data.alerts
+        )
+    return data
