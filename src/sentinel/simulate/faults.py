@@ -124,15 +124,24 @@ class FaultPlan:
         return json.dumps({k: [asdict(f) for f in v] for k, v in self._faults.items() if v})
 
 
+def _cut(body: bytes, at: int) -> int:
+    """Step back to an ASCII byte, so that a cut breaks the syntax, not a UTF-8 sequence."""
+    while at > 0 and body[at - 1] >= 0x80:
+        at -= 1
+    return at
+
+
 def corrupt_body(body: bytes, kinds: set[str], *, json_body: bool) -> bytes:
     """Apply the byte-level faults (truncated, malformed, bad_utf8) to a rendered body."""
     if "bad_utf8" in kinds:
         marker = b'"text": "' if json_body else b"<description>"
         at = body.find(marker)
-        at = at + len(marker) if at >= 0 else len(body) // 2
+        at = at + len(marker) if at >= 0 else _cut(body, len(body) // 2)
         body = body[:at] + b"\xff\xfe\xc3(" + body[at:]
     if "malformed" in kinds:
-        body = body[: len(body) * 2 // 3] + (b'",,]}{"cards": [' if json_body else b"<item><title>&broken")
+        body = body[: _cut(body, len(body) * 2 // 3)] + (
+            b'",,]}{"cards": [' if json_body else b"<item><title>&broken"
+        )
     if "truncated" in kinds:
-        body = body[: len(body) // 2]
+        body = body[: _cut(body, len(body) // 2)]
     return body

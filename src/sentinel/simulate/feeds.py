@@ -15,8 +15,8 @@ official-account article; RSS, Atom and JSON Feed items.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import html
+import importlib
 import random
 import re
 import zlib

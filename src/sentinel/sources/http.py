@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentinel.clock import Clock
 from sentinel.config import Duration
-from sentinel.sources.base import CursorStore, SourceHealth
+from sentinel.sources.base import CursorStore, PostSink, SourceContext, SourceHealth
 
 __all__ = [
     "BLOCKED_STATUSES",
@@ -45,8 +45,10 @@ __all__ = [
     "HostRateLimiter",
     "HttpFetcher",
     "HttpOptions",
+    "PollingSource",
     "RecentKeys",
     "RunGate",
+    "SeenSet",
     "count_error",
     "load_cursor",
     "parse_options",
@@ -395,6 +397,64 @@ class RecentKeys:
         self._keys.pop(key, None)
 
 
+class SeenSet:
+    """What a stream of timestamped items has handed on already, kept in the cursor.
+
+    * ``ids`` - the newest ``limit`` ids emitted, with their timestamps: no duplicates,
+      whatever order the feed lists them in. Anything older than the newest id ever
+      dropped (``floor``) counts as seen, so a long-lived feed never looks new again.
+    * ``mark`` - the newest timestamp of the last *complete* pass. Paging goes on while
+      a page holds anything newer than it, so a pass cut short by an error is finished
+      by the next run instead of stopping at the first page it already handed on.
+    """
+
+    def __init__(self, saved: Mapping[str, Any] | None = None, limit: int = 2000) -> None:
+        self.limit = limit
+        saved = saved or {}
+        raw_ids = saved.get("ids")
+        self.ids: dict[str, float] = {}
+        if isinstance(raw_ids, dict):
+            self.ids = {str(k): float(v) for k, v in raw_ids.items() if isinstance(v, int | float)}
+        floor, mark = saved.get("floor"), saved.get("mark")
+        self.floor: float | None = float(floor) if isinstance(floor, int | float) else None
+        self.mark: float | None = float(mark) if isinstance(mark, int | float) else None
+        self._newest: float | None = None
+
+    def is_new(self, key: str, ts: float | None) -> bool:
+        """Not handed on before; also notes ``ts`` for the pass's newest timestamp."""
+        if ts is not None and (self._newest is None or ts > self._newest):
+            self._newest = ts
+        if key in self.ids:
+            return False
+        # strictly older than what was dropped: a tie is re-emitted (a duplicate the store absorbs)
+        return not (ts is not None and self.floor is not None and ts < self.floor)
+
+    def beyond_mark(self, ts: float | None) -> bool:
+        """Newer than the last complete pass reached: keep paging."""
+        return self.mark is None or ts is None or ts > self.mark
+
+    def add(self, key: str, ts: float | None) -> None:
+        self.ids[key] = ts if ts is not None else max(self.ids.values(), default=0.0)
+
+    def complete(self) -> None:
+        """The pass reached the mark (or the end of the list): move the mark up."""
+        if self._newest is not None and (self.mark is None or self._newest > self.mark):
+            self.mark = self._newest
+
+    def to_json(self) -> dict[str, Any]:
+        if len(self.ids) > self.limit:
+            ordered = sorted(self.ids.items(), key=lambda kv: kv[1], reverse=True)
+            kept, dropped = ordered[: self.limit], ordered[self.limit :]
+            self.floor = max(self.floor or dropped[0][1], dropped[0][1])
+            self.ids = dict(kept)
+        out: dict[str, Any] = {"ids": self.ids}
+        if self.floor is not None:
+            out["floor"] = self.floor
+        if self.mark is not None:
+            out["mark"] = self.mark
+        return out
+
+
 def count_error(health: SourceHealth, kind: str) -> None:
     """Count an error that did not fail the run (a retried 429, a long text left short)."""
     health.errors[kind] = health.errors.get(kind, 0) + 1
@@ -416,3 +476,65 @@ async def load_cursor(cursors: CursorStore, source: str) -> dict[str, Any]:
 
 async def save_cursor(cursors: CursorStore, source: str, cursor: Mapping[str, Any]) -> None:
     await cursors.set_cursor(source, json.dumps(cursor, ensure_ascii=False, sort_keys=True))
+
+
+class PollingSource:
+    """The run loop a feed-like source shares: gate, cursor, flush-then-save, health.
+
+    A subclass sets ``options_model`` and implements :meth:`run`, which hands posts to
+    the sink, records what it emitted in the cursor dict it was given, and raises
+    :class:`FetchError` on trouble. The cursor is saved after ``sink.flush()`` even when
+    the run failed part-way: it only ever names posts that were handed on, so saving it
+    can skip nothing, and the next run need not hand them on again.
+    """
+
+    streaming = False
+    options_model: type[HttpOptions] = HttpOptions
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+        self.name = ctx.name
+        self.options = parse_options(self.options_model, ctx.config.options)
+        self.fetcher = HttpFetcher(
+            self.options, clock=ctx.clock, on_retry=lambda kind, detail: count_error(ctx.health, kind)
+        )
+        self.gate = RunGate(self.options)
+        self._validated: list[FetchResult] = []
+
+    async def close(self) -> None:
+        await self.fetcher.close()
+
+    def keep_validators(self, result: FetchResult) -> None:
+        """Remember this response's ETag once the run's posts are stored."""
+        self._validated.append(result)
+
+    async def run(self, cursor: dict[str, Any], sink: PostSink) -> int:  # pragma: no cover - abstract
+        """Collect once, updating ``cursor`` in place; returns how many posts were handed on."""
+        raise NotImplementedError
+
+    async def collect(self, sink: PostSink) -> None:
+        now = self.ctx.clock.now()
+        if not self.gate.ready(now):
+            return
+        cursor = await load_cursor(self.ctx.cursors, self.name)
+        before = json.dumps(cursor, sort_keys=True)
+        self._validated = []
+        error: FetchError | None = None
+        emitted = 0
+        try:
+            emitted = await self.run(cursor, sink)
+        except FetchError as exc:
+            error = exc
+        await sink.flush()
+        if json.dumps(cursor, sort_keys=True) != before:
+            await save_cursor(self.ctx.cursors, self.name, cursor)
+        now = self.ctx.clock.now()
+        if error is None:
+            for result in self._validated:
+                self.fetcher.remember(result)
+            self.gate.succeeded()
+            self.ctx.health.success(now, emitted)
+            return
+        pause = self.gate.failed(now, blocked=error.blocked, retry_after=error.retry_after)
+        self.ctx.health.failure(now, error.kind, error.detail, blocked=error.blocked)
+        log.warning("source %s: %s; next try in %.0fs", self.name, error, pause)
