@@ -91,3 +91,23 @@ async def test_silenced_events_are_recorded_not_sent(store: SqlStore, metrics: M
     assert [b[0].posts for b in rec.received] == [["p1"]]
     entries = await d.entries(channel="rec")
     assert [(e.status, e.last_error) for e in entries] == [("sent", "skipped: silenced"), ("sent", None)]
+
+
+async def test_sends_before_a_restart_still_count_against_the_limit(
+    store: SqlStore, metrics: Metrics
+) -> None:
+    first = RecordingNotifier(rate_limits=[(4, 60.0)])
+    d = Dispatcher([first], store, SystemClock(), metrics)
+    await d.start()
+    for i in range(3):  # one at a time: three single messages
+        await store.save_events([make_event(i)], d.channels_for)
+        d.wake()
+        assert await d.drain(5)
+    await d.stop(2)
+    assert len(first.received) == 3
+    again = RecordingNotifier(rate_limits=[(4, 60.0)])
+    d2 = Dispatcher([again], store, SystemClock(), metrics)
+    assert d2.limiters["rec"].available(0.0) == 4
+    await d2.start()
+    assert d2.limiters["rec"].available(SystemClock().now().timestamp()) == 1
+    await d2.stop(2)

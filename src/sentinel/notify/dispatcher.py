@@ -11,8 +11,9 @@ order (the order the events happened) and sends them:
   not overtake "opened") and is retried with exponential backoff or the service's
   ``Retry-After``; after ``max_attempts`` tries, or at once for a permanent error, the row
   is parked as ``dead`` and the queue moves on;
-* a per-channel token bucket keeps under the service's rate limit; when more rows wait
-  than the bucket allows, they go out together as one digest message — never dropped;
+* a per-channel rate limiter (:mod:`sentinel.notify.ratelimit`) keeps under the service's
+  limit; when more rows wait than it allows (less a reserve), they go out together as one
+  digest message — never dropped. Sends from before a restart still count (``sent_ts``);
 * silenced events are recorded as sent-skipped (``last_error = "skipped: silenced"``).
 """
 
@@ -43,7 +44,7 @@ __all__ = ["Dispatcher", "OutboxEntry"]
 log = logging.getLogger(__name__)
 
 SKIPPED_SILENCED = "skipped: silenced"
-_FETCH = 200  # rows looked at per step; more pending than the bucket allows already means "digest"
+_FETCH = 200  # rows looked at per step; more pending than the limit allows already means "digest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ class Dispatcher:
         if self._tasks:
             return
         self._stopping = False
+        await self._seed_limiters()
         for ch in self.notifiers:
             self._wakeups[ch].set()
             self._tasks[ch] = asyncio.create_task(self._run_channel(ch), name=f"notify:{ch}")
@@ -241,6 +243,26 @@ class Dispatcher:
 
     # -- the worker ----------------------------------------------------------------------
 
+    async def _seed_limiters(self) -> None:
+        # the service still counts what the previous run sent; one UPDATE marks a whole
+        # digest, so each distinct sent_ts is one message
+        now = self._now()
+        async with self.store.engine.connect() as conn:
+            for ch, limiter in self.limiters.items():
+                if not limiter.longest:
+                    continue
+                rows = await conn.execute(
+                    select(t.outbox.c.sent_ts)
+                    .where(
+                        t.outbox.c.channel == ch,
+                        t.outbox.c.status == "sent",
+                        t.outbox.c.last_error.is_(None),
+                        t.outbox.c.sent_ts > now - limiter.longest,
+                    )
+                    .distinct()
+                )
+                limiter.seed([float(r[0]) for r in rows], now)
+
     def _now(self) -> float:
         return self.clock.now().timestamp()
 
@@ -287,7 +309,7 @@ class Dispatcher:
         if available < 1:
             return max(limiter.wait(now), 0.01)
         notifier = self.notifiers[channel]
-        if len(rows) <= available:
+        if len(rows) <= limiter.spare(now):
             batch = due[:1]
         else:
             batch = due[: max(1, int(getattr(notifier, "max_digest", 20)))]

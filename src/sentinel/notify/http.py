@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, TypeVar
@@ -29,6 +30,29 @@ from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
 
 __all__ = ["ChannelOptions", "HttpNotifier", "Request", "http_error", "parse_options", "retry_after"]
+
+
+class _RedactingFilter(logging.Filter):
+    """httpx logs every request URL at INFO; DingTalk and WeCom keep their token in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_text(str(a)) if isinstance(a, str | httpx.URL) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        return True
+
+
+def _install_log_redaction() -> None:
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+            logger.addFilter(_RedactingFilter())
+
+
+_install_log_redaction()
 
 
 class ChannelOptions(BaseModel):

@@ -1,17 +1,20 @@
-"""Token buckets that keep each channel under its service's published rate limits.
+"""Per-channel send limits that keep under each service's published rate limit.
 
 A chat service that is sent too much answers with an error and, for DingTalk, mutes the
-robot for minutes; staying under the limit on our side is cheaper than retrying.
+robot for ten minutes; staying under the limit on our side is cheaper than retrying.
+The services count in windows ("20 a minute"), so each limit is a sliding-window log
+— at most N sends in any P seconds — rather than a refilling token bucket, which would
+allow up to 2N-1 sends in some window and trip a strict server. ``margin`` adds a little
+slack for requests that travel at different speeds.
 """
 
 from __future__ import annotations
 
-import math
 import re
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-__all__ = ["Bucket", "RateLimiter", "parse_rate"]
+__all__ = ["RateLimiter", "Window", "parse_rate"]
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {
@@ -34,66 +37,80 @@ def parse_rate(text: str) -> tuple[int, float]:
     return int(m.group(1)), float(m.group(2) or 1) * _PER[m.group(3)]
 
 
-@dataclass
-class Bucket:
-    """``capacity`` tokens, refilled continuously at ``capacity / per`` tokens a second."""
+class Window:
+    """At most ``limit`` sends in any ``per`` seconds (plus ``margin``)."""
 
-    capacity: int
-    per: float
-    tokens: float = -1.0
-    stamp: float | None = None
+    def __init__(self, limit: int, per: float, margin: float = 0.1) -> None:
+        self.limit = limit
+        self.per = per + margin
+        self.reserve = max(1, limit // 4)
+        self.sent: deque[float] = deque()
 
-    def _refill(self, now: float) -> None:
-        if self.stamp is None or self.tokens < 0:
-            self.tokens, self.stamp = float(self.capacity), now
-            return
-        elapsed = max(0.0, now - self.stamp)
-        self.tokens = min(float(self.capacity), self.tokens + elapsed * self.capacity / self.per)
-        self.stamp = now
+    def _expire(self, now: float) -> None:
+        while self.sent and self.sent[0] <= now - self.per:
+            self.sent.popleft()
 
     def available(self, now: float) -> int:
-        self._refill(now)
-        return math.floor(self.tokens + 1e-9)
+        self._expire(now)
+        return self.limit - len(self.sent)
 
-    def take(self, now: float, n: int = 1) -> None:
-        self._refill(now)
-        self.tokens -= n
+    def take(self, now: float) -> None:
+        self._expire(now)
+        self.sent.append(now)
 
     def wait(self, now: float) -> float:
-        """Seconds until one whole token is available."""
-        self._refill(now)
-        missing = 1.0 - self.tokens
-        return 0.0 if missing <= 1e-9 else missing * self.per / self.capacity
+        """Seconds until one more send is allowed."""
+        self._expire(now)
+        if len(self.sent) < self.limit:
+            return 0.0
+        return self.sent[len(self.sent) - self.limit] + self.per - now
 
-    def drain(self, now: float) -> None:
-        self._refill(now)
-        self.tokens = min(self.tokens, 0.0)
+    def fill(self, now: float) -> None:
+        self.sent.extend([now] * max(0, self.limit - len(self.sent)))
 
 
 class RateLimiter:
-    """Several buckets at once (Feishu: 5 a second *and* 100 a minute); no buckets = unlimited.
+    """Several windows at once (Feishu: 5 a second *and* 100 a minute); none = unlimited.
 
     >>> r = RateLimiter([(2, 60.0)])
-    >>> r.available(0.0), r.take(0.0), r.available(0.0), round(r.wait(0.0))
-    (2, None, 1, 0)
+    >>> r.available(0.0), r.take(0.0), r.available(1.0), r.take(1.0), round(r.wait(2.0), 1)
+    (2, None, 1, None, 58.1)
     """
 
-    def __init__(self, limits: Sequence[tuple[int, float]] = ()) -> None:
-        self.buckets = [Bucket(capacity=n, per=per) for n, per in limits]
+    def __init__(self, limits: Sequence[tuple[int, float]] = (), margin: float = 0.1) -> None:
+        self.windows = [Window(n, per, margin) for n, per in limits]
 
     def available(self, now: float) -> int:
-        if not self.buckets:
+        if not self.windows:
             return 1 << 30
-        return min(b.available(now) for b in self.buckets)
+        return max(0, min(w.available(now) for w in self.windows))
 
-    def take(self, now: float, n: int = 1) -> None:
-        for b in self.buckets:
-            b.take(now, n)
+    def spare(self, now: float) -> int:
+        """Sends left after keeping a reserve: the rest of a storm then still goes out at once,
+        as a digest, instead of waiting for the window to move."""
+        if not self.windows:
+            return 1 << 30
+        return min(w.available(now) - w.reserve for w in self.windows)
+
+    def take(self, now: float) -> None:
+        for w in self.windows:
+            w.take(now)
+
+    def seed(self, stamps: Sequence[float], now: float) -> None:
+        """Sends made before a restart (from the outbox) still count against the service's window."""
+        for w in self.windows:
+            for ts in sorted(stamps):
+                if now - w.per < ts <= now:
+                    w.take(ts)
+
+    @property
+    def longest(self) -> float:
+        return max((w.per for w in self.windows), default=0.0)
 
     def wait(self, now: float) -> float:
-        return max((b.wait(now) for b in self.buckets), default=0.0)
+        return max((w.wait(now) for w in self.windows), default=0.0)
 
     def drain(self, now: float) -> None:
-        """The service said "too fast": believe it, and start from empty."""
-        for b in self.buckets:
-            b.drain(now)
+        """The service said "too fast": believe it, and count the window as full."""
+        for w in self.windows:
+            w.fill(now)

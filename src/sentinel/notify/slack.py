@@ -58,7 +58,7 @@ class SlackNotifier(HttpNotifier):
     """Posts alerts to a Slack incoming webhook (``url = "env:SLACK_WEBHOOK_URL"``)."""
 
     Options = SlackOptions
-    default_rate_limits = ((3, 3.0),)
+    default_rate_limits = ((1, 1.0),)
 
     def payload(self, events: Sequence[AlertEvent]) -> dict[str, Any]:
         tpl, o = self.templates, self.options

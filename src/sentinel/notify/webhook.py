@@ -5,7 +5,8 @@ Body: the event record (``AlertEvent.to_record``) for one event, or
 Headers: ``X-Sentinel-Event-Ids`` (to de-duplicate), and with a ``secret``
 ``X-Sentinel-Timestamp`` and ``X-Sentinel-Signature: sha256=<hex of HMAC(secret,
 timestamp + "." + body)>`` — the receiver recomputes it and rejects stale timestamps.
-Sample post text and author names are neutralised unless ``raw_text = true``.
+Sample post text, author names and string factors are neutralised (and sample URLs
+checked) unless ``raw_text = true``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,20 @@ from typing import Any
 from pydantic import Field
 
 from sentinel.notify.http import ChannelOptions, HttpNotifier, Request
-from sentinel.notify.sanitize import neutralize
+from sentinel.notify.sanitize import neutralize, safe_url
 from sentinel.risk.base import AlertEvent
 
 __all__ = ["GenericWebhookNotifier", "WebhookOptions", "webhook_signature"]
+
+
+def _inert(value: Any) -> Any:
+    if isinstance(value, str):
+        return neutralize(value)
+    if isinstance(value, dict):
+        return {k: _inert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inert(v) for v in value]
+    return value
 
 
 def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -43,10 +54,17 @@ class GenericWebhookNotifier(HttpNotifier):
     def _record(self, event: AlertEvent) -> dict[str, Any]:
         rec = event.to_record()
         if not self.options.raw_text:
+            # receivers often forward this to a chat tool; keep it as inert as our own cards
             rec["samples"] = [
-                {**s, "text": neutralize(s.get("text") or ""), "author": neutralize(s.get("author") or "")}
+                {
+                    **s,
+                    "text": neutralize(s.get("text") or ""),
+                    "author": neutralize(s.get("author") or ""),
+                    "url": safe_url(s.get("url")),
+                }
                 for s in event.samples
             ]
+            rec["factors"] = _inert(event.factors)
         return rec
 
     def payload(self, events: Sequence[AlertEvent]) -> dict[str, Any]:
