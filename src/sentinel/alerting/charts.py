@@ -239,7 +239,7 @@ def effect_chart(effect: Effect, title: str) -> bytes:
         )
         left.set_yticks(list(ys), names)
         left.set_xlim(0, 1)
-        left.legend(frameon=False, loc="lower right")
+        left.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
         rates = [c for c in effect.comparisons if c.kind == "ratio"]
         xs = range(len(rates))
         right.bar([x - 0.2 for x in xs], [c.before or 0 for c in rates], width=0.4, color="#B0BEC5")

@@ -1,0 +1,116 @@
+"""The report's numbers against the known stream of conftest.py, and its files."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from sentinel.alerting.render import write_report
+from sentinel.alerting.report import build_report
+from sentinel.clock import ManualClock
+from sentinel.config import Config
+from sentinel.store import SqlStore
+
+from .conftest import H, T0, Known
+
+
+@pytest.fixture
+async def report(filled: SqlStore, config: Config, clock: ManualClock, known: Known):  # type: ignore[no-untyped-def]
+    return await build_report(filled, config, "acme", since=known.since, until=known.until, clock=clock,
+                              progress=False)
+
+
+async def test_counts_and_shares(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+    assert report.posts == known.posts
+    assert report.sentiment == {"negative": known.negative, "neutral": known.neutral}
+    assert report.share("negative") == pytest.approx(known.negative / known.posts)
+    assert tuple(report.buckets.volume) == known.volume
+    assert report.buckets.size == H
+    assert report.buckets.baseline[0] == known.baseline_first
+    assert sum(report.buckets.negative) == known.negative
+    # the other brand's posts (one an hour, all negative) are not the watch's
+    assert all(not sp.post.text.startswith("别的品牌") for sp in report.notable)
+
+
+async def test_topics_stories_authors(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+    assert report.topics == [("food_safety", known.food_safety_posts)]
+    top = report.stories[0]
+    assert top.key == "root"
+    assert top.posts == known.top_story_posts
+    assert top.negative_share == 1.0
+    assert top.reposts == 4000
+    assert report.notable[0].post.id == "root"  # the most-followed, most-reposted negative post
+    assert report.authors[0].posts >= report.authors[-1].posts
+    assert sum(a.posts for a in report.authors) <= known.posts
+
+
+async def test_alerts_acks_levels(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+    assert [a.id for a in report.alerts] == [known.alert_id]
+    alert = report.alerts[0]
+    assert alert.acked_by == "wang.li"
+    assert alert.ack_note == "PR 正在准备声明"
+    assert alert.status == "resolved"
+    assert [e.event for e in report.events] == ["opened", "escalated", "deescalated", "resolved"]
+    assert report.peak_level == "red" and report.peak_risk == 85
+    assert report.resolution == timedelta(hours=4.5)
+
+
+async def test_response_effect(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+    first_alert, first_response, delta = report.first_response
+    assert first_alert == known.first_alert_at
+    assert first_response == known.response_at
+    assert delta == timedelta(hours=1.5)
+    [effect] = report.effects
+    volume = effect.comparison("volume (posts/h)")
+    assert (volume.n_before, volume.n_after) == (68, 30)
+    assert volume.before == pytest.approx(68 / 6) and volume.after == pytest.approx(30 / 6)
+    assert volume.direction == "down"
+    negative = effect.comparison("negative share")
+    assert negative.before == pytest.approx(60 / 68) and negative.after == pytest.approx(12 / 30)
+    assert negative.direction == "down" and negative.p_value < 0.001
+    mentions = effect.comparison("share mentioning the response")
+    assert (mentions.before, mentions.after) == (0.0, pytest.approx(18 / 30))
+    assert mentions.direction == "up"
+    velocity = effect.comparison("main-story velocity (posts/h)")
+    assert effect.stories[0] == "root"
+    assert velocity.after == 0.0 and velocity.direction == "down"
+    # risk from the stored events: 55 for 0.5 h and 85 for 1 h before; 85, 50, 50, 0, 0, 0 after
+    assert effect.risk_before == pytest.approx((0.5 * 55 + 85) / 6)
+    assert effect.risk_after == pytest.approx((85 + 2 * 50) / 6)
+
+
+async def test_files(report, tmp_path: Path, known: Known) -> None:  # type: ignore[no-untyped-def]
+    files = write_report(report, tmp_path / "out")
+    page = files.html.read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 5  # risk, volume, sentiment, topics, one effect
+    assert all(len(b) > 10_000 for b in images)
+    assert "<script" not in page and "http-equiv=\"Content-Security-Policy\"" in page
+    assert "wang.li" in page and "艾克美牛奶喝出异物" in page
+    md = files.markdown.read_text(encoding="utf-8")
+    assert "![Risk and levels](charts/risk.png)" in md
+    assert (files.markdown.parent / "charts" / "risk.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(files.json.read_text(encoding="utf-8"))
+    assert data["posts"] == known.posts
+    assert data["sentiment_share"]["negative"] == round(known.negative / known.posts, 4)
+    assert data["first_response"]["seconds"] == 5400
+
+
+async def test_untrusted_text_is_escaped(filled: SqlStore, config: Config, clock: ManualClock,
+                                         tmp_path: Path) -> None:
+    from sentinel.post import Author, Post, ScoredPost
+
+    evil = Post("weibo", "evil", '艾克美 <img src=x onerror=alert(1)> | **bold** [x](javascript:alert(1))',
+                T0 + 5 * H, Author("u666", "<b>坏人</b>", 10**7), url="javascript:alert(1)")
+    await filled.write_batch([(ScoredPost(evil, 0.99, "negative", {}), "test")], [], model="t", now=T0)
+    data = await build_report(filled, config, "acme", since=T0, until=T0 + 12 * H, clock=clock, progress=False)
+    files = write_report(data, tmp_path / "out")
+    page = files.html.read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert 'href="javascript' not in page and "<b>坏人</b>" not in page
+    md = files.markdown.read_text(encoding="utf-8")
+    assert "<img src=x" not in md and "](javascript" not in md
