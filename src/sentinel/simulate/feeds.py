@@ -177,13 +177,13 @@ def weibo_time(when: datetime, now: datetime, style: str = "absolute") -> str:
 
 
 def weibo_count(n: int, style: str = "absolute") -> int | str:
-    """A counter as Weibo shows it: exact, or (``style="mixed"``) "1.2万", "100万+", "1亿"."""
+    """A counter as Weibo shows it: exact, or (``style="mixed"``) "1.2万", "123万", "1.5亿"."""
     if style != "mixed" or n < 10_000:
         return n
     if n >= 100_000_000:
-        return f"{n / 100_000_000:.0f}亿"
+        return f"{n / 100_000_000:.1f}亿"
     if n >= 1_000_000:
-        return f"{n // 1_000_000 * 100}万+"
+        return f"{n // 10_000}万"
     return f"{n / 10_000:.1f}万"
 
 
