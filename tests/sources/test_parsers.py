@@ -245,7 +245,7 @@ _VALUES = (
 )
 _MBLOG = st.recursive(
     st.dictionaries(
-        st.sampled_from(_WEIBO_KEYS + ["screen_name", "followers_count", "verified"]), _VALUES, max_size=10
+        st.sampled_from([*_WEIBO_KEYS, "screen_name", "followers_count", "verified"]), _VALUES, max_size=10
     ),
     lambda children: st.dictionaries(st.sampled_from(_WEIBO_KEYS), children | _VALUES, max_size=10),
     max_leaves=15,
