@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 
 from sentinel.clock import Clock
 from sentinel.notify.base import Notifier, NotifyError, wants
+from sentinel.notify.outbox import OutboxEntry, outbox_counts, outbox_entries, requeue_dead
 from sentinel.notify.ratelimit import RateLimiter
 from sentinel.notify.sanitize import redact_text
 from sentinel.obs.metrics import Metrics
@@ -45,31 +43,6 @@ log = logging.getLogger(__name__)
 
 SKIPPED_SILENCED = "skipped: silenced"
 _FETCH = 200  # rows looked at per step; more pending than the limit allows already means "digest"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """One (event, channel) delivery as the outbox records it."""
-
-    id: int
-    event_id: int
-    channel: str
-    status: str
-    attempts: int
-    next_attempt_ts: float
-    last_error: str | None
-    event: AlertEvent
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "outbox_id": self.id,
-            "event_id": self.event_id,
-            "channel": self.channel,
-            "status": self.status,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "event": self.event.to_json(),
-        }
 
 
 def _silenced(entry: OutboxEntry) -> bool:
@@ -165,45 +138,13 @@ class Dispatcher:
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """``{channel: {"pending": n, "sent": n, "dead": n}}`` over the whole outbox."""
-        q = select(t.outbox.c.channel, t.outbox.c.status, func.count()).group_by(
-            t.outbox.c.channel, t.outbox.c.status
-        )
-        out: dict[str, dict[str, int]] = {}
-        async with self.store.engine.connect() as conn:
-            for channel, status, n in await conn.execute(q):
-                out.setdefault(channel, {"pending": 0, "sent": 0, "dead": 0})[status] = int(n)
-        return out
+        return await outbox_counts(self.store.engine)
 
     async def entries(
         self, *, status: str | None = None, channel: str | None = None, limit: int | None = None
     ) -> list[OutboxEntry]:
         """Outbox rows with their events, oldest first."""
-        q = (
-            select(t.outbox, t.alert_events.c.data)
-            .join(t.alert_events, t.alert_events.c.id == t.outbox.c.event_id)
-            .order_by(t.outbox.c.id)
-        )
-        if status is not None:
-            q = q.where(t.outbox.c.status == status)
-        if channel is not None:
-            q = q.where(t.outbox.c.channel == channel)
-        if limit is not None:
-            q = q.limit(limit)
-        async with self.store.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [
-            OutboxEntry(
-                id=r.id,
-                event_id=r.event_id,
-                channel=r.channel,
-                status=r.status,
-                attempts=r.attempts,
-                next_attempt_ts=r.next_attempt_ts,
-                last_error=r.last_error,
-                event=AlertEvent.from_record(json.loads(r.data)),
-            )
-            for r in rows
-        ]
+        return await outbox_entries(self.store.engine, status=status, channel=channel, limit=limit)
 
     async def dead_letters(self, channel: str | None = None, limit: int = 100) -> list[OutboxEntry]:
         """Messages parked after too many tries or a permanent error, oldest first."""
@@ -211,16 +152,10 @@ class Dispatcher:
 
     async def requeue_dead(self, channel: str | None = None) -> int:
         """Give dead messages another full set of tries (after fixing a URL or a secret)."""
-        cond = t.outbox.c.status == "dead"
-        if channel is not None:
-            cond = and_(cond, t.outbox.c.channel == channel)
-        async with self.store.engine.begin() as conn:
-            res = await conn.execute(
-                update(t.outbox).where(cond).values(status="pending", attempts=0, next_attempt_ts=0.0)
-            )
+        n = await requeue_dead(self.store.engine, channel)
         self.wake()
         await self.refresh_metrics()
-        return int(res.rowcount or 0)
+        return n
 
     async def refresh_metrics(self) -> None:
         q = select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)

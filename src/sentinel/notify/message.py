@@ -34,7 +34,17 @@ __all__ = [
 LANGS = ("zh", "en")
 LEVEL_EMOJI = {"blue": "🔵", "yellow": "🟡", "orange": "🟠", "red": "🔴"}
 LEVEL_COLOURS = {"blue": "#1E88E5", "yellow": "#FBC02D", "orange": "#FB8C00", "red": "#E53935"}
-_HIDDEN_FACTORS = {"silenced", "acked_by", "acked_at", "ack_note", "samples", "posts"}
+_HIDDEN_FACTORS = {
+    "silenced",
+    "silence",
+    "acked_by",
+    "acked_at",
+    "ack_note",
+    "samples",
+    "posts",
+    "stories",
+    "evidence",
+}
 _SECTIONS = ("level", "event", "factor", "text")
 _SAMPLE_VALUES = {
     "emoji": "🔴",
@@ -162,9 +172,11 @@ def _number(value: float) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def _show(value: Any) -> str | None:
+def _show(value: Any, name: str = "") -> str | None:
     if isinstance(value, bool):
         return "✓" if value else "✗"
+    if isinstance(value, int | float) and "share" in name and 0.0 <= value <= 1.0:
+        return f"{100.0 * value:.0f}%"
     if isinstance(value, int | float):
         return _number(value)
     if isinstance(value, str):
@@ -181,19 +193,19 @@ def _factor_lines(event: AlertEvent, tpl: Templates, limit: int) -> list[str]:
             continue
         label = neutralize(tpl.factor(str(name)), 40)
         if isinstance(value, Mapping):
-            shown = _show(value.get("value"))
+            shown = _show(value.get("value"), str(name))
             if shown is None:
                 continue
             contribution = value.get("contribution")
             weight = float(contribution) if isinstance(contribution, int | float) else 0.0
-            baseline = _show(value.get("baseline"))
+            baseline = _show(value.get("baseline"), str(name))
             line = (
                 tpl.text("factor_baseline", name=label, value=shown, baseline=baseline)
                 if baseline is not None
                 else tpl.text("factor", name=label, value=shown)
             )
         else:
-            shown = _show(value)
+            shown = _show(value, str(name))
             if shown is None:
                 continue
             weight, line = 0.0, tpl.text("factor", name=label, value=shown)
