@@ -8,10 +8,12 @@ tests are skipped, naming the package.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -187,100 +189,187 @@ async def wait_for(client: httpx.AsyncClient, path: str, check: Any, within: flo
     raise AssertionError(f"{path}: condition not met within {within}s; last answer: {last!r}")
 
 
+@contextlib.asynccontextmanager
+async def running_prometheus(target: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A real Prometheus on 127.0.0.1 with the committed config, scraping ``target`` every second.
+
+    Yields an API client once the sentinel target has been scraped successfully.
+    """
+    prom_port = free_port()
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(
+        yaml.safe_dump(scrape_config(target, prom_port), allow_unicode=True), encoding="utf-8"
+    )
+    assert PROMETHEUS is not None
+    log_path = tmp_path / "prometheus.log"
+    with log_path.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            PROMETHEUS,
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{prom_port}", timeout=5) as client:
+                await wait_for(client, "/-/ready", lambda body: True)
+
+                def sentinel_target_up(body: Any) -> bool:
+                    targets = [t for t in body["data"]["activeTargets"] if t["labels"]["job"] == "sentinel"]
+                    return bool(targets) and targets[0]["health"] == "up"
+
+                targets = await wait_for(client, "/api/v1/targets", sentinel_target_up)
+                (target_info,) = [
+                    t for t in targets["data"]["activeTargets"] if t["labels"]["job"] == "sentinel"
+                ]
+                assert target_info["lastError"] == ""
+                yield client
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+
+def query(q: str) -> str:
+    return f"/api/v1/query?query={q}"
+
+
 @needs_prometheus
 async def test_real_prometheus_scrapes_sentinel_and_runs_rules_and_dashboard(
     populated_server: HttpServer, tmp_path: Path
 ) -> None:
-    prom_port = free_port()
-    config = scrape_config(f"127.0.0.1:{populated_server.port}", prom_port)
-    config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    assert PROMETHEUS is not None
-    log = (tmp_path / "prometheus.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        PROMETHEUS,
-        f"--config.file={config_file}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{prom_port}",
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{prom_port}", timeout=5) as client:
-            await wait_for(client, "/-/ready", lambda body: True)
+    async with running_prometheus(f"127.0.0.1:{populated_server.port}", tmp_path) as client:
+        body = await wait_for(client, query("sentinel_watch_risk_score"), lambda b: b["data"]["result"])
+        (series,) = body["data"]["result"]
+        assert series["metric"]["watch"] == "艾克美"
+        assert float(series["value"][1]) == 88.0
 
-            def sentinel_target_up(body: Any) -> bool:
-                targets = [t for t in body["data"]["activeTargets"] if t["labels"]["job"] == "sentinel"]
-                return bool(targets) and targets[0]["health"] == "up"
+        body = await wait_for(client, query("sentinel_posts_ingested_total"), lambda b: b["data"]["result"])
+        (series,) = body["data"]["result"]
+        assert (series["metric"]["source"], float(series["value"][1])) == ("weibo-acme", 42.0)
 
-            targets = await wait_for(client, "/api/v1/targets", sentinel_target_up)
-            (target,) = [t for t in targets["data"]["activeTargets"] if t["labels"]["job"] == "sentinel"]
-            assert target["lastError"] == ""
+        # histograms, info metrics and the label set prometheus.yml adds come through too
+        body = await wait_for(
+            client, query("sentinel_classify_seconds_bucket"), lambda b: len(b["data"]["result"]) >= 14
+        )
+        assert {s["metric"]["deployment"] for s in body["data"]["result"]} == {"compose"}
+        body = await wait_for(client, query("sentinel_build_info"), lambda b: b["data"]["result"])
+        assert body["data"]["result"][0]["metric"]["version"]
 
-            def query(q: str) -> str:
-                return f"/api/v1/query?query={q}"
-
-            body = await wait_for(client, query("sentinel_watch_risk_score"), lambda b: b["data"]["result"])
-            (series,) = body["data"]["result"]
-            assert series["metric"]["watch"] == "艾克美"
-            assert float(series["value"][1]) == 88.0
-
-            body = await wait_for(
-                client, query("sentinel_posts_ingested_total"), lambda b: b["data"]["result"]
-            )
-            (series,) = body["data"]["result"]
-            assert (series["metric"]["source"], float(series["value"][1])) == ("weibo-acme", 42.0)
-
-            # histograms, info metrics and the label set prometheus.yml adds come through too
-            body = await wait_for(
-                client, query("sentinel_classify_seconds_bucket"), lambda b: len(b["data"]["result"]) >= 14
-            )
-            assert {s["metric"]["deployment"] for s in body["data"]["result"]} == {"compose"}
-            body = await wait_for(client, query("sentinel_build_info"), lambda b: b["data"]["result"])
-            assert body["data"]["result"][0]["metric"]["version"]
-
-            # the same alerts.yml is loaded and evaluates without errors on real series
-            rules = await wait_for(
-                client,
-                "/api/v1/rules",
-                lambda b: (
-                    all(
-                        r.get("lastEvaluation", "").startswith("20")
-                        for g in b["data"]["groups"]
-                        for r in g["rules"]
-                    )
-                    and b["data"]["groups"]
-                ),
-            )
-            all_rules = [r for g in rules["data"]["groups"] for r in g["rules"]]
-            assert len(all_rules) >= 14
-            assert {r["health"] for r in all_rules} == {"ok"}, [r for r in all_rules if r["health"] != "ok"]
-
-            def red_pending(body: Any) -> bool:
-                return any(
-                    a["labels"]["alertname"] == "SentinelWatchRed" and a["labels"]["watch"] == "艾克美"
-                    for a in body["data"]["alerts"]
+        # the same alerts.yml is loaded and evaluates without errors on real series
+        rules = await wait_for(
+            client,
+            "/api/v1/rules",
+            lambda b: (
+                all(
+                    r.get("lastEvaluation", "").startswith("20")
+                    for g in b["data"]["groups"]
+                    for r in g["rules"]
                 )
+                and b["data"]["groups"]
+            ),
+        )
+        all_rules = [r for g in rules["data"]["groups"] for r in g["rules"]]
+        assert len(all_rules) >= 14
+        assert {r["health"] for r in all_rules} == {"ok"}, [r for r in all_rules if r["health"] != "ok"]
 
-            alerts = await wait_for(client, "/api/v1/alerts", red_pending)
-            (red,) = [a for a in alerts["data"]["alerts"] if a["labels"]["alertname"] == "SentinelWatchRed"]
-            assert red["state"] in ("pending", "firing")
-            assert float(red["value"]) == 88.0
-
-            # every dashboard query is valid PromQL and finds series for the metrics that were set
-            for expr in dashboard_exprs():
-                r = await client.get("/api/v1/query", params={"query": expr})
-                assert r.status_code == 200 and r.json()["status"] == "success", (expr, r.text)
-            r = await client.get(
-                "/api/v1/query",
-                params={"query": 'max by (watch) (sentinel_watch_negative_ratio{watch=~".*"})'},
+        def red_pending(body: Any) -> bool:
+            return any(
+                a["labels"]["alertname"] == "SentinelWatchRed" and a["labels"]["watch"] == "艾克美"
+                for a in body["data"]["alerts"]
             )
-            assert float(r.json()["data"]["result"][0]["value"][1]) == 0.61
-    finally:
-        proc.terminate()
+
+        alerts = await wait_for(client, "/api/v1/alerts", red_pending)
+        (red,) = [a for a in alerts["data"]["alerts"] if a["labels"]["alertname"] == "SentinelWatchRed"]
+        assert red["state"] in ("pending", "firing")
+        assert float(red["value"]) == 88.0
+
+        # every dashboard query is valid PromQL and finds series for the metrics that were set
+        for expr in dashboard_exprs():
+            r = await client.get("/api/v1/query", params={"query": expr})
+            assert r.status_code == 200 and r.json()["status"] == "success", (expr, r.text)
+        r = await client.get(
+            "/api/v1/query",
+            params={"query": 'max by (watch) (sentinel_watch_negative_ratio{watch=~".*"})'},
+        )
+        assert float(r.json()["data"]["result"][0]["value"][1]) == 0.61
+
+
+DAEMON_CONFIG = """
+[storage]
+url = "sqlite:///{db}"
+[metrics]
+listen = "127.0.0.1:{port}"
+[classifier]
+type = "lexicon"
+[logging]
+json = true
+[[source]]
+name = "demo"
+type = "simulated"
+scenario = "demo"
+brand = "艾克美"
+interval = "1s"
+[[watch]]
+name = "艾克美"
+query = "艾克美"
+[[notify]]
+type = "console"
+"""
+
+
+@needs_prometheus
+async def test_real_prometheus_scrapes_a_running_sentinel(tmp_path: Path) -> None:
+    """`sentinel run` itself (lexicon classifier, simulated demo source), scraped by Prometheus."""
+    port = free_port()
+    config = tmp_path / "sentinel.toml"
+    config.write_text(DAEMON_CONFIG.format(db=tmp_path / "sentinel.db", port=port), encoding="utf-8")
+    log_path = tmp_path / "sentinel.log"
+    with log_path.open("wb") as log:
+        daemon = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from sentinel.cli import main; main()",
+            "run",
+            "--config",
+            str(config),
+            cwd=tmp_path,
+            stdout=log,
+            stderr=log,
+        )
         try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        log.close()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as sentinel:
+                await wait_for(sentinel, "/readyz", lambda body: all(body.values()), within=60)
+                assert (await sentinel.get("/healthz")).json() == {"status": "ok"}
+            async with running_prometheus(f"127.0.0.1:{port}", tmp_path) as client:
+                body = await wait_for(
+                    client,
+                    query('sentinel_posts_ingested_total{source="demo"}'),
+                    lambda b: b["data"]["result"] and float(b["data"]["result"][0]["value"][1]) > 0,
+                )
+                assert body["data"]["result"][0]["metric"]["platform"] == "weibo"
+                body = await wait_for(
+                    client, query("sentinel_classify_seconds_count"), lambda b: b["data"]["result"]
+                )
+                assert float(body["data"]["result"][0]["value"][1]) > 0
+                up = await wait_for(client, query('up{job="sentinel"}'), lambda b: b["data"]["result"])
+                assert up["data"]["result"][0]["value"][1] == "1"
+        finally:
+            if daemon.returncode is None:
+                daemon.terminate()
+                try:
+                    await asyncio.wait_for(daemon.wait(), 20)
+                except TimeoutError:
+                    daemon.kill()
+                    await daemon.wait()
+    # SIGTERM is a clean stop, and the log is JSON lines from the first to the last
+    assert daemon.returncode == 0, log_path.read_text(encoding="utf-8")[-3000:]
+    lines = log_path.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    assert entries and len(entries) == len([ln for ln in lines if ln.strip()])
+    assert any(e["msg"].startswith("http server listening") for e in entries)

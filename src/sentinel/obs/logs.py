@@ -158,7 +158,7 @@ class _SentinelHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-i
 
 
 # chatty libraries: their INFO lines are per-request / per-job noise in a daemon's log
-_QUIET = ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio", "alembic.runtime.migration")
+_QUIET = ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio", "alembic", "paho")
 
 
 def setup_logging(config: LoggingConfig, *, stream: TextIO | None = None) -> logging.Handler:
