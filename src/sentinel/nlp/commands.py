@@ -1,0 +1,219 @@
+"""CLI commands of the NLP part: ``train``, ``evaluate`` and ``classify``.
+
+The lead's ``cli.py`` calls :func:`register` on its Typer app.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from sentinel.nlp.base import Classifier, Scores, sentiment_label
+
+__all__ = ["annotate", "register"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+_CHUNK = 1024  # lines read, scored and written at a time: memory stays flat on big inputs
+
+
+def _default_data_dir() -> Path:
+    """``../shared/data`` next to the current directory, else next to the repository."""
+    for base in (Path.cwd(), _REPO_ROOT):
+        candidate = (base / ".." / "shared" / "data").resolve()
+        if candidate.is_dir():
+            return candidate
+    return (Path.cwd() / ".." / "shared" / "data").resolve()
+
+
+def _default_path(relative: str) -> Path:
+    local = Path(relative)
+    return local if local.exists() else _REPO_ROOT / relative
+
+
+def annotate(obj: dict[str, Any], scores: Scores, *, neutral_band: float, topic_threshold: float) -> dict[str, Any]:
+    """Add ``sentiment`` and ``topics`` (those at or above the threshold, best first)."""
+    obj["sentiment"] = {
+        "label": sentiment_label(scores.negative, neutral_band),
+        "negative": round(scores.negative, 6),
+    }
+    topics = sorted(((s, t) for t, s in scores.topics.items() if s >= topic_threshold), reverse=True)
+    obj["topics"] = [{"label": t, "score": round(s, 4)} for s, t in topics]
+    return obj
+
+
+def _parse(line: str) -> dict[str, Any] | str:
+    """The post, or an error message for this line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}"
+    if not isinstance(obj.get("text"), str):
+        return "missing or non-string 'text'"
+    return obj
+
+
+def _chunks(stream: TextIO) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in stream:
+        if not line.strip():
+            continue  # blank lines carry no post; JSONL writers often end with one
+        chunk.append(line)
+        if len(chunk) >= _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def classify_stream(
+    clf: Classifier, stdin: TextIO, stdout: TextIO, *, neutral_band: float = 0.15, topic_threshold: float = 0.5
+) -> tuple[int, int]:
+    """JSONL in, JSONL out, same order; returns (posts scored, malformed lines)."""
+    done = errors = 0
+    line_no = 0
+    for chunk in _chunks(stdin):
+        parsed = [_parse(line) for line in chunk]
+        posts = [p for p in parsed if isinstance(p, dict)]
+        scores = iter(clf.classify([p["text"] for p in posts]))
+        for item in parsed:
+            line_no += 1
+            if isinstance(item, dict):
+                out = annotate(item, next(scores), neutral_band=neutral_band, topic_threshold=topic_threshold)
+                done += 1
+            else:
+                # Keep the line's place so output line N still answers input line N.
+                out = {"error": item, "line": line_no}
+                errors += 1
+                print(f"line {line_no}: {item}", file=sys.stderr)
+            stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        stdout.flush()
+    return done, errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``evaluate`` and ``classify`` to ``app``."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("classify")(classify_command)
+
+
+def _build(model: Path | None, threads: int, batch_size: int, quantize: bool, max_length: int = 128) -> Classifier:
+    from sentinel.nlp.transformer import TransformerClassifier
+
+    return TransformerClassifier(
+        model or "models/default", threads=threads, batch_size=batch_size, quantize=quantize, max_length=max_length
+    )
+
+
+def classify_command(
+    model: Annotated[Path | None, typer.Option(help="model directory (default: models/default)")] = None,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+    batch_size: Annotated[int, typer.Option(help="posts per model call")] = 64,
+    quantize: Annotated[bool, typer.Option(help="dynamic int8 quantisation")] = True,
+    max_length: Annotated[int, typer.Option(help="truncate posts to this many characters")] = 128,
+    neutral_band: Annotated[float, typer.Option(help="|P(neg) - 0.5| below this is neutral")] = 0.15,
+    topic_threshold: Annotated[float, typer.Option(help="list topics scoring at least this")] = 0.5,
+) -> None:
+    """Score JSONL posts from stdin; write them to stdout with sentiment and topics added."""
+    clf = _build(model, threads, batch_size, quantize, max_length)
+    done, errors = classify_stream(clf, sys.stdin, sys.stdout, neutral_band=neutral_band, topic_threshold=topic_threshold)
+    print(f"classified {done} posts, {errors} malformed line(s)", file=sys.stderr)
+
+
+def train_command(
+    data: Annotated[Path | None, typer.Option(help="directory of labelled *.jsonl (default ../shared/data)")] = None,
+    out: Annotated[Path, typer.Option(help="output model directory")] = Path("models/default"),
+    taxonomy: Annotated[Path | None, typer.Option(help="crisis-topic taxonomy YAML")] = None,
+    seed: Annotated[int, typer.Option()] = 13,
+    epochs: Annotated[int, typer.Option()] = 6,
+    time_budget: Annotated[float, typer.Option(help="hard stop, in minutes")] = 28.0,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    lr: Annotated[float, typer.Option(help="encoder learning rate")] = 1e-3,
+    hidden: Annotated[int, typer.Option(help="encoder width")] = 128,
+    layers: Annotated[int, typer.Option(help="encoder layers")] = 2,
+    mlm_epochs: Annotated[float, typer.Option(help="masked-character pretraining epochs")] = 0.0,
+    distill: Annotated[float, typer.Option(help="weight of TF-IDF teacher soft targets (0..1)")] = 0.0,
+    limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
+    threads: Annotated[int, typer.Option()] = 2,
+) -> None:
+    """Train the bundled sentiment + crisis-topic model from the shared corpora."""
+    from sentinel.nlp.train import TrainSettings, train
+
+    settings = TrainSettings(
+        data=data or _default_data_dir(),
+        out=out,
+        taxonomy=taxonomy or _default_path("config/taxonomy.yaml"),
+        seed=seed,
+        epochs=epochs,
+        time_budget=time_budget * 60.0,
+        batch_size=batch_size,
+        lr=lr,
+        hidden=hidden,
+        layers=layers,
+        mlm_epochs=mlm_epochs,
+        distill=distill,
+        limit=limit,
+        threads=threads,
+    )
+    train(settings)
+
+
+def evaluate_command(
+    data: Annotated[Path | None, typer.Option(help='labelled JSONL ({"text", "label"}) to score')] = None,
+    model: Annotated[Path | None, typer.Option(help="model directory (default: models/default)")] = None,
+    heldout: Annotated[Path | None, typer.Option(help="score the held-out test split of this corpus directory")] = None,
+    baseline: Annotated[bool, typer.Option(help="with --heldout: also TF-IDF + LR trained on the train split")] = False,
+    topics: Annotated[Path | None, typer.Option(help='hand-labelled JSONL ({"text", "topics"}) for topic P/R')] = None,
+    strip_emoticons: Annotated[bool, typer.Option(help="remove [...] emoticons before scoring")] = False,
+    neutral_band: Annotated[float, typer.Option(help="0 = binary decision at 0.5")] = 0.0,
+    threads: Annotated[int, typer.Option()] = 2,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    quantize: Annotated[bool, typer.Option()] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Accuracy, macro-F1, confusion matrix and throughput of a model on labelled data."""
+    from sentinel.nlp.data import load_jsonl_examples
+    from sentinel.nlp.evaluate import evaluate_examples, evaluate_heldout, evaluate_topics
+
+    if data is None and heldout is None and topics is None:
+        raise typer.BadParameter("give --data FILE.jsonl, --heldout DIR or --topics FILE.jsonl")
+    clf = _build(model, threads, batch_size, quantize)
+    result: dict[str, Any] = {"model": clf.name}
+    if data is not None:
+        result["data"] = evaluate_examples(clf, load_jsonl_examples(data), neutral_band=neutral_band, strip=strip_emoticons)
+    if heldout is not None:
+        result["heldout"] = evaluate_heldout(clf, heldout, baseline=baseline)
+    if topics is not None:
+        result["topics"] = evaluate_topics(clf, topics)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        _print_report(result)
+
+
+def _print_report(result: dict[str, Any]) -> None:
+    print(f"model: {result['model']}")
+    if "data" in result:
+        d = result["data"]
+        print(f"posts: {d['n']}  accuracy: {d['accuracy']:.4f}  macro-F1: {d['macro_f1']:.4f}  throughput: {d['posts_per_s']} posts/s")
+        labels = list(d["confusion"])
+        print("confusion (rows gold, columns predicted):")
+        print("  " + "".join(f"{lab:>10}" for lab in ["", *labels]))
+        for g in labels:
+            print("  " + f"{g:>10}" + "".join(f"{d['confusion'][g][p]:>10}" for p in labels))
+    if "heldout" in result:
+        print("held-out test split:")
+        for name, r in result["heldout"].items():
+            base = f"  baseline {r['baseline_accuracy']:.4f}" if "baseline_accuracy" in r else ""
+            print(f"  {name:<45} n={int(r['n']):>5}  accuracy {r['accuracy']:.4f}{base}")
+    if "topics" in result:
+        print("topics (threshold 0.5):")
+        for name, r in result["topics"].items():
+            print(f"  {name:<26} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}  n={int(r['support'])}")

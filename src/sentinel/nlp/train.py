@@ -1,0 +1,411 @@
+"""`sentinel train`: the bundled model, from the shared corpora, reproducibly.
+
+Recipe (each step measured against the held-out split, see docs/model.md):
+
+1. split every corpus by text hash into train / val / test (test is never read here);
+2. build the character vocabulary from the training texts;
+3. weak topic labels: taxonomy seed terms found in each text;
+4. optional masked-character pretraining of the encoder on the training texts;
+5. fine-tune sentiment + topics with warmup and linear decay, length-bucketed batches, Weibo
+   emoticons stripped from half of the Weibo examples (so the text itself has to carry the
+   sentiment), seed terms masked in some topic examples (so the topic head learns contexts,
+   not just the seeds), and optionally soft targets from a TF-IDF teacher;
+6. score the validation split every epoch, keep the best epoch, stop early when it stalls.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from sentinel.nlp.data import Example, load_corpora, split_of
+from sentinel.nlp.metrics import sentiment_metrics
+from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel
+from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
+from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
+
+__all__ = ["TrainSettings", "train"]
+
+_SEED_MASK_CHAR = "\ue000"  # private-use character: not in the vocabulary, encodes as [UNK]
+
+
+@dataclass(kw_only=True)
+class TrainSettings:
+    data: Path
+    out: Path
+    taxonomy: Path
+    seed: int = 13
+    epochs: int = 6
+    time_budget: float = 28 * 60.0  # seconds; a hard stop, the schedule follows `epochs`
+    batch_size: int = 64
+    lr: float = 1e-3
+    linear_lr: float = 1e-2
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    stride: int = 2
+    activation: str = "relu"
+    ngram_buckets: int = 40_000
+    ngram_dim: int = 48
+    linear_buckets: int = 1 << 18
+    max_length: int = 128
+    dropout: float = 0.1
+    mlm_epochs: float = 0.0
+    strip_prob: float = 0.5
+    seed_mask_prob: float = 0.3
+    topic_weight: float = 0.5
+    distill: float = 0.0
+    patience: int = 2
+    limit: int | None = None  # subsample this many rows (quick experiments, tests)
+    threads: int = 2
+    half: bool = True  # store weights as float16 (half the size; loaded back as float32)
+    progress: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+
+@dataclass(slots=True)
+class _Encoded:
+    base: list[int]
+    stripped: list[int] | None  # Weibo text without emoticons, when it had any
+    seed_masked: list[int] | None  # seed terms replaced by [UNK], when a topic matched
+    negative: int
+    topics: np.ndarray
+    teacher: float
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _mask_seeds(text: str, taxonomy: Taxonomy, topics: Sequence[str]) -> str:
+    norm = normalize(text)
+    for topic_id in topics:
+        for seed in taxonomy.get(topic_id).seeds:
+            norm = norm.replace(seed, _SEED_MASK_CHAR * len(seed))
+    return norm
+
+
+def _encode_examples(
+    examples: Sequence[Example],
+    tok: CharTokenizer,
+    taxonomy: Taxonomy,
+    max_length: int,
+    teacher: np.ndarray | None,
+) -> list[_Encoded]:
+    topic_index = {t: i for i, t in enumerate(taxonomy.ids)}
+    base = tok.encode([e.text for e in examples], max_length)
+    stripped_idx = [i for i, e in enumerate(examples) if EMOTICON_RE.search(e.text)]
+    stripped = tok.encode([strip_emoticons(examples[i].text) for i in stripped_idx], max_length)
+    masked_idx = [i for i, e in enumerate(examples) if e.topics]
+    masked = tok.encode([_mask_seeds(examples[i].text, taxonomy, examples[i].topics) for i in masked_idx], max_length)
+    by_stripped = dict(zip(stripped_idx, stripped, strict=True))
+    by_masked = dict(zip(masked_idx, masked, strict=True))
+    out = []
+    for i, ex in enumerate(examples):
+        topics = np.zeros(len(topic_index), dtype=np.float32)
+        for t in ex.topics:
+            topics[topic_index[t]] = 1.0
+        out.append(
+            _Encoded(
+                base=base[i],
+                stripped=by_stripped.get(i),
+                seed_masked=by_masked.get(i),
+                negative=ex.negative,
+                topics=topics,
+                teacher=float(teacher[i]) if teacher is not None else float(ex.negative),
+            )
+        )
+    return out
+
+
+def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length bucketing: shuffle, sort within chunks of 50 batches, shuffle the batches.
+    Padding drops to a few percent while batches stay random."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _tensor(tok: CharTokenizer, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, mask = tok.pad(rows)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
+    warm = max(1, int(total * warmup))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.02, (total - step) / max(1, total - warm))
+
+    return factor
+
+
+def _optimizer(model: SentinelModel, s: TrainSettings, extra: Sequence[torch.nn.Parameter] = ()) -> torch.optim.AdamW:
+    linear = [model.linear.weight, model.linear_bias]
+    linear_ids = {id(p) for p in linear}
+    no_decay = [p for n, p in model.named_parameters() if id(p) not in linear_ids and (p.ndim < 2 or "LayerNorm" in n)]
+    no_decay_ids = {id(p) for p in no_decay}
+    decay = [p for p in model.parameters() if id(p) not in linear_ids | no_decay_ids]
+    groups = [
+        {"params": decay + list(extra), "weight_decay": s.weight_decay, "lr": s.lr},
+        {"params": no_decay, "weight_decay": 0.0, "lr": s.lr},
+        # The linear head is a logistic regression over ~10^5 sparse features: it wants a
+        # larger step than the encoder, and no decay (its rows only move when seen).
+        {"params": linear, "weight_decay": 0.0, "lr": s.linear_lr},
+    ]
+    return torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
+
+
+def _mask_for_mlm(ids: torch.Tensor, mask: torch.Tensor, tok: CharTokenizer, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    special = ids < 4  # PAD, UNK, CLS, MASK
+    chosen = (torch.rand(ids.shape, generator=gen) < 0.15) & ~special & mask.bool()
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, generator=gen)
+    corrupted = ids.clone()
+    corrupted[chosen & (roll < 0.8)] = tok.mask_id
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    corrupted[swap] = torch.randint(4, tok.vocab_size, ids.shape, generator=gen)[swap]
+    return corrupted, labels
+
+
+def _pretrain_mlm(
+    model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], s: TrainSettings, log: Callable[[str], None]
+) -> None:
+    head = MLMHead(model)
+    opt = _optimizer(model, s, extra=list(head.parameters()))
+    rng = random.Random(s.seed + 1)
+    gen = torch.Generator().manual_seed(s.seed + 1)
+    per_epoch = _batches([len(r) for r in rows], s.batch_size, rng)
+    total = max(1, int(len(per_epoch) * s.mlm_epochs))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, s.warmup))
+    model.train()
+    bar = tqdm(total=total, desc="mlm", disable=not s.progress, leave=False)
+    step = 0
+    while step < total:
+        for batch in per_epoch:
+            if step >= total:
+                break
+            ids, mask = _tensor(tok, [rows[i] for i in batch])
+            corrupted, labels = _mask_for_mlm(ids, mask, tok, gen)
+            hidden, _ = model.encode(corrupted, mask)
+            loss = head(hidden, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+            if step % 200 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        per_epoch = _batches([len(r) for r in rows], s.batch_size, rng)
+    bar.close()
+    log(f"mlm: {total} steps, last loss {loss.item():.3f}")
+
+
+@torch.inference_mode()
+def predict(model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(P(negative), topic probabilities) for already-encoded rows, in their order."""
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    neg = np.zeros(len(rows), dtype=np.float32)
+    topics = np.zeros((len(rows), len(model.config.topic_labels)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = _tensor(tok, [rows[i] for i in idx])
+        out = model(input_ids=ids, attention_mask=mask)
+        assert out.sentiment_logits is not None and out.topic_logits is not None
+        neg[idx] = torch.sigmoid(out.sentiment_logits).numpy()
+        topics[idx] = torch.sigmoid(out.topic_logits).numpy()
+    return neg, topics
+
+
+def _validate(model: SentinelModel, tok: CharTokenizer, val: Sequence[Example], enc: Sequence[_Encoded]) -> dict[str, float]:
+    """Accuracy per corpus, Weibo-like corpora also with emoticons stripped; `score` is the
+    mean of those numbers, so stripped Weibo weighs as much as a whole corpus."""
+    neg, _ = predict(model, tok, [e.base for e in enc])
+    report: dict[str, float] = {}
+    labels = np.array([e.negative for e in enc])
+    corpora = sorted({ex.corpus for ex in val})
+    for corpus in corpora:
+        idx = np.array([i for i, ex in enumerate(val) if ex.corpus == corpus])
+        report[corpus] = float(((neg[idx] > 0.5) == labels[idx]).mean())
+    strip_idx = [i for i, e in enumerate(enc) if e.stripped is not None and "weibo" in val[i].corpus]
+    if strip_idx:
+        sneg, _ = predict(model, tok, [enc[i].stripped or [] for i in strip_idx])
+        report["weibo_stripped"] = float(((sneg > 0.5) == labels[strip_idx]).mean())
+    report["overall"] = float(((neg > 0.5) == labels).mean())
+    parts = [report[c] for c in corpora] + ([report["weibo_stripped"]] if "weibo_stripped" in report else [])
+    report["score"] = float(np.mean(parts))
+    return report
+
+
+def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[str, object]:
+    """Train, save to ``s.out`` and return the training report (also saved as JSON)."""
+    emit = log or (lambda msg: print(msg, file=sys.stderr))
+    started = time.monotonic()
+    torch.set_num_threads(s.threads)
+    _set_seed(s.seed)
+    taxonomy = load_taxonomy(s.taxonomy)
+    examples = load_corpora(s.data, taxonomy)
+    if s.limit is not None and s.limit < len(examples):
+        examples = random.Random(s.seed).sample(examples, s.limit)
+    train_ex = [e for e in examples if split_of(e.text) == "train"]
+    val_ex = [e for e in examples if split_of(e.text) == "val"]
+    if not train_ex or not val_ex:
+        raise ValueError("not enough data for a train and a validation split")
+    emit(f"data: {len(train_ex)} train, {len(val_ex)} validation rows from {s.data}")
+
+    tok = CharTokenizer.build(e.text for e in train_ex)
+    teacher = None
+    if s.distill > 0:
+        from sentinel.nlp.baseline import out_of_fold_probs
+
+        teacher = out_of_fold_probs([e.text for e in train_ex], [e.negative for e in train_ex], seed=s.seed)
+        emit(f"teacher: TF-IDF out-of-fold probabilities ready ({time.monotonic() - started:.0f}s)")
+    train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher)
+    val_enc = _encode_examples(val_ex, tok, taxonomy, s.max_length, None)
+
+    config = SentinelConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=s.hidden,
+        num_hidden_layers=s.layers,
+        num_attention_heads=s.heads,
+        intermediate_size=4 * s.hidden,
+        max_position_embeddings=max(s.max_length, 128),
+        hidden_dropout_prob=s.dropout,
+        attention_probs_dropout_prob=s.dropout,
+        pad_token_id=tok.pad_id,
+        type_vocab_size=1,
+        ngram_buckets=s.ngram_buckets,
+        ngram_dim=s.ngram_dim,
+        linear_buckets=s.linear_buckets,
+        topic_labels=taxonomy.ids,
+        max_chars=s.max_length,
+        stride=s.stride,
+        hidden_act=s.activation,
+    )
+    _set_seed(s.seed)
+    model = SentinelModel(config)
+
+    if s.mlm_epochs > 0:
+        _pretrain_mlm(model, tok, [e.base for e in train_enc], s, emit)
+
+    rng = random.Random(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)
+    steps_per_epoch = math.ceil(len(train_enc) / s.batch_size)
+    total = steps_per_epoch * s.epochs
+    opt = _optimizer(model, s)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, s.warmup))
+    history: list[dict[str, float]] = []
+    best: dict[str, float] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    stale = 0
+    stopped = "epochs"
+    for epoch in range(1, s.epochs + 1):
+        # Choose this epoch's variant of every example before bucketing by length.
+        rows = []
+        for e in train_enc:
+            row = e.base
+            if e.stripped is not None and rng.random() < s.strip_prob:
+                row = e.stripped
+            elif e.seed_masked is not None and rng.random() < s.seed_mask_prob:
+                row = e.seed_masked
+            rows.append(row)
+        model.train()
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", disable=not s.progress, leave=False)
+        running = 0.0
+        for n, batch in enumerate(_batches([len(r) for r in rows], s.batch_size, rng), 1):
+            ids, mask = _tensor(tok, [rows[i] for i in batch])
+            target = torch.tensor([float(train_enc[i].negative) for i in batch])
+            soft = torch.tensor([train_enc[i].teacher for i in batch])
+            topics = torch.from_numpy(np.stack([train_enc[i].topics for i in batch]))
+            out = model(input_ids=ids, attention_mask=mask)
+            assert out.sentiment_logits is not None and out.topic_logits is not None
+            loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, target)
+            if s.distill > 0:
+                soft_loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, soft)
+                loss = (1 - s.distill) * loss + s.distill * soft_loss
+            if topics.shape[1]:
+                loss = loss + s.topic_weight * F.binary_cross_entropy_with_logits(out.topic_logits, topics)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            running += loss.item()
+            bar.update(1)
+            if n % 100 == 0:
+                bar.set_postfix(loss=f"{running / n:.4f}")
+            if time.monotonic() - started > s.time_budget:
+                stopped = "time budget"
+                break
+        bar.close()
+        report = _validate(model, tok, val_ex, val_enc)
+        report["epoch"] = epoch
+        report["train_loss"] = running / max(1, n)
+        report["elapsed_s"] = round(time.monotonic() - started, 1)
+        history.append(report)
+        emit("epoch {epoch}: ".format(epoch=epoch) + ", ".join(f"{k} {v:.4f}" for k, v in report.items() if k != "epoch"))
+        if best is None or report["score"] > best["score"]:
+            best, best_state, stale = report, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= s.patience:
+                stopped = "early stopping"
+                break
+        if stopped == "time budget":
+            break
+
+    assert best is not None and best_state is not None
+    model.load_state_dict(best_state)
+    elapsed = time.monotonic() - started
+    summary: dict[str, object] = {
+        "best_epoch": best["epoch"],
+        "validation": best,
+        "history": history,
+        "stopped_by": stopped,
+        "train_seconds": round(elapsed, 1),
+        "rows": {"train": len(train_ex), "val": len(val_ex)},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
+        "torch_threads": s.threads,
+    }
+    save(model, tok, s, summary)
+    emit(f"saved {s.out} (best epoch {best['epoch']}, validation score {best['score']:.4f}, {elapsed / 60:.1f} min)")
+    return summary
+
+
+def save(model: SentinelModel, tok: CharTokenizer, s: TrainSettings, summary: dict[str, object]) -> None:
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.safetensors"):
+        stale.unlink()
+    to_save = copy.deepcopy(model).half() if s.half else model
+    to_save.save_pretrained(out, safe_serialization=True)
+    tok.save(out)
+    shutil.copyfile(s.taxonomy, out / "taxonomy.yaml")
+    (out / "training_report.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

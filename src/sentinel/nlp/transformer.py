@@ -1,0 +1,161 @@
+"""The transformer classifier: the bundled sentinel model, or any local HF checkpoint.
+
+>>> clf = TransformerClassifier("models/default")
+>>> [s.negative > 0.5 for s in clf.classify(["质量太差了，再也不买", "很好用，物流也快"])]
+[True, False]
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+from sentinel.nlp.base import Scores
+from sentinel.nlp.modeling import SentinelConfig, SentinelModel
+from sentinel.nlp.text import CharTokenizer
+
+__all__ = ["TransformerClassifier", "resolve_model_dir"]
+
+AutoConfig.register("sentinel", SentinelConfig, exist_ok=True)
+AutoModel.register(SentinelConfig, SentinelModel, exist_ok=True)
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # src/sentinel/nlp -> repository root
+_SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def resolve_model_dir(model: str | Path) -> Path:
+    """A relative path is tried against the current directory, then the repository root
+    (so the bundled ``models/default`` is found wherever the daemon is started)."""
+    path = Path(model).expanduser()
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, _PACKAGE_ROOT / path]
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"no model (config.json) at {model!r}; tried {tried}")
+
+
+def _quantize(model: nn.Module) -> nn.Module:
+    # Eager dynamic quantisation is deprecated in favour of torchao, which is not a
+    # dependency here; the eager API still works and is what keeps the default model fast.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+class TransformerClassifier:
+    """Scores texts with a local checkpoint directory.
+
+    ``label_map`` is for foreign sequence-classification checkpoints: it maps their labels
+    (``"LABEL_0"``, or the index ``"0"``) to ``negative`` / ``neutral`` / ``positive``. Their
+    P(negative) is ``p(negative) + p(neutral) / 2`` so that a confident neutral lands in the
+    neutral band. Foreign checkpoints have no crisis-topic head; their topics are empty.
+    """
+
+    def __init__(
+        self,
+        model: str | Path = "models/default",
+        *,
+        threads: int = 2,
+        max_length: int = 128,
+        batch_size: int = 64,
+        quantize: bool = True,
+        label_map: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = resolve_model_dir(model)
+        self.max_length = max_length
+        self.batch_size = max(1, batch_size)
+        self.threads = threads
+        torch.set_num_threads(threads)
+        hf_logging.disable_progress_bar()
+        # Guards the model: the engine calls from one worker thread, but a CLI or a test
+        # may share a classifier between threads.
+        self._lock = threading.Lock()
+        model_type = json.loads((self.path / "config.json").read_text(encoding="utf-8")).get("model_type")
+        self.native = model_type == "sentinel"
+        self.topic_labels: list[str] = []
+        self._neg_weights: torch.Tensor | None = None
+        net: PreTrainedModel
+        if self.native:
+            net = SentinelModel.from_pretrained(self.path, dtype=torch.float32)
+            self._tok: CharTokenizer | None = CharTokenizer.load(self.path)
+            self.topic_labels = list(net.config.topic_labels)
+            self.max_length = min(max_length, net.config.max_position_embeddings)
+        else:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            net = AutoModelForSequenceClassification.from_pretrained(self.path, dtype=torch.float32)
+            self._tok = None
+            self._hf_tok = AutoTokenizer.from_pretrained(self.path)
+            self._neg_weights = _negative_weights(net.config.id2label, label_map or {})
+        net.eval()
+        self.quantized = quantize
+        self.model: nn.Module = _quantize(net) if quantize else net
+        self.name = f"transformer:{self.path.name}{'+int8' if quantize else ''}"
+
+    def classify(self, texts: Sequence[str]) -> list[Scores]:
+        if not texts:
+            return []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[Scores | None] = [None] * len(texts)
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = [texts[i] for i in idx]
+                for i, scores in zip(idx, self._run(batch), strict=True):
+                    out[i] = scores
+        return [s for s in out if s is not None]
+
+    def _run(self, texts: list[str]) -> list[Scores]:
+        if self._tok is not None:
+            ids, mask = self._tok.pad(self._tok.encode(texts, self.max_length))
+            result = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+            neg = torch.sigmoid(result.sentiment_logits).tolist()
+            topics = torch.sigmoid(result.topic_logits).tolist()
+            labels = self.topic_labels
+            return [
+                Scores(negative=n, topics={label: round(p, 6) for label, p in zip(labels, t, strict=True)})
+                for n, t in zip(neg, topics, strict=True)
+            ]
+        enc = self._hf_tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        probs = torch.softmax(self.model(**enc).logits.float(), dim=-1)
+        assert self._neg_weights is not None
+        neg = (probs @ self._neg_weights).clamp(0.0, 1.0).tolist()
+        return [Scores(negative=n) for n in neg]
+
+
+def _negative_weights(id2label: Mapping[Any, str], label_map: Mapping[str, str]) -> torch.Tensor:
+    """Per-class weight of P(negative): 1 for negative, 0.5 for neutral, 0 for positive."""
+    weights = []
+    for index in sorted(int(i) for i in id2label):
+        name = str(id2label.get(index, id2label.get(str(index), f"LABEL_{index}")))  # type: ignore[call-overload]
+        mapped = label_map.get(name) or label_map.get(str(index)) or _guess(name)
+        if mapped is None:
+            raise ValueError(
+                f"cannot tell what label {name!r} (index {index}) means; set [classifier] label_map, "
+                f'e.g. {{"{name}" = "negative"}}'
+            )
+        mapped = mapped.lower()
+        if mapped not in _SENTIMENTS:
+            raise ValueError(f"label_map: {name!r} -> {mapped!r}, expected one of {', '.join(_SENTIMENTS)}")
+        weights.append({"negative": 1.0, "neutral": 0.5, "positive": 0.0}[mapped])
+    if 1.0 not in weights:
+        raise ValueError("label_map maps no label to 'negative'")
+    return torch.tensor(weights)
+
+
+def _guess(name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in (("neg", "negative"), ("pos", "positive"), ("neu", "neutral")):
+        if lowered.startswith(key):
+            return value
+    return None

@@ -1,0 +1,72 @@
+"""`sentinel classify`: stdin JSONL -> stdout JSONL, order kept, malformed lines survive."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from sentinel.nlp.commands import register
+
+from .conftest import MODEL_DIR
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:
+        """Stand-in for the real CLI root."""
+
+    return app
+
+
+POSTS = [
+    {"platform": "weibo", "id": "1", "text": "质量太差了，用了两天就坏了，再也不买", "extra": {"kept": True}},
+    {"platform": "weibo", "id": "2", "text": "很好用，物流也快，五星好评"},
+    {"platform": "weibo", "id": "3", "text": "客服态度恶劣，打了十次电话都没人处理"},
+    {"platform": "weibo", "id": "4", "text": ""},
+]
+
+
+def _run(stdin: str) -> tuple[list[dict[str, object]], str]:
+    result = CliRunner().invoke(_app(), ["classify", "--model", str(MODEL_DIR)], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return lines, result.stderr
+
+
+def test_adds_sentiment_and_topics_in_order() -> None:
+    out, _ = _run("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in POSTS))
+    assert [o["id"] for o in out] == ["1", "2", "3", "4"]
+    for post, got in zip(POSTS, out, strict=True):
+        assert {k: got[k] for k in post} == post  # everything passes through untouched
+        sentiment = got["sentiment"]
+        assert isinstance(sentiment, dict) and set(sentiment) == {"label", "negative"}
+        assert sentiment["label"] in {"negative", "neutral", "positive"}
+        assert 0.0 <= sentiment["negative"] <= 1.0
+        assert isinstance(got["topics"], list)
+        for topic in got["topics"]:
+            assert set(topic) == {"label", "score"} and 0.5 <= topic["score"] <= 1.0
+    assert out[0]["sentiment"]["label"] == "negative"  # type: ignore[index]
+    assert out[1]["sentiment"]["label"] == "positive"  # type: ignore[index]
+    assert "service_failure" in [t["label"] for t in out[2]["topics"]]  # type: ignore[union-attr]
+
+
+def test_malformed_lines_keep_their_place_and_are_counted() -> None:
+    good = json.dumps({"text": "发货太慢"}, ensure_ascii=False)
+    stdin = "\n".join([good, "{not json", "[1, 2]", '{"text": 5}', '{"id": "no text"}', good]) + "\n"
+    out, err = _run(stdin)
+    assert len(out) == 6
+    assert "sentiment" in out[0] and "sentiment" in out[5]
+    assert all("error" in o and "sentiment" not in o for o in out[1:5])
+    assert [o["line"] for o in out[1:5]] == [2, 3, 4, 5]
+    assert "2 posts, 4 malformed" in err
+
+
+def test_many_posts_cross_chunk_boundaries_in_order() -> None:
+    posts = [{"id": str(i), "text": "不错" * (i % 7)} for i in range(2500)]
+    out, _ = _run("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts))
+    assert [o["id"] for o in out] == [str(i) for i in range(2500)]

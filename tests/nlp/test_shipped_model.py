@@ -1,0 +1,79 @@
+"""The model in models/default: loads, scores sensibly, stays small, quantises cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from torch import nn
+
+import sentinel.nlp
+from sentinel.nlp import build_classifier
+from sentinel.nlp.transformer import TransformerClassifier, resolve_model_dir
+
+from .conftest import MODEL_DIR
+
+TEXTS = [
+    "质量太差了，用了两天就坏了，再也不买了",
+    "很好用，物流也快，五星好评",
+    "客服态度恶劣，打了十次电话都没人处理",
+    "酒店位置很好，房间干净，服务周到",
+    "外卖送了两个小时，饭菜全凉了",
+    "",
+]
+
+
+def test_public_api() -> None:
+    assert sorted(sentinel.nlp.__all__) == ["Classifier", "ClassifierSettings", "Scores", "build_classifier", "sentiment_label"]
+
+
+def test_size_limit_and_files() -> None:
+    size = sum(p.stat().st_size for p in MODEL_DIR.iterdir() if p.is_file())
+    assert size <= 25 * 1024 * 1024
+    report = json.loads((MODEL_DIR / "training_report.json").read_text(encoding="utf-8"))
+    assert report["train_seconds"] <= 30 * 60
+
+
+def test_scores_make_sense(shipped: TransformerClassifier) -> None:
+    scores = shipped.classify(TEXTS)
+    assert len(scores) == len(TEXTS)
+    assert scores[0].negative > 0.8 and scores[2].negative > 0.8 and scores[4].negative > 0.8
+    assert scores[1].negative < 0.2 and scores[3].negative < 0.2
+    assert set(scores[0].topics) == set(shipped.topic_labels) and len(shipped.topic_labels) == 11
+    assert all(0.0 <= p <= 1.0 for s in scores for p in s.topics.values())
+
+
+def test_order_does_not_change_scores(shipped: TransformerClassifier) -> None:
+    forward = shipped.classify(TEXTS)
+    backward = shipped.classify(TEXTS[::-1])[::-1]
+    assert [s.negative for s in forward] == pytest.approx([s.negative for s in backward], abs=1e-5)
+
+
+def test_quantisation_toggle_keeps_the_decisions(shipped: TransformerClassifier, shipped_fp32: TransformerClassifier) -> None:
+    assert shipped.quantized and not shipped_fp32.quantized
+    assert shipped.name.endswith("+int8") and not shipped_fp32.name.endswith("+int8")
+    assert any(type(m).__module__.startswith("torch.ao") for m in shipped.model.modules())
+    assert all(type(m) is not nn.Linear or m.weight.dtype.is_floating_point for m in shipped_fp32.model.modules())
+    q = [s.negative for s in shipped.classify(TEXTS)]
+    f = [s.negative for s in shipped_fp32.classify(TEXTS)]
+    assert q == pytest.approx(f, abs=0.05)
+
+
+def test_truncation_at_max_length(shipped: TransformerClassifier) -> None:
+    short = TransformerClassifier(MODEL_DIR, max_length=16, quantize=False, threads=1)
+    long_text = "很好" * 7 + "，但是" + "太差了" * 50
+    assert short.classify([long_text])[0].negative < shipped.classify([long_text])[0].negative
+
+
+def test_build_classifier_dispatches_on_type() -> None:
+    cfg = SimpleNamespace(type="transformer", model="models/default", threads=2, batch_size=64, max_length=128, quantize=True, label_map={})
+    assert isinstance(build_classifier(cfg), TransformerClassifier)
+    with pytest.raises(ValueError, match="unknown classifier"):
+        build_classifier(SimpleNamespace(type="nope"))
+
+
+def test_relative_model_path_resolves_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model_dir("models/default") == MODEL_DIR
