@@ -96,15 +96,23 @@ class Feed:
         return None
 
     def select(
-        self, *, query: str | None = None, author: str | None = None, platform: str | None = None
+        self,
+        *,
+        query: str | None = None,
+        author: str | None = None,
+        platform: str | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Posts newest first, filtered by a text query (substring, any case), author id, platform."""
+        """Posts newest first, filtered by a text query (substring, any case), author id, platform,
+        and (``until``, a POSIX time) whether they exist yet, for a scenario played live."""
         if self._order is None:
             self._order = sorted(((r["_ts"], r["_mid"], k) for k, r in self._posts.items()), reverse=True)
         needle = query.lower() if query else None
         out = []
         for _, _, key in self._order:
             record = self._posts[key]
+            if until is not None and record["_ts"] > until:
+                continue
             if needle and needle not in record["text"].lower():
                 continue
             if author and (record.get("author") or {}).get("id") != author:
@@ -412,20 +420,22 @@ def builtin_posts(
         yield post
 
 
-def default_posts(*, start: datetime | None = None, seed: int = 7) -> list[dict[str, Any]]:
-    """The stream ``simulate serve`` replays without ``--scenario``: the shared scenario when present."""
+def default_posts(
+    name: str = "demo", *, start: datetime | None = None, seed: int = 0
+) -> list[dict[str, Any]]:
+    """The stream ``simulate serve`` plays without ``--scenario``: the shared labelled scenario
+    (``sentinel.simulate.scenario``) when it is there, else :func:`builtin_posts`."""
+    start = start or datetime(2026, 11, 28, 8, 0, tzinfo=UTC8)
     try:  # written alongside the risk engine; optional here
         scenario = importlib.import_module("sentinel.simulate.scenario")
     except ImportError:
         return list(builtin_posts(start=start, seed=seed))
     out = []
-    try:
-        for post in scenario.generate("crisis", start=start, seed=seed):
-            try:
-                parse_post(post)
-            except PostError:
-                continue
-            out.append(post)
-    except (TypeError, ValueError, KeyError):
-        return list(builtin_posts(start=start, seed=seed))
-    return out or list(builtin_posts(start=start, seed=seed))
+    for post in scenario.generate(name, start=start, seed=seed):
+        record = {k: v for k, v in post.items() if k != "label"}  # the truth labels stay off the wire
+        try:
+            parse_post(record)
+        except PostError:
+            continue
+        out.append(record)
+    return out

@@ -112,6 +112,7 @@ class SimulatorServer:
         page_size: int = 10,
         feed_size: int = 50,
         seed: int = 0,
+        live: bool = False,
     ) -> None:
         self.feed = feed if feed is not None else Feed()
         self.host = host
@@ -122,6 +123,7 @@ class SimulatorServer:
         self.page_size = page_size
         self.feed_size = feed_size
         self.rng = random.Random(seed)
+        self.live = live  # serve only posts whose created_at has passed: a scenario played in real time
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
         self._server: asyncio.Server | None = None
@@ -205,6 +207,10 @@ class SimulatorServer:
             raise ValueError("request too large")
         body = await reader.readexactly(length) if length else b""
         return method.upper(), target, headers, body
+
+    def _select(self, **filters: Any) -> list[dict[str, Any]]:
+        until = self.clock.now().timestamp() if self.live else None
+        return self.feed.select(until=until, **filters)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -360,9 +366,9 @@ class SimulatorServer:
         if endpoint == "search":
             params = parse_qs(containerid[len("100103") :])
             keyword = (params.get("q") or [""])[0]
-            records = self.feed.select(query=keyword or None, platform=platform)
+            records = self._select(query=keyword or None, platform=platform)
         else:
-            records = self.feed.select(author=containerid[len("107603") :], platform=platform)
+            records = self._select(author=containerid[len("107603") :], platform=platform)
         page = self._page(query)
         chunk = records[(page - 1) * self.page_size : page * self.page_size]
         if not chunk:
@@ -409,7 +415,7 @@ class SimulatorServer:
         return junk if len(record["text"]) <= 140 else None  # long posts: the junk is in the full text
 
     def _wechat(self, query: Mapping[str, str], kinds: set[str], platform: str | None) -> _Response:
-        records = self.feed.select(query=query.get("query") or None, platform=platform)
+        records = self._select(query=query.get("query") or None, platform=platform)
         begin = int(query["begin"]) if query.get("begin", "").isdigit() else 0
         count = min(int(query["count"]) if query.get("count", "").isdigit() else 5, 20)
         chunk = self._items(records[begin : begin + count], kinds)
@@ -422,7 +428,7 @@ class SimulatorServer:
         )
 
     def _vendor(self, query: Mapping[str, str], kinds: set[str], platform: str | None) -> _Response:
-        records = self.feed.select(query=query.get("q") or None, platform=platform)
+        records = self._select(query=query.get("q") or None, platform=platform)
         page = self._page(query)
         size = int(query["size"]) if query.get("size", "").isdigit() else self.page_size
         chunk = self._items(records[(page - 1) * size : page * size], kinds)
@@ -442,7 +448,7 @@ class SimulatorServer:
         kinds: set[str],
         platform: str | None,
     ) -> _Response:
-        records = self.feed.select(
+        records = self._select(
             query=query.get("q") or None, author=query.get("uid") or None, platform=platform
         )[: self.feed_size]
         records = self._items(records, kinds)
@@ -536,23 +542,24 @@ async def serve_forever(
     host: str,
     port: int,
     faults: FaultPlan,
-    rate: float | None,
+    rate: float | None = None,
+    live: bool = False,
     style: str = "absolute",
     page_size: int = 10,
 ) -> None:
-    """What ``sentinel simulate serve`` runs until interrupted."""
+    """What ``sentinel simulate serve`` runs until interrupted.
+
+    ``rate``: release that many posts per second, restamped with the release time;
+    ``live``: serve each post once its own ``created_at`` has passed; neither: all at once.
+    """
     clock = SystemClock()
     feed = Feed() if rate else Feed(posts)
     async with SimulatorServer(
-        feed, host=host, port=port, faults=faults, clock=clock, style=style, page_size=page_size
+        feed, host=host, port=port, faults=faults, clock=clock, style=style, page_size=page_size, live=live
     ) as srv:
-        log.info(
-            "simulator listening on %s (%d posts%s)",
-            srv.url,
-            len(posts),
-            f", released at {rate}/s" if rate else "",
-        )
-        print(f"sentinel simulator on {srv.url}", flush=True)
+        how = f", released at {rate}/s" if rate else ", played in real time" if live else ""
+        log.info("simulator listening on %s (%d posts%s)", srv.url, len(posts), how)
+        print(f"sentinel simulator on {srv.url} ({len(posts)} posts{how})", flush=True)
         if rate:
             await replay(feed, posts, rate, clock)
         await asyncio.Event().wait()
