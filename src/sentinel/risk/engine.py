@@ -218,14 +218,18 @@ class Engine:
             if watch.idle:
                 watch.risk = 0.0
                 continue
+            if watch.levels.level == 0 and len(watch.neg_authors) < watch.min_voices["blue"]:
+                # too few voices for any level (the score's evidence gate): skip the arithmetic
+                watch.risk = 0.0
+                continue
             negativity = {sid: self._negativity_of(sid) for sid in watch.story_vel}
-            risk, factors, ind, _top = watch.score(t, opts, negativity)
+            score = watch.score(t, opts, negativity)
+            risk, voices = score.risk, score.indicators.voices
             watch.risk = risk
-            target = watch.levels.target(risk, ind.voices, watch.thresholds, watch.min_voices)
+            target = watch.levels.target(risk, voices, watch.thresholds, watch.min_voices)
             fast = self._fast_post(watch, negativity)
-            if fast is not None and ind.voices >= watch.min_voices["blue"]:
+            if fast is not None and voices >= watch.min_voices["blue"]:
                 target = max(target, level_rank(opts.fast_post.level))
-                factors["fast_post"] = fast
             tr = watch.levels.step(
                 t,
                 risk,
@@ -236,9 +240,13 @@ class Engine:
                 resolve_after=opts.resolve_after,
             )
             if self.metrics is not None:
+                ind = score.indicators
                 self._export(watch, ind.share, ind.posts, ind.expected_posts)
             if tr is None:
                 continue
+            factors = score.factors()
+            if fast is not None:
+                factors["fast_post"] = fast
             events.append(self._event(watch, t, tr.event, tr.level, tr.previous, risk, factors, negativity))
         return events
 

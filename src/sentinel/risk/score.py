@@ -4,11 +4,12 @@ Every indicator becomes a strength ``f`` in 0..1:
 
 * ``volume``: negative-weighted posts in the short window (and the last hour) against the
   seasonal baseline. ``f = clip(log2((obs+3)/(exp+3)) / 3) * clip(z / 3)`` with
-  ``z = (obs-exp)/sqrt(exp+1)``: eight times the usual negative volume, and significant.
-* ``negative_share``: share of negative weight among all posts against the usual share.
-  ``f = clip((share - base) / max(0.2, (1-base)/2)) * clip(n/20)``.
-* ``velocity``: the fastest story's posts per minute (or engagement growth) times its
-  negativity, ``f = log(1+v) / log(1+saturation)``.
+  ``z = (obs-exp)/sqrt(exp+1)``: eight times the usual negative volume, and significant;
+  times ``0.3 + 0.7 clip((share - base)/0.3)``: a surge of every kind of post is no crisis.
+* ``negative_share``: share of negative weight among all posts against the usual share
+  (at least 0.2): ``f = clip((share - base) / 0.4) * clip(n/20)``.
+* ``velocity``: the fastest negative story's posts per minute (or engagement growth),
+  ``f = log(1+v) / log(1+saturation) * clip((negativity - 0.3) / 0.4)``.
 * ``reach``: followers behind the negative posts, ``f = clip((log10(1+sum) - 4) / 3)``
   (10 thousand -> 0, 10 million -> 1).
 * ``kol``: distinct verified / high-follower negative authors, ``f = 1 - exp(-k/2)``.
@@ -20,7 +21,7 @@ can hurt (severity ``S``); severity only counts as far as there is an anomaly:
     A = sum(w_i f_i, anomaly)          (renormalised over the available ones on a cold start)
     S = sum(w_i f_i, severity)
     risk = 100 * gate * (A + S * min(1, A / 0.3))
-    gate = clip((voices - 2) / 6)      distinct negative voices: three angry posts are not red
+    gate = clip((voices - 2) / 5)      distinct negative voices: three angry posts are not red
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ANOMALY", "SEVERITY", "Indicators", "risk_score"]
+__all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score"]
 
 ANOMALY = ("volume", "negative_share", "velocity")
 SEVERITY = ("reach", "kol", "topic")
@@ -66,15 +67,21 @@ def _volume(obs: float, exp: float) -> float:
 
 
 def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | None]:
+    # a share below 0.2 is ordinary whatever the history says (a tiny base would make
+    # every handful of complaints look like a jump)
+    base = max(ind.base_share, 0.2)
+    share = _clip((ind.share - base) / 0.4) * _clip(ind.posts / 20.0)
     vol: float | None = None
     if ind.expected_negative is not None:
         vol = _volume(ind.negative, ind.expected_negative)
         if ind.expected_negative_1h is not None:
             vol = max(vol, _volume(ind.negative_1h, ind.expected_negative_1h))
-    base = ind.base_share
-    share = _clip((ind.share - base) / max(0.2, (1 - base) / 2)) * _clip(ind.posts / 20.0)
-    v = ind.velocity * ind.velocity_negativity
-    vel = _clip(math.log1p(v) / math.log1p(velocity_saturation))
+        # more negative posts only because there are more posts of every kind (a promotion,
+        # a feel-good story going viral) is not a crisis: volume counts fully only with a lift
+        vol *= 0.3 + 0.7 * _clip((ind.share - base) / 0.3)
+    # a fast story counts by how clearly negative it is (a viral cheer with a few "[泪]" is not)
+    v = _clip(math.log1p(ind.velocity) / math.log1p(velocity_saturation))
+    vel = v * _clip((ind.velocity_negativity - 0.3) / 0.4)
     reach = _clip((math.log10(1.0 + ind.reach) - 4.0) / 3.0)
     kol = 1.0 - math.exp(-ind.kol / 2.0)
     return {
@@ -87,37 +94,54 @@ def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | 
     }
 
 
-def risk_score(
-    ind: Indicators, weights: dict[str, float], *, velocity_saturation: float = 30.0
-) -> tuple[float, dict[str, Any]]:
-    """Risk 0..100 and the factors behind it (value, baseline, strength, contribution)."""
+@dataclass(slots=True)
+class Score:
+    """A risk score and what it is made of; ``factors()`` renders it for an alert event."""
+
+    risk: float
+    gate: float
+    strength: dict[str, float | None]
+    parts: dict[str, float]
+    indicators: Indicators
+
+    def factors(self) -> dict[str, Any]:
+        ind = self.indicators
+        values: dict[str, tuple[float, float | None]] = {
+            "volume": (ind.negative, ind.expected_negative),
+            "negative_share": (ind.share, ind.base_share),
+            "velocity": (ind.velocity, None),
+            "reach": (ind.reach, None),
+            "kol": (float(ind.kol), None),
+            "topic": (ind.topic, None),
+        }
+        out: dict[str, Any] = {}
+        for k in (*ANOMALY, *SEVERITY):
+            value, baseline = values[k]
+            f = self.strength[k]
+            out[k] = {
+                "value": round(value, 3),
+                "baseline": None if baseline is None else round(baseline, 3),
+                "strength": None if f is None else round(f, 3),
+                "contribution": round(100.0 * self.gate * self.parts[k], 2),
+            }
+        out["velocity"]["negative"] = round(ind.velocity_negativity, 3)
+        out["volume"]["posts"] = round(ind.posts, 1)
+        out["volume"]["expected_posts"] = None if ind.expected_posts is None else round(ind.expected_posts, 1)
+        out["evidence"] = {"voices": ind.voices, "gate": round(self.gate, 3)}
+        return out
+
+
+def risk_score(ind: Indicators, weights: dict[str, float], *, velocity_saturation: float = 30.0) -> Score:
+    """Risk 0..100 (see the module docstring) with the strengths and contributions behind it."""
     f = strengths(ind, velocity_saturation)
     w_anomaly = sum(weights[k] for k in ANOMALY)
     w_avail = sum(weights[k] for k in ANOMALY if f[k] is not None)
     scale = w_anomaly / w_avail if w_avail > 0 else 0.0
-    a_parts = {k: weights[k] * (f[k] or 0.0) * scale for k in ANOMALY}
-    anomaly = sum(a_parts.values())
+    parts = {k: weights[k] * (f[k] or 0.0) * scale for k in ANOMALY}
+    anomaly = sum(parts.values())
     amplify = min(1.0, anomaly / 0.3)
-    s_parts = {k: weights[k] * (f[k] or 0.0) * amplify for k in SEVERITY}
-    gate = _clip((ind.voices - 2) / 6.0)
-    risk = 100.0 * gate * (anomaly + sum(s_parts.values()))
-    parts = {**a_parts, **s_parts}
-    values: dict[str, tuple[float, float | None]] = {
-        "volume": (ind.negative, ind.expected_negative),
-        "negative_share": (ind.share, ind.base_share),
-        "velocity": (ind.velocity * ind.velocity_negativity, None),
-        "reach": (ind.reach, None),
-        "kol": (float(ind.kol), None),
-        "topic": (ind.topic, None),
-    }
-    factors: dict[str, Any] = {}
-    for k in (*ANOMALY, *SEVERITY):
-        value, baseline = values[k]
-        factors[k] = {
-            "value": round(value, 3),
-            "baseline": None if baseline is None else round(baseline, 3),
-            "strength": None if f[k] is None else round(f[k] or 0.0, 3),
-            "contribution": round(100.0 * gate * parts[k], 2),
-        }
-    factors["evidence"] = {"value": ind.voices, "baseline": 8, "gate": round(gate, 3)}
-    return min(100.0, risk), factors
+    for k in SEVERITY:
+        parts[k] = weights[k] * (f[k] or 0.0) * amplify
+    gate = _clip((ind.voices - 2) / 5.0)
+    risk = min(100.0, 100.0 * gate * sum(parts.values()))
+    return Score(risk, gate, f, parts, ind)

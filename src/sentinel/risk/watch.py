@@ -18,7 +18,7 @@ from sentinel.risk.baseline import SeasonalBaseline
 from sentinel.risk.levels import LevelState
 from sentinel.risk.options import EngineOptions, WatchOptions
 from sentinel.risk.query import Query, parse_query
-from sentinel.risk.score import Indicators, risk_score
+from sentinel.risk.score import Indicators, Score, risk_score
 
 __all__ = ["Entry", "WatchState"]
 
@@ -217,14 +217,9 @@ class WatchState:
         )
         return ind, top
 
-    def score(
-        self, now: float, eopts: EngineOptions, story_negativity: dict[str, float]
-    ) -> tuple[float, dict[str, Any], Indicators, str | None]:
-        ind, top = self.indicators(now, eopts, story_negativity)
-        risk, factors = risk_score(ind, self.weights, velocity_saturation=eopts.velocity_saturation)
-        if math.isnan(risk):  # pragma: no cover - defensive: never page on a NaN
-            risk = 0.0
-        return risk, factors, ind, top
+    def score(self, now: float, eopts: EngineOptions, story_negativity: dict[str, float]) -> Score:
+        ind, _top = self.indicators(now, eopts, story_negativity)
+        return risk_score(ind, self.weights, velocity_saturation=eopts.velocity_saturation)
 
     def top_entries(self, n: int) -> list[Entry]:
         """The posts that matter most now: negative, far-reaching, in big stories."""

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from prometheus_client import CollectorRegistry
+from risk_helpers import post, score
+
+from sentinel.config import WatchConfig, config_from_dict, level_rank
+from sentinel.obs.metrics import Metrics
+from sentinel.post import ScoredPost
+from sentinel.risk import Engine, RiskEngine, Silence, build_risk_engine
+from sentinel.risk.base import AlertEvent
+from sentinel.simulate.scenario import generate
+
+WATCH = {"name": "艾克美", "query": "艾克美 OR ACME"}
+
+
+def _engine(**risk: object) -> Engine:
+    return build_risk_engine(config_from_dict({"watch": [WATCH], "risk": risk}))
+
+
+def _replay(engine: RiskEngine, posts: list[ScoredPost], batch: float, until: datetime) -> list[AlertEvent]:
+    """Feed posts in event-time batches of ``batch`` seconds, evaluating after each."""
+    events: list[AlertEvent] = []
+    i = 0
+    edge = posts[0].post.created_at
+    while i < len(posts):
+        edge += timedelta(seconds=batch)
+        chunk = []
+        while i < len(posts) and posts[i].post.created_at < edge:
+            chunk.append(posts[i])
+            i += 1
+        engine.observe(chunk)
+        events += engine.evaluate(edge)
+    events += engine.evaluate(until)
+    return events
+
+
+@pytest.fixture(scope="module")
+def demo() -> list[ScoredPost]:
+    start = datetime.fromisoformat("2026-11-28T12:00:00+08:00")
+    return score(generate("demo", start=start, seed=0))
+
+
+def test_engine_satisfies_the_protocol() -> None:
+    engine: RiskEngine = _engine()
+    assert engine.evaluate(datetime.fromisoformat("2026-11-28T12:00:00+08:00")) == []
+
+
+def test_demo_cold_start_alerts_within_40s_and_escalates(demo: list[ScoredPost]) -> None:
+    onset = next(sp.post.created_at for sp in demo if sp.post.extra["label"]["phase"] == "crisis")
+    events = _replay(_engine(), demo, 1.0, demo[-1].post.created_at)
+    yellow = next(e for e in events if level_rank(e.level) >= 2)
+    assert (yellow.at - onset).total_seconds() <= 40
+    assert max(level_rank(e.level) for e in events) >= 3
+    first = events[0]
+    assert first.event == "opened" and first.watch == "艾克美"
+    assert {"volume", "negative_share", "velocity", "reach", "kol", "topic"} <= set(first.factors)
+    for name in ("negative_share", "velocity"):
+        assert {"value", "baseline", "contribution"} <= set(first.factors[name])
+    assert first.posts and first.samples
+    assert {"id", "text", "author", "followers", "url", "negative"} <= set(first.samples[0])
+    assert first.factors["silenced"] is False
+
+
+def test_background_alone_raises_nothing(demo: list[ScoredPost]) -> None:
+    background = [sp for sp in demo if sp.post.extra["label"]["phase"] == "background"]
+    assert _replay(_engine(), background, 1.0, background[-1].post.created_at) == []
+
+
+def test_results_do_not_depend_on_batching(demo: list[ScoredPost]) -> None:
+    end = demo[-1].post.created_at + timedelta(hours=2)
+    runs = []
+    for batch in (0.5, 7.0, 60.0):
+        events = _replay(_engine(), demo, batch, end)
+        runs.append("\n".join(json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True) for e in events))
+    assert runs[0] and runs[0] == runs[1] == runs[2]
+    # ... and the alert resolves once the crisis is over
+    assert runs[0].splitlines()[-1].startswith('{"at"') and '"event": "resolved"' in runs[0].splitlines()[-1]
+
+
+def test_three_angry_posts_are_not_an_alert(start: datetime) -> None:
+    engine = _engine()
+    posts = [post(str(i), "艾克美太恶心了，垃圾，再也不买", start + timedelta(seconds=i)) for i in range(3)]
+    engine.observe(posts)
+    assert engine.evaluate(start + timedelta(minutes=5)) == []
+
+
+def test_reposts_of_a_matching_post_count_even_without_the_brand(start: datetime) -> None:
+    engine = _engine()
+    root = post("root", "艾克美酸奶喝出异物，孩子拉肚子，太恶心了", start, followers=5000)
+    reposts = [
+        post(f"r{i}", "转发微博", start + timedelta(seconds=1 + i), repost_of="root", negative=0.5)
+        for i in range(120)
+    ]
+    engine.observe([root, *reposts])
+    events = engine.evaluate(start + timedelta(minutes=3))
+    assert events and level_rank(events[-1].level) >= 2
+    assert events[-1].factors["stories"][0]["id"] == "root"
+    assert events[-1].factors["stories"][0]["size"] >= 10  # reposts joined the root story
+
+
+def test_silences_mark_events_but_keep_them(demo: list[ScoredPost]) -> None:
+    engine = _engine()
+    t0 = demo[0].post.created_at.timestamp()
+    engine.set_silences([Silence("*", t0, t0 + 3600, "planned campaign")])
+    events = _replay(engine, demo, 5.0, demo[-1].post.created_at)
+    assert events
+    assert all(e.factors["silenced"] and e.factors["silence"] == "planned campaign" for e in events)
+
+
+def test_warm_start_emits_nothing_and_keeps_the_open_level(demo: list[ScoredPost]) -> None:
+    crisis_end = demo[-1].post.created_at
+    engine = _engine()
+    engine.warm_start(demo, {"艾克美": "red"}, crisis_end)
+    assert engine.watches[0].levels.level == 4
+    later = engine.evaluate(crisis_end + timedelta(hours=3))
+    assert [e.event for e in later][-1] == "resolved"
+    assert all(e.event in ("deescalated", "resolved") for e in later)
+
+
+def test_metrics_are_exported(demo: list[ScoredPost]) -> None:
+    registry = CollectorRegistry()
+    engine = Engine([WatchConfig(**WATCH)], metrics=Metrics(registry))
+    _replay(engine, demo, 2.0, demo[-1].post.created_at)
+    assert registry.get_sample_value("sentinel_watch_level", {"watch": "艾克美"}) >= 2
+    opened = registry.get_sample_value(
+        "sentinel_alert_events_total", {"watch": "艾克美", "level": "blue", "event": "opened"}
+    ) or registry.get_sample_value(
+        "sentinel_alert_events_total", {"watch": "艾克美", "level": "yellow", "event": "opened"}
+    )
+    assert opened == 1
+
+
+def test_fast_post_from_a_high_reach_author(start: datetime) -> None:
+    engine = _engine(fast_post={"followers": 1_000_000, "velocity": 10})
+    kol = post("k", "艾克美充电宝爆炸起火，太吓人了", start, followers=3_000_000, verified=True)
+    reposts = [
+        post(f"r{i}", "转发微博", start + timedelta(seconds=2 * i + 1), repost_of="k", negative=0.5)
+        for i in range(40)
+    ]
+    engine.observe([kol, *reposts])
+    events = engine.evaluate(start + timedelta(seconds=90))
+    fast = [e for e in events if "fast_post" in e.factors]
+    assert fast and fast[0].factors["fast_post"]["story"] == "k"
+    assert len({e.watch for e in events}) == 1  # grouped under the watch's one alert
+
+
+def test_bad_options_name_the_key() -> None:
+    with pytest.raises(ValueError, match=r"risk\.weights"):
+        _engine(weights={"loudness": 1.0})
+    with pytest.raises(ValueError, match=r"watch 'w'.*query"):
+        build_risk_engine(config_from_dict({"watch": [{"name": "w", "query": "(a OR"}]}))
+    with pytest.raises(ValueError, match="quiet_hours"):
+        build_risk_engine(config_from_dict({"watch": [{"name": "w", "query": "a", "quiet_hours": "late"}]}))
+
+
+def test_memory_is_bounded_by_the_windows(start: datetime) -> None:
+    engine = _engine(story_ttl="1h")
+    t = start
+    for hour in range(6):
+        batch = [
+            post(
+                f"{hour}-{i}",
+                f"艾克美酸奶第{hour}小时第{i}条，挺好喝",
+                t + timedelta(seconds=i * 3),
+                negative=0.2,
+            )
+            for i in range(1200)
+        ]
+        engine.observe(batch)
+        t += timedelta(hours=1)
+        engine.evaluate(t)
+    watch = engine.watches[0]
+    assert len(watch.entries) <= 200  # the short window, not the stream
+    assert len(engine.stories) <= 2 * 1200 + 1
