@@ -20,12 +20,15 @@ from sentinel.risk.base import AlertEvent
 def restore_root() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    quiet = {name: logging.getLogger(name).level for name in logs._QUIET}
     yield
     for h in root.handlers:
         if h not in handlers:
             root.removeHandler(h)
             h.close()
     root.setLevel(level)
+    for name, lvl in quiet.items():
+        logging.getLogger(name).setLevel(lvl)
 
 
 def lines(buf: io.StringIO) -> list[str]:

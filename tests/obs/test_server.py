@@ -22,8 +22,11 @@ class Checks:
     def __init__(self) -> None:
         self.state = {"store": True, "bus": True, "sources": True}
         self.error: Exception | None = None
+        self.hang = False
 
     async def __call__(self) -> dict[str, bool]:
+        if self.hang:
+            await asyncio.Event().wait()
         if self.error is not None:
             raise self.error
         return dict(self.state)
@@ -123,6 +126,15 @@ async def test_readyz_when_the_check_raises(client: httpx.AsyncClient, checks: C
     r = await client.get("/readyz")
     assert r.status_code == 503
     assert "RuntimeError" in r.json()["error"]
+
+
+async def test_readyz_when_the_check_hangs(metrics: Metrics, checks: Checks) -> None:
+    checks.hang = True
+    async with HttpServer("127.0.0.1", 0, metrics, readiness=checks, readiness_timeout=0.2) as srv:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=5) as c:
+            r = await c.get("/readyz")
+            assert (r.status_code, r.json()) == (503, {"error": "readiness check timed out"})
+            assert (await c.get("/healthz")).status_code == 200
 
 
 async def test_head_has_no_body(client: httpx.AsyncClient) -> None:

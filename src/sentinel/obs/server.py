@@ -119,6 +119,7 @@ class HttpServer:
         head_timeout: float = 10.0,
         body_timeout: float = 30.0,
         handler_timeout: float = 30.0,
+        readiness_timeout: float = 5.0,
         max_head_bytes: int = 16 * 1024,
         max_headers: int = 100,
         max_body_bytes: int = 1024 * 1024,
@@ -131,6 +132,7 @@ class HttpServer:
         self.head_timeout = head_timeout
         self.body_timeout = body_timeout
         self.handler_timeout = handler_timeout
+        self.readiness_timeout = readiness_timeout
         self.max_head_bytes = max_head_bytes
         self.max_headers = max_headers
         self.max_body_bytes = max_body_bytes
@@ -357,7 +359,12 @@ class HttpServer:
 
     async def _readyz(self, request: Request) -> Response:
         try:
-            checks = await self._readiness()
+            # probes give up after a few seconds; a hung store must read as "not ready", not as a hang
+            async with asyncio.timeout(self.readiness_timeout):
+                checks = await self._readiness()
+        except TimeoutError:
+            log.warning("readiness check timed out after %.1fs", self.readiness_timeout)
+            return Response(503, {"error": "readiness check timed out"})
         except asyncio.CancelledError:
             raise
         except Exception as exc:
