@@ -283,3 +283,18 @@ async def test_english_and_user_templates(tmp_path: Path, wecom: FakeWeCom) -> N
     content = wecom.arrivals[0].body["markdown"]["content"]
     assert "RISK=64" in content and "Amber" in content and "Acknowledged by Li Lei" in content
     assert "Top factors" in content and "风险" not in content
+
+
+async def test_console_uses_the_templates_and_strips_terminal_controls() -> None:
+    import io
+
+    from sentinel.notify.console import ConsoleNotifier
+
+    out = io.StringIO()
+    n = build("console", None, lang="en")
+    assert isinstance(n, ConsoleNotifier)
+    n.stream = out
+    await n.send([make_event(1, text="hi \x1b[2J\x07 there", acked_by="Li Lei")])
+    text = out.getvalue()
+    assert "[ORANGE act] acme · new alert" in text and "Acknowledged by Li Lei" in text
+    assert "\x1b" not in text and "\x07" not in text  # colour is off for a StringIO

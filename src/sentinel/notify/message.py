@@ -8,7 +8,7 @@ and the safety rules in another (:mod:`sentinel.notify.sanitize`).
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -191,7 +191,7 @@ def _factor_lines(event: AlertEvent, tpl: Templates, limit: int) -> list[str]:
     for i, (name, value) in enumerate(event.factors.items()):
         if name in _HIDDEN_FACTORS:
             continue
-        label = neutralize(tpl.factor(str(name)), 40)
+        label = tpl.data["factor"].get(str(name)) or neutralize(name, 40)
         if isinstance(value, Mapping):
             shown = _show(value.get("value"), str(name))
             if shown is None:
@@ -221,21 +221,24 @@ def event_view(
     max_factors: int = 4,
     max_samples: int = 3,
     sample_chars: int = 140,
+    clean: Callable[[object, int], str] = neutralize,
 ) -> EventView:
-    """Fill the templates for one event; every value from outside is neutralised here."""
+    """Fill the templates for one event; every value from outside passes through ``clean``
+    (:func:`~sentinel.notify.sanitize.neutralize` for chat services; the console only
+    needs control characters removed)."""
     emoji = LEVEL_EMOJI.get(event.level, "⚪")
     title = tpl.text(
         "title",
         emoji=emoji,
         level_name=tpl.level(event.level),
         event_name=tpl.event(event.event),
-        watch=neutralize(event.watch, 60),
+        watch=clean(event.watch, 60),
     )
     samples = []
     for s in event.samples[:max_samples]:
-        author = neutralize(s.get("author") or "?", 30)
+        author = clean(s.get("author") or "?", 30)
         followers = _show(s.get("followers") or 0) or "0"
-        text = neutralize(s.get("text") or "", sample_chars)
+        text = clean(s.get("text") or "", sample_chars)
         negative = s.get("negative")
         line = tpl.text(
             "sample",
@@ -264,7 +267,7 @@ def event_view(
         factor_lines=_factor_lines(event, tpl, max_factors),
         samples_heading=tpl.text("samples_heading"),
         samples=samples,
-        acked_line=tpl.text("acked", acked_by=neutralize(acked, 40)) if acked else None,
+        acked_line=tpl.text("acked", acked_by=clean(acked, 40)) if acked else None,
         open_link=tpl.text("open_link"),
         footer=tpl.text("footer"),
     )
