@@ -53,12 +53,25 @@ class Known:
     alert_id: int = 1
 
 
-def _post(i: int, when: datetime, text: str, *, author: int, repost_of: str | None = None,
-          followers: int = 100, reposts: int = 0) -> Post:
+def _post(
+    i: int,
+    when: datetime,
+    text: str,
+    *,
+    author: int,
+    repost_of: str | None = None,
+    followers: int = 100,
+    reposts: int = 0,
+) -> Post:
     return Post(
-        platform="weibo", id=f"p{i}", text=text, created_at=when,
+        platform="weibo",
+        id=f"p{i}",
+        text=text,
+        created_at=when,
         author=Author(id=f"u{author}", name=f"用户{author}", followers=followers, verified=author == 1),
-        reposts=reposts, repost_of=repost_of, url=f"https://m.weibo.cn/detail/p{i}",
+        reposts=reposts,
+        repost_of=repost_of,
+        url=f"https://m.weibo.cn/detail/p{i}",
     )
 
 
@@ -66,8 +79,9 @@ def known_stream() -> list[ScoredPost]:
     out: list[ScoredPost] = []
     n = 0
 
-    def add(when: datetime, text: str, label: str, *, topics: dict[str, float] | None = None,
-            **kw: Any) -> None:
+    def add(
+        when: datetime, text: str, label: str, *, topics: dict[str, float] | None = None, **kw: Any
+    ) -> None:
         nonlocal n
         n += 1
         post = kw.pop("post_id", None)
@@ -79,15 +93,33 @@ def known_stream() -> list[ScoredPost]:
 
     for h in range(-24, 4):  # calm: the day before and the first four hours
         for k in range(2):
-            add(T0 + h * H + k * 20 * timedelta(minutes=1), f"今天买了艾克美的牛奶 {h} {k}", "neutral",
-                author=100 + k)
-    add(T0 + 4 * H, "艾克美牛奶喝出异物，孩子住院了！", "negative", topics={"food_safety": 0.95},
-        author=1, followers=500_000, reposts=4000, post_id="root")
+            add(
+                T0 + h * H + k * 20 * timedelta(minutes=1),
+                f"今天买了艾克美的牛奶 {h} {k}",
+                "neutral",
+                author=100 + k,
+            )
+    add(
+        T0 + 4 * H,
+        "艾克美牛奶喝出异物，孩子住院了！",
+        "negative",
+        topics={"food_safety": 0.95},
+        author=1,
+        followers=500_000,
+        reposts=4000,
+        post_id="root",
+    )
     for k in range(59):
         when = T0 + 4 * H + (k + 1) * timedelta(minutes=2)
         if k < 40:
-            add(when, f"转发 艾克美出事了 {k}", "negative", topics={"food_safety": 0.8}, author=200 + k % 7,
-                repost_of="root")
+            add(
+                when,
+                f"转发 艾克美出事了 {k}",
+                "negative",
+                topics={"food_safety": 0.8},
+                author=200 + k % 7,
+                repost_of="root",
+            )
         else:
             add(when, f"艾克美这次太过分了 {k}", "negative", topics={"food_safety": 0.7}, author=300 + k)
     for h in range(6, 12):
@@ -104,9 +136,17 @@ def known_stream() -> list[ScoredPost]:
 
 def known_events() -> list[AlertEvent]:
     def ev(event: str, level: str, risk: float, at: datetime, prev: str | None = None) -> AlertEvent:
-        return AlertEvent(event, "acme", level, risk, at, factors={"volume": {"value": 30, "contribution": 20}},
-                          posts=["root"], samples=[{"id": "root", "text": "艾克美牛奶喝出异物", "author": "用户1"}],
-                          previous_level=prev)
+        return AlertEvent(
+            event,
+            "acme",
+            level,
+            risk,
+            at,
+            factors={"volume": {"value": 30, "contribution": 20}},
+            posts=["root"],
+            samples=[{"id": "root", "text": "艾克美牛奶喝出异物", "author": "用户1"}],
+            previous_level=prev,
+        )
 
     return [
         ev("opened", "yellow", 55, T0 + 4.5 * H),
@@ -165,8 +205,14 @@ async def fill_known(store: SqlStore, clock: ManualClock) -> None:
     clock.advance_to(T0 + 4.75 * H)
     await manager.ack(1, actor="wang.li", note="PR 正在准备声明")
     clock.advance_to(T0 + 6 * H)
-    await ResponseLog(store, clock).add("acme", at=T0 + 6 * H, kind="apology", actor="pr.lead",
-                                        note="官方微博致歉并说明调查进展", url="https://weibo.com/acme/1")
+    await ResponseLog(store, clock).add(
+        "acme",
+        at=T0 + 6 * H,
+        kind="apology",
+        actor="pr.lead",
+        note="官方微博致歉并说明调查进展",
+        url="https://weibo.com/acme/1",
+    )
     await store.save_events(await manager.annotate(events[1:]), lambda ev: [])
     clock.advance_to(T0 + 20 * H)
 

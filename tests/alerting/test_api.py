@@ -38,8 +38,12 @@ def auth(token: str) -> dict[str, str]:
 
 
 async def test_no_token_no_access(client: httpx.AsyncClient) -> None:
-    for method, path in [("GET", "/api/v1/alerts"), ("GET", "/api/v1/alerts/1"), ("POST", "/api/v1/alerts/1/ack"),
-                         ("GET", "/api/v1/nothing-here")]:
+    for method, path in [
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/alerts/1"),
+        ("POST", "/api/v1/alerts/1/ack"),
+        ("GET", "/api/v1/nothing-here"),
+    ]:
         r = await client.request(method, path)
         assert r.status_code == 401, (method, path)
         assert r.headers["www-authenticate"].startswith("Bearer")
@@ -57,9 +61,12 @@ async def test_read_token_reads_but_cannot_write(client: httpx.AsyncClient, fill
     assert (alert["watch"], alert["acked_by"], alert["status"]) == ("acme", "wang.li", "resolved")
     r = await client.get("/api/v1/alerts/1", headers=auth(READ))
     assert [e["event"] for e in r.json()["events"]] == ["opened", "escalated", "deescalated", "resolved"]
-    for path, body in [("/api/v1/alerts/1/ack", {"by": "x"}), ("/api/v1/alerts/1/resolve", {}),
-                       ("/api/v1/silences", {"watch": "acme", "for": "1h"}),
-                       ("/api/v1/responses", {"watch": "acme", "kind": "statement"})]:
+    for path, body in [
+        ("/api/v1/alerts/1/ack", {"by": "x"}),
+        ("/api/v1/alerts/1/resolve", {}),
+        ("/api/v1/silences", {"watch": "acme", "for": "1h"}),
+        ("/api/v1/responses", {"watch": "acme", "kind": "statement"}),
+    ]:
         r = await client.post(path, json=body, headers=auth(READ))
         assert r.status_code == 403, path
     audit = (await client.get("/api/v1/audit", headers=auth(READ))).json()["audit"]
@@ -67,26 +74,43 @@ async def test_read_token_reads_but_cannot_write(client: httpx.AsyncClient, fill
 
 
 async def test_write_token_acks_silences_and_records_responses(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/alerts/1/ack", json={"by": "zhao.lei", "note": "接手"}, headers=auth(WRITE))
+    r = await client.post(
+        "/api/v1/alerts/1/ack", json={"by": "zhao.lei", "note": "接手"}, headers=auth(WRITE)
+    )
     assert r.status_code == 200
     assert r.json()["alert"]["acked_by"] == "zhao.lei (api)"
     r = await client.post("/api/v1/alerts/1/resolve", json={"by": "zhao.lei"}, headers=auth(WRITE))
     assert r.status_code == 409  # already resolved by the engine
     r = await client.post("/api/v1/alerts/77/ack", json={"by": "zhao.lei"}, headers=auth(WRITE))
     assert r.status_code == 404
-    r = await client.post("/api/v1/silences", json={"watch": "acme", "for": "2h", "reason": "发布会", "by": "ops"},
-                          headers=auth(WRITE))
+    r = await client.post(
+        "/api/v1/silences",
+        json={"watch": "acme", "for": "2h", "reason": "发布会", "by": "ops"},
+        headers=auth(WRITE),
+    )
     assert r.status_code == 200 and r.json()["silence"]["created_by"] == "ops (api)"
     r = await client.get("/api/v1/silences?active=1", headers=auth(READ))
     assert len(r.json()["silences"]) == 1
-    r = await client.post("/api/v1/responses", headers=auth(WRITE), json={
-        "watch": "acme", "kind": "clarification", "at": "2026-11-28T18:00:00+08:00", "note": "澄清", "by": "pr"})
+    r = await client.post(
+        "/api/v1/responses",
+        headers=auth(WRITE),
+        json={
+            "watch": "acme",
+            "kind": "clarification",
+            "at": "2026-11-28T18:00:00+08:00",
+            "note": "澄清",
+            "by": "pr",
+        },
+    )
     assert r.status_code == 200 and r.json()["response"]["kind"] == "clarification"
     r = await client.post("/api/v1/responses", headers=auth(WRITE), json={"watch": "acme", "kind": "bribe"})
     assert r.status_code == 400 and "kind" in r.json()["error"]
     r = await client.post("/api/v1/silences", headers=auth(WRITE), content=b"not json")
     assert r.status_code == 400
-    kinds = [x["kind"] for x in (await client.get("/api/v1/responses?watch=acme", headers=auth(READ))).json()["responses"]]
+    kinds = [
+        x["kind"]
+        for x in (await client.get("/api/v1/responses?watch=acme", headers=auth(READ))).json()["responses"]
+    ]
     assert kinds == ["apology", "clarification"]
     audit = (await client.get("/api/v1/audit?limit=3", headers=auth(READ))).json()["audit"]
     assert [e["action"] for e in audit] == ["response.add", "silence.create", "alert.ack"]

@@ -64,8 +64,11 @@ async def test_silence_marks_events_in_its_window_only(store: SqlStore, clock: M
     silence = await manager.silence("acme", until=T0 + 6 * H, actor="ops", reason="known outage")
     assert silence.active(T0 + 5 * H) and not silence.active(T0 + 6 * H)
     inside, after, other = await manager.annotate(
-        [_event("opened", "yellow", 5), _event("escalated", "red", 6.5),
-         AlertEvent("opened", "other", "blue", 30.0, T0 + 5 * H)]
+        [
+            _event("opened", "yellow", 5),
+            _event("escalated", "red", 6.5),
+            AlertEvent("opened", "other", "blue", 30.0, T0 + 5 * H),
+        ]
     )
     assert inside.factors.get("silenced") is True
     assert "silenced" not in after.factors and "silenced" not in other.factors

@@ -20,8 +20,9 @@ from .conftest import H, T0, Known
 
 @pytest.fixture
 async def report(filled: SqlStore, config: Config, clock: ManualClock, known: Known):  # type: ignore[no-untyped-def]
-    return await build_report(filled, config, "acme", since=known.since, until=known.until, clock=clock,
-                              progress=False)
+    return await build_report(
+        filled, config, "acme", since=known.since, until=known.until, clock=clock, progress=False
+    )
 
 
 async def test_counts_and_shares(report, known: Known) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +90,7 @@ async def test_files(report, tmp_path: Path, known: Known) -> None:  # type: ign
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 5  # risk, volume, sentiment, topics, one effect
     assert all(len(b) > 10_000 for b in images)
-    assert "<script" not in page and "http-equiv=\"Content-Security-Policy\"" in page
+    assert "<script" not in page and 'http-equiv="Content-Security-Policy"' in page
     assert "wang.li" in page and "艾克美牛奶喝出异物" in page
     md = files.markdown.read_text(encoding="utf-8")
     assert "![Risk and levels](charts/risk.png)" in md
@@ -100,14 +101,23 @@ async def test_files(report, tmp_path: Path, known: Known) -> None:  # type: ign
     assert data["first_response"]["seconds"] == 5400
 
 
-async def test_untrusted_text_is_escaped(filled: SqlStore, config: Config, clock: ManualClock,
-                                         tmp_path: Path) -> None:
+async def test_untrusted_text_is_escaped(
+    filled: SqlStore, config: Config, clock: ManualClock, tmp_path: Path
+) -> None:
     from sentinel.post import Author, Post, ScoredPost
 
-    evil = Post("weibo", "evil", '艾克美 <img src=x onerror=alert(1)> | **bold** [x](javascript:alert(1))',
-                T0 + 5 * H, Author("u666", "<b>坏人</b>", 10**7), url="javascript:alert(1)")
+    evil = Post(
+        "weibo",
+        "evil",
+        "艾克美 <img src=x onerror=alert(1)> | **bold** [x](javascript:alert(1))",
+        T0 + 5 * H,
+        Author("u666", "<b>坏人</b>", 10**7),
+        url="javascript:alert(1)",
+    )
     await filled.write_batch([(ScoredPost(evil, 0.99, "negative", {}), "test")], [], model="t", now=T0)
-    data = await build_report(filled, config, "acme", since=T0, until=T0 + 12 * H, clock=clock, progress=False)
+    data = await build_report(
+        filled, config, "acme", since=T0, until=T0 + 12 * H, clock=clock, progress=False
+    )
     files = write_report(data, tmp_path / "out")
     page = files.html.read_text(encoding="utf-8")
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
