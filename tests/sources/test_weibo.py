@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -47,7 +48,7 @@ async def test_collects_every_post_once_with_originals_and_clean_text(make_ctx, 
     assert simulator.requests["extend"] == 3
 
 
-async def test_restart_resumes_from_cursor_without_gap_or_duplicate(make_ctx, simulator, metrics):
+async def test_restart_resumes_from_cursor_without_gap_or_duplicate(make_ctx, simulator, metrics, store):
     posts = make_posts(30)
     for p in posts[:12]:
         simulator.feed.add(p)
@@ -64,6 +65,7 @@ async def test_restart_resumes_from_cursor_without_gap_or_duplicate(make_ctx, si
     await restarted.close()
     assert second.ids() == {p["id"] for p in posts[12:]}
     assert second.duplicates() == []
+    assert json.loads(await store.get_cursor("src") or "{}") == {"k:艾克美": posts[-1]["id"]}
     # 18 new posts fit on 2 pages of 10; the third page is where the cursor is met
     assert simulator.requests["search"] == 2 + 3
 

@@ -52,7 +52,9 @@ __all__ = [
     "count_error",
     "load_cursor",
     "parse_options",
+    "redact_url",
     "save_cursor",
+    "with_secrets",
 ]
 
 log = logging.getLogger(__name__)
@@ -170,6 +172,24 @@ class HostRateLimiter:
 HOST_LIMITER = HostRateLimiter()
 
 
+_SECRET_PARAMS = frozenset(
+    {"token", "access_token", "key", "secret", "sign", "signature", "password", "pass_ticket"}
+)
+
+
+def redact_url(url: httpx.URL | str) -> str:
+    """The URL for messages and logs, with secret-looking query values masked."""
+    url = httpx.URL(str(url))
+    if not url.params:
+        return str(url)
+    params = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in url.params.multi_items()]
+    return str(url.copy_with(params=params))
+
+
+def _is_login_page(url: httpx.URL) -> bool:
+    return "passport" in url.host or any(part in url.path.lower() for part in ("/login", "/signin"))
+
+
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
     if not value:
@@ -272,7 +292,7 @@ class HttpFetcher:
         attempt = 0
         while True:
             try:
-                result = await self._attempt(request, key)
+                result = await self._attempt(request, key, redact_url(request.url))
                 if decode and result is not None:
                     result.data = result.json()
                 return result
@@ -285,49 +305,54 @@ class HttpFetcher:
                         raise
                     delay = max(delay, exc.retry_after)
                 self.on_retry(exc.kind, exc.detail)
-                log.debug("retrying %s in %.2fs after %s", key, delay, exc.kind)
+                log.debug("retrying %s in %.2fs after %s", redact_url(request.url), delay, exc.kind)
                 attempt += 1
                 await self.sleep(delay)
 
-    async def _attempt(self, request: httpx.Request, key: str) -> FetchResult | None:
+    async def _attempt(self, request: httpx.Request, key: str, label: str) -> FetchResult | None:
         await self.limiter.wait(request.url.netloc.decode("ascii", "replace"), self.options.rate)
         try:
             response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
-            raise FetchError("timeout", f"{key}: {type(exc).__name__}") from None
+            raise FetchError("timeout", f"{label}: {type(exc).__name__}") from None
         except httpx.ConnectError as exc:
-            raise FetchError("connect", f"{key}: {exc}"[:300]) from None
+            raise FetchError("connect", f"{label}: {exc}"[:300]) from None
         except httpx.HTTPError as exc:
-            raise FetchError("transport", f"{key}: {type(exc).__name__}: {exc}"[:300]) from None
+            raise FetchError("transport", f"{label}: {type(exc).__name__}: {exc}"[:300]) from None
         try:
             status = response.status_code
+            if response.history and _is_login_page(response.url):
+                # a redirect to the login page is how Weibo says "no more without an account"
+                raise FetchError(
+                    "blocked", f"{label}: redirected to a login page", status=status, blocked=True
+                )
             if status == 304:
                 return None
             if status in BLOCKED_STATUSES:
-                raise FetchError("blocked", f"{key}: HTTP {status}", status=status, blocked=True)
+                raise FetchError("blocked", f"{label}: HTTP {status}", status=status, blocked=True)
             if status == 429:
                 retry_after = retry_after_seconds(response.headers.get("retry-after"), self.clock.now())
-                raise FetchError("http_429", f"{key}: HTTP 429", status=status, retry_after=retry_after)
+                raise FetchError("http_429", f"{label}: HTTP 429", status=status, retry_after=retry_after)
             if status >= 500:
-                raise FetchError("http_5xx", f"{key}: HTTP {status}", status=status)
+                raise FetchError("http_5xx", f"{label}: HTTP {status}", status=status)
             if status >= 400:
-                raise FetchError("http_4xx", f"{key}: HTTP {status}", status=status)
+                raise FetchError("http_4xx", f"{label}: HTTP {status}", status=status)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.options.max_body:
-                raise FetchError("too_large", f"{key}: {declared} bytes, limit {self.options.max_body}")
+                raise FetchError("too_large", f"{label}: {declared} bytes, limit {self.options.max_body}")
             chunks: list[bytes] = []
             size = 0
             try:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > self.options.max_body:
-                        raise FetchError("too_large", f"{key}: over {self.options.max_body} bytes")
+                        raise FetchError("too_large", f"{label}: over {self.options.max_body} bytes")
                     chunks.append(chunk)
             except httpx.TimeoutException:
-                raise FetchError("timeout", f"{key}: body read timed out") from None
+                raise FetchError("timeout", f"{label}: body read timed out") from None
             except httpx.HTTPError as exc:
                 # a connection cut mid-body is a truncated response: worth another try
-                raise FetchError("transport", f"{key}: {type(exc).__name__}") from None
+                raise FetchError("transport", f"{label}: {type(exc).__name__}") from None
             return FetchResult(url=key, status=status, body=b"".join(chunks), headers=response.headers)
         finally:
             await response.aclose()
@@ -455,6 +480,16 @@ class SeenSet:
         return out
 
 
+def with_secrets(options: OptionsT, ctx: SourceContext) -> OptionsT:
+    """Fill ``cookie`` (and ``token``, ``password``) from ``ctx.secrets`` when the config left them out."""
+    updates: dict[str, Any] = {
+        name: ctx.secrets[name]
+        for name in ("cookie", "token", "password")
+        if name in type(options).model_fields and getattr(options, name) is None and ctx.secrets.get(name)
+    }
+    return options.model_copy(update=updates) if updates else options
+
+
 def count_error(health: SourceHealth, kind: str) -> None:
     """Count an error that did not fail the run (a retried 429, a long text left short)."""
     health.errors[kind] = health.errors.get(kind, 0) + 1
@@ -494,7 +529,7 @@ class PollingSource:
     def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
         self.name = ctx.name
-        self.options = parse_options(self.options_model, ctx.config.options)
+        self.options = with_secrets(parse_options(self.options_model, ctx.config.options), ctx)
         self.fetcher = HttpFetcher(
             self.options, clock=ctx.clock, on_retry=lambda kind, detail: count_error(ctx.health, kind)
         )

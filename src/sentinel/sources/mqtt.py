@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sentinel.config import Duration
 from sentinel.sources.base import PostSink, SourceContext
-from sentinel.sources.http import parse_options
+from sentinel.sources.http import parse_options, with_secrets
 
 __all__ = ["MqttOptions", "MqttSource", "decode_payload"]
 
@@ -97,7 +97,7 @@ class MqttSource:
     def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
         self.name = ctx.name
-        self.options = parse_options(MqttOptions, ctx.config.options)
+        self.options = with_secrets(parse_options(MqttOptions, ctx.config.options), ctx)
         parts = urlsplit(self.options.url)
         self.host = parts.hostname or "127.0.0.1"
         self.tls = parts.scheme in ("mqtts", "ssl")

@@ -36,6 +36,7 @@ from sentinel.sources.http import (
     load_cursor,
     parse_options,
     save_cursor,
+    with_secrets,
 )
 from sentinel.sources.weibo_parse import WeiboItem, parse_page
 
@@ -101,7 +102,7 @@ class WeiboSource:
     def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
         self.name = ctx.name
-        self.options = parse_options(WeiboOptions, ctx.config.options)
+        self.options = with_secrets(parse_options(WeiboOptions, ctx.config.options), ctx)
         headers = {
             "Referer": self.options.base_url.rstrip("/") + "/",
             "MWeibo-Pwa": "1",
