@@ -16,7 +16,7 @@ from sentinel.config import StorageConfig
 from sentinel.obs.metrics import Metrics
 from sentinel.store import SqlStore
 
-from .conftest import H, T0, fill_known
+from .conftest import T0, H, fill_known
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from sentinel.clock import ManualClock
 from sentinel.risk.base import AlertEvent
 from sentinel.store import SqlStore
 
-from .conftest import H, T0
+from .conftest import T0, H
 
 
 def _event(event: str, level: str, hours: float) -> AlertEvent:

@@ -15,7 +15,7 @@ from sentinel.clock import ManualClock
 from sentinel.config import Config
 from sentinel.store import SqlStore
 
-from .conftest import H, T0, Known
+from .conftest import T0, H, Known
 
 
 @pytest.fixture

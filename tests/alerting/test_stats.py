@@ -12,7 +12,7 @@ from sentinel.alerting.stats import bootstrap_mean_diff, rate_ratio, two_proport
 from sentinel.alerting.times import parse_when
 from sentinel.post import Author, Post, ScoredPost
 
-from .conftest import H, T0
+from .conftest import T0, H
 
 
 def test_two_proportions_known_values() -> None:
