@@ -1,0 +1,358 @@
+"""The scale-out bus: canonical posts over an MQTT v5 broker (Mosquitto, EMQX).
+
+Collectors publish each post with QoS 1 to ``{prefix}/posts/{platform}``; classifier
+workers share ``$share/sentinel-classify/{prefix}/posts/#``, so the broker hands every
+post to one worker of the group. Delivery is at-least-once end to end:
+
+* a publish counts as done only when the broker's PUBACK came back; a publish that was
+  in flight when the connection dropped is sent again on the next connection;
+* a worker acknowledges (PUBACK) a post only after the store committed it — paho's manual
+  acknowledgement, reached through aiomqtt's client, because aiomqtt 2.5 has no ack API;
+* a worker keeps a persistent session under a fixed client id (``clean_start`` off, session
+  expiry from config), so what it held unacknowledged when it died is handed to it again
+  when it, or its replacement with the same id, reconnects;
+* the store's (platform, id) identity absorbs the duplicates all this produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sentinel.bus.base import Envelope
+from sentinel.config import BusConfig
+from sentinel.post import Post, PostError, parse_post
+
+__all__ = ["SHARE_GROUP", "MqttBus", "MqttEndpoint", "Reconnect"]
+
+log = logging.getLogger(__name__)
+SHARE_GROUP = "sentinel-classify"
+CONSUMING_ROLES = ("all", "classify")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    """Where the broker is: ``mqtt://[user:pass@]host[:port]`` or ``mqtts://…`` (TLS)."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError(f"bus.url must look like mqtt://host:1883, got {url!r}")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+@dataclass(slots=True)
+class Reconnect:
+    """Exponential backoff with jitter, so a fleet of workers does not reconnect in lockstep."""
+
+    base: float = 0.2
+    cap: float = 15.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.base * (2**self.attempt))
+        self.attempt += 1
+        return delay * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    generation: int  # which connection delivered it: a message id means nothing on another
+    mid: int
+    qos: int
+
+
+class MqttBus:
+    """The :class:`~sentinel.bus.base.Bus` over MQTT v5; ``role`` says whether it consumes.
+
+    >>> bus = MqttBus(BusConfig(type="mqtt", url="mqtt://127.0.0.1:1883", client_id="w1"), role="classify")
+    """
+
+    def __init__(self, config: BusConfig, *, role: str = "all") -> None:
+        self.config = config
+        self.role = role
+        self.endpoint = MqttEndpoint.from_url(config.url)
+        self.consuming = role in CONSUMING_ROLES
+        self.prefix = config.topic_prefix.strip("/")
+        self.subscription = f"$share/{SHARE_GROUP}/{self.prefix}/posts/#"
+        # the broker never has more than this many unacknowledged posts out to this worker
+        self.receive_maximum = max(1, min(65535, config.batch_size * 2))
+        self.client_id = config.client_id or f"sentinel-{role}-{socket.gethostname()}-{os.getpid()}"
+        if self.consuming and not config.client_id:
+            log.warning(
+                "bus.client_id is not set: this worker's session (and the posts it holds) cannot be "
+                "resumed by a replacement; set a fixed id per worker, e.g. SENTINEL_BUS__CLIENT_ID"
+            )
+        self._username = config.username or self.endpoint.username
+        self._password = config.password or self.endpoint.password
+        self._client: aiomqtt.Client | None = None
+        self._lost = asyncio.Event()  # set when the current connection is gone
+        self._generation = 0
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._runner: asyncio.Task[None] | None = None
+        self._incoming: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._paused = False  # draining: stop handing out posts, leave the rest to the broker
+        self._handed_out = 0  # delivered by get_batch and not yet acknowledged
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._publish_slots = asyncio.Semaphore(max(1, config.max_size))
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.reconnects = 0
+        self.rejected = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name=f"mqtt-{self.client_id}")
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in list(self._publishing):
+            task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+        self._connected.clear()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = int(self.config.session_expiry) if self.consuming else 0
+        props.ReceiveMaximum = self.receive_maximum
+        return props
+
+    def _new_client(self) -> aiomqtt.Client:
+        tls = None
+        if self.endpoint.tls:
+            import ssl
+
+            tls = ssl.create_default_context()
+        client = aiomqtt.Client(
+            self.endpoint.host,
+            self.endpoint.port,
+            identifier=self.client_id,
+            username=self._username,
+            password=self._password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            # a worker resumes its session (and the posts it held) on every connect
+            clean_start=not self.consuming,
+            properties=self._connect_properties(),
+            keepalive=30,
+            max_inflight_messages=100,
+            tls_context=tls,
+        )
+        # aiomqtt 2.5 acknowledges on receipt; paho underneath can leave it to us
+        client._client.manual_ack_set(True)
+        client.pending_calls_threshold = 1 << 30  # we bound publishes ourselves
+        return client
+
+    async def _run(self) -> None:
+        backoff = Reconnect()
+        while not self._closing:
+            client = self._new_client()
+            lost = asyncio.Event()
+            try:
+                async with client:
+                    self._generation += 1
+                    self._client, self._lost = client, lost
+                    backoff.reset()
+                    if self.consuming:
+                        await client.subscribe(self.subscription, qos=1)
+                    self._connected.set()
+                    log.info(
+                        "mqtt connected to %s:%d as %s",
+                        self.endpoint.host,
+                        self.endpoint.port,
+                        self.client_id,
+                    )
+                    async for message in client.messages:
+                        self._receive(message)
+            except aiomqtt.MqttError as exc:
+                log.warning("mqtt connection to %s:%d lost: %s", self.endpoint.host, self.endpoint.port, exc)
+            finally:
+                lost.set()
+                self._connected.clear()
+                self._client = None
+            if self._closing:
+                return
+            self.reconnects += 1
+            # posts delivered on the old connection cannot be acknowledged on a new one; the
+            # broker sends them again, so forget the local copies
+            self._drop_queued()
+            await asyncio.sleep(backoff.next_delay())
+
+    def _drop_queued(self) -> None:
+        while not self._incoming.empty():
+            self._incoming.get_nowait()
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    def _receive(self, message: aiomqtt.Message) -> None:
+        token = _Token(self._generation, message.mid, message.qos)
+        source = "mqtt"
+        for key, value in getattr(message.properties, "UserProperty", None) or []:
+            if key == "source":
+                source = value
+        try:
+            raw = message.payload
+            data = json.loads(raw if isinstance(raw, bytes | str) else bytes(raw))
+            post = parse_post(data)
+        except (ValueError, PostError) as exc:
+            # a poison message would come back forever: count it and let it go
+            self.rejected += 1
+            log.warning("dropping unreadable message on %s: %s", message.topic, exc)
+            self._ack_token(token)
+            return
+        self._incoming.put_nowait(Envelope(post, source, time.monotonic(), token))
+
+    async def get_batch(self, max_items: int, max_wait: float) -> list[Envelope]:
+        if self._paused:  # draining for shut-down: the broker keeps the rest for this session
+            await asyncio.Event().wait()
+        batch = [await self._incoming.get()]
+        deadline = time.monotonic() + max_wait
+        while len(batch) < max_items:
+            try:
+                batch.append(self._incoming.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._incoming.get(), remaining))
+            except TimeoutError:
+                break
+        self._handed_out += len(batch)
+        self._idle.clear()
+        return batch
+
+    async def ack(self, envelopes: Sequence[Envelope]) -> None:
+        """Acknowledge to the broker: only call once the store committed these posts."""
+        for env in envelopes:
+            if isinstance(env.token, _Token):
+                self._ack_token(env.token)
+        self._handed_out = max(0, self._handed_out - len(envelopes))
+        self._maybe_idle()
+
+    def _ack_token(self, token: _Token) -> None:
+        client = self._client
+        if client is None or token.generation != self._generation or token.qos == 0:
+            return  # the broker will redeliver it on the new connection
+        client._client.ack(token.mid, token.qos)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def topic_for(self, post: Post) -> str:
+        platform = "".join(c if c.isalnum() or c in "-_" else "_" for c in post.platform) or "unknown"
+        return f"{self.prefix}/posts/{platform}"
+
+    async def publish(self, post: Post, source: str) -> None:
+        """Queue a post for the broker; waits while ``max_size`` publishes await their PUBACK."""
+        payload = json.dumps(post.to_dict(), ensure_ascii=False).encode()
+        await self._publish_slots.acquire()
+        self._idle.clear()
+        task = asyncio.create_task(self._publish_one(self.topic_for(post), payload, source))
+        self._publishing.add(task)
+        task.add_done_callback(self._published)
+
+    def _published(self, task: asyncio.Task[None]) -> None:
+        self._publishing.discard(task)
+        self._publish_slots.release()
+        self._maybe_idle()
+
+    async def _publish_one(self, topic: str, payload: bytes, source: str) -> None:
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("source", source)]
+        props.ContentType = "application/json"
+        while True:
+            await self._connected.wait()
+            client, lost = self._client, self._lost
+            if client is None:
+                await asyncio.sleep(0.05)
+                continue
+            sending = asyncio.ensure_future(
+                client.publish(topic, payload, qos=1, properties=props, timeout=60)
+            )
+            waiter = asyncio.ensure_future(lost.wait())
+            try:
+                await asyncio.wait((sending, waiter), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            if sending.done() and sending.exception() is None:
+                return
+            # no PUBACK from this connection: send again once reconnected (a duplicate at worst)
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await sending
+            await asyncio.sleep(0.05)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _maybe_idle(self) -> None:
+        if not self._publishing and self._handed_out == 0:
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every publish got its PUBACK and every post handed out was acknowledged.
+
+        Posts received but not yet handed out are left to the broker: unacknowledged, they
+        come back to this session (or another worker of the group) later.
+        """
+        if self.consuming:
+            self._paused = True
+        await self._idle.wait()
+
+    def depth(self) -> int:
+        return self._incoming.qsize() + len(self._publishing)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "queued": self._incoming.qsize(),
+            "handed_out": self._handed_out,
+            "publishing": len(self._publishing),
+            "reconnects": self.reconnects,
+            "rejected": self.rejected,
+        }

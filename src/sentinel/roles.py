@@ -1,0 +1,746 @@
+"""Roles: ``sentinel run --role collect|classify|score|notify`` — one program, any part of it.
+
+``--role all`` is :class:`~sentinel.pipeline.Runtime` (everything in one process). Scaled
+out over an MQTT broker and PostgreSQL (see docs/scaling.md):
+
+* **collect** runs the sources and publishes posts to the broker. With each source cursor
+  it saves, in the same transaction, a *watermark*: how many distinct posts it has handed
+  to the broker (PUBACK received) per event-time hour, and the newest ``created_at``.
+* **classify** (any number) is the Runtime's own consumer — the same ``Runtime.process``
+  code path as the embedded daemon (known → classify → write_batch → ack) — with the risk
+  engine left to the scorer. Posts are acknowledged to the broker only after the commit.
+* **score** (one active, standbys wait on a database lease) reads stored, scored posts in
+  event-time order and drives the risk engine exactly as ``sentinel backtest`` does: a
+  clock that follows ``created_at``, ``observe`` then ``evaluate`` after every post. It
+  advances only up to the point where every collector's watermark is matched by stored
+  posts, so several workers storing in any order give the same alert sequence.
+* **notify** (one active, on a lease) delivers the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import signal
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sentinel.bus import Envelope, build_bus
+from sentinel.clock import Clock, ManualClock, SystemClock
+from sentinel.config import Config, ConfigError
+from sentinel.obs.metrics import Metrics
+from sentinel.pipeline import Runtime, RuntimeSink
+from sentinel.post import Post, PostError, ScoredPost, parse_post
+from sentinel.risk.base import AlertEvent, RiskEngine
+from sentinel.sources.base import Source, SourceContext, SourceHealth
+from sentinel.store import SqlStore
+from sentinel.store import schema as t
+from sentinel.store.lease import Lease, default_holder
+
+__all__ = [
+    "ROLES",
+    "ClassifyRuntime",
+    "CollectRole",
+    "NotifyRole",
+    "ScoreRole",
+    "Watermark",
+    "run_role",
+]
+
+log = logging.getLogger(__name__)
+ROLES = ("all", "collect", "classify", "score", "notify")
+WATERMARK_PREFIX = "watermark:"
+SCORER_CURSOR = "risk:scorer"
+BUCKET_SECONDS = 3600.0  # watermark counts per event-time hour
+KEEP_BUCKETS = 24 * 7  # hours of counts a collector keeps (older late posts are not waited for)
+WARM_WINDOW = timedelta(hours=24)
+LATE_WINDOW = 3600.0  # event-time seconds behind the horizon still checked for late posts
+SETTLE_SECONDS = 2.0  # without watermarks: a post is scored this long after it was stored
+STALE_SECONDS = 300.0  # a busy collector silent this long is presumed gone
+STALL_SECONDS = 60.0  # a watermark never matched for this long is given up on (logged)
+LIVE_LAG = 600.0  # event time this close to the wall clock is live: quiet periods tick on
+STEP_LIMIT = 5000  # posts per scorer step, so the lease is renewed between steps
+
+
+async def run_role(
+    config: Config, role: str, *, clock: Clock | None = None, metrics: Metrics | None = None
+) -> None:
+    """Run one role until SIGINT/SIGTERM (``sentinel run --role``)."""
+    if role == "all":
+        await Runtime(config, clock=clock, metrics=metrics).run()
+        return
+    if role in ("collect", "classify") and config.bus.type != "mqtt":
+        raise ConfigError(f'--role {role} needs [bus] type = "mqtt" (processes share posts through a broker)')
+    if role == "classify":
+        await ClassifyRuntime(config, clock=clock, metrics=metrics).run()
+        return
+    kinds: dict[str, type[_Role]] = {"collect": CollectRole, "score": ScoreRole, "notify": NotifyRole}
+    if role not in kinds:
+        raise ConfigError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    await kinds[role](config, clock=clock, metrics=metrics).run()
+
+
+async def _open_store(store: SqlStore) -> None:
+    """Open (and migrate) with retries: the database may still be starting, or another
+    process may be running the same migration right now."""
+    delay = 0.5
+    for attempt in range(8):
+        try:
+            await store.open()
+            return
+        except Exception as exc:
+            if attempt == 7:
+                raise
+            log.warning("store not ready (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 10.0)
+
+
+def _upsert(store: SqlStore, table: Any) -> Any:
+    return (postgresql.insert if store.dialect == "postgresql" else sqlite.insert)(table)
+
+
+# -- watermarks ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Watermark:
+    """What one collector's source has handed to the broker, as the scorer reads it."""
+
+    source: str
+    buckets: dict[int, int] = field(default_factory=dict)  # event hour -> distinct posts
+    max_ts: float | None = None
+    idle: bool = False  # nothing published since the counts were taken
+    at: float = 0.0  # wall time it was written
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "buckets": {str(k): v for k, v in self.buckets.items()},
+                "max_ts": self.max_ts,
+                "idle": self.idle,
+                "at": self.at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, source: str, raw: str) -> Watermark:
+        data = json.loads(raw)
+        return cls(
+            source=source,
+            buckets={int(k): int(v) for k, v in (data.get("buckets") or {}).items()},
+            max_ts=data.get("max_ts"),
+            idle=bool(data.get("idle")),
+            at=float(data.get("at") or 0.0),
+        )
+
+
+class _RecentKeys:
+    """A bounded set of post keys, so a post seen twice in a row is counted once."""
+
+    def __init__(self, size: int = 500_000) -> None:
+        self.size = size
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def add(self, key: tuple[str, str]) -> bool:
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+        return True
+
+
+class CountingSink(RuntimeSink):
+    """A :class:`RuntimeSink` that counts what it publishes, for the source's watermark."""
+
+    def __init__(self, source: str, bus: Any, metrics: Metrics, watermarks: WatermarkCursors) -> None:
+        super().__init__(source, bus, metrics)
+        self.watermarks = watermarks
+        self.mark = Watermark(source)
+        self.recent = _RecentKeys()
+        self.dirty = False  # published since the watermark was last written
+
+    async def put(self, record: Mapping[str, Any] | Post) -> bool:
+        if isinstance(record, Post):
+            post = record
+        else:
+            try:
+                post = parse_post(record)
+            except PostError as exc:
+                self.reject(exc.reason, exc.detail)
+                return False
+        if self.mark.idle:
+            # tell the scorer before the first post leaves: it must wait for us again
+            self.mark.idle = False
+            await self.watermarks.write(self)
+        self.dirty = True
+        if self.recent.add(post.key):
+            ts = post.created_at.timestamp()
+            bucket = int(ts // BUCKET_SECONDS)
+            self.mark.buckets[bucket] = self.mark.buckets.get(bucket, 0) + 1
+            self.mark.max_ts = ts if self.mark.max_ts is None else max(self.mark.max_ts, ts)
+        await self.bus.publish(post, self.source)
+        self.accepted += 1
+        return True
+
+
+class WatermarkCursors:
+    """The sources' cursor store: saves each cursor together with that source's watermark.
+
+    Sources call ``flush()`` (all published posts acknowledged by the broker) and then
+    ``set_cursor``, so a watermark never counts a post the broker does not have; and since
+    cursor and counts are saved in one transaction, a restarted collector that re-reads
+    from its cursor counts nothing twice.
+    """
+
+    def __init__(self, store: SqlStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.sinks: dict[str, CountingSink] = {}
+
+    async def load(self, sink: CountingSink) -> None:
+        self.sinks[sink.source] = sink
+        raw = await self.store.get_cursor(WATERMARK_PREFIX + sink.source)
+        if raw:
+            sink.mark = Watermark.from_json(sink.source, raw)
+            sink.mark.idle = False
+
+    async def get_cursor(self, source: str) -> str | None:
+        return await self.store.get_cursor(source)
+
+    async def set_cursor(self, source: str, cursor: str) -> None:
+        sink = self.sinks.get(source)
+        if sink is None:
+            await self.store.set_cursor(source, cursor)
+            return
+        await self.write(sink, cursor=cursor)
+
+    async def write(self, sink: CountingSink, *, cursor: str | None = None) -> None:
+        mark = sink.mark
+        if mark.buckets:
+            newest = max(mark.buckets)
+            mark.buckets = {b: n for b, n in mark.buckets.items() if b > newest - KEEP_BUCKETS}
+        mark.at = time.time()
+        rows = [(WATERMARK_PREFIX + sink.source, mark.to_json())]
+        if cursor is not None:
+            rows.append((sink.source, cursor))
+        async with self.store.engine.begin() as conn:
+            for key, value in rows:
+                stmt = _upsert(self.store, t.source_cursors).values(
+                    source=key, cursor=value, updated_ts=mark.at
+                )
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["source"], set_={"cursor": value, "updated_ts": mark.at}
+                    )
+                )
+        if cursor is not None:
+            sink.dirty = False
+
+
+# -- the roles -------------------------------------------------------------------------------------
+
+
+class _Role:
+    """Start-up, shut-down on SIGINT/SIGTERM, and the metrics/health server of one role."""
+
+    name = "role"
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
+        self.store = SqlStore(config.storage, self.metrics)
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: Any = None
+
+    async def start(self) -> None:
+        await _open_store(self.store)
+        if self.config.metrics.enabled:
+            from sentinel.obs.server import HttpServer
+
+            self._server = HttpServer(
+                self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
+            )
+            await self._server.start()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"store": await self.store.ping(), self.name: not self._stopping.is_set()}
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            await self._server.stop()
+        await self.store.close()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        log.info("sentinel %s started", self.name)
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+            log.info("sentinel %s stopped", self.name)
+
+
+class CollectRole(_Role):
+    """Sources → broker, with watermarks for the scorer."""
+
+    name = "collect"
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
+        super().__init__(config, clock=clock, metrics=metrics)
+        self.bus = build_bus(config.bus, role="collect")
+        self.watermarks = WatermarkCursors(self.store, self.clock)
+        self.sources: list[tuple[Source, SourceContext, CountingSink]] = []
+        self._scheduler: Any = None
+
+    async def start(self) -> None:
+        await super().start()
+        await self.bus.start()
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        from sentinel.sources import build_source
+
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        for sc in self.config.sources:
+            if not sc.enabled:
+                continue
+            health = SourceHealth(sc.name, self.metrics)
+            ctx = SourceContext(
+                config=sc, clock=self.clock, cursors=self.watermarks, metrics=self.metrics, health=health
+            )
+            source = build_source(ctx)
+            sink = CountingSink(sc.name, self.bus, self.metrics, self.watermarks)
+            await self.watermarks.load(sink)
+            self.sources.append((source, ctx, sink))
+            if source.streaming:
+                self._tasks.append(asyncio.create_task(self._stream(source), name=f"source-{sc.name}"))
+            else:
+                self._scheduler.add_job(
+                    self._poll,
+                    IntervalTrigger(seconds=max(sc.interval, 1.0), jitter=max(sc.interval * 0.1, 0.5)),
+                    args=(source, ctx, sink),
+                    id=sc.name,
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=datetime.now(UTC) + timedelta(seconds=random.uniform(0, 2)),
+                )
+        self._scheduler.start()
+        self._tasks.append(asyncio.create_task(self._mark_idle(), name="watermarks"))
+
+    async def _stream(self, source: Source) -> None:
+        sink = next(s for src, _, s in self.sources if src is source)
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                await source.collect(sink)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a source bug must not take the collector down
+                log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
+                self.metrics.fetch_errors.labels(source.name, type(exc).__name__).inc()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    async def _poll(self, source: Source, ctx: SourceContext, sink: CountingSink) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            await source.collect(sink)
+        except Exception as exc:
+            log.exception("source %s run failed", source.name)
+            ctx.health.failure(self.clock.now(), "internal", repr(exc)[:200])
+
+    async def _mark_idle(self) -> None:
+        """Once a source has published nothing since its last cursor, say so: the scorer
+        need not wait for it (a finished file, a quiet feed) until it publishes again."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                for _, _, sink in self.sources:
+                    if sink.dirty or sink.mark.idle:
+                        continue
+                    await self.bus.drain()
+                    if not sink.dirty:
+                        sink.mark.idle = True
+                        await self.watermarks.write(sink)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not write watermarks; retrying")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        for source, _, _ in self.sources:
+            with contextlib.suppress(Exception):
+                await source.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.bus.drain(), 30.0)
+        await self.bus.close()
+        await super().stop()
+
+
+class _NoRisk:
+    """A classify worker stores and scores posts; alerts are the scorer's business."""
+
+    def observe(self, posts: Sequence[ScoredPost]) -> None:
+        return None
+
+    def evaluate(self, now: datetime) -> list[AlertEvent]:
+        return []
+
+    def warm_start(self, posts: Sequence[ScoredPost], open_levels: dict[str, str], now: datetime) -> None:
+        return None
+
+
+class ClassifyRuntime(Runtime):
+    """A classifier worker: the embedded Runtime's consumer on a shared MQTT subscription.
+
+    Same ``Runtime.process`` path; no sources, no notifiers, no risk engine. A batch that
+    cannot be stored (the database restarting) is retried with backoff until it is, and is
+    never acknowledged before — the broker holds it meanwhile.
+    """
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
+        worker = config.model_copy(update={"sources": [], "notifiers": []})
+        super().__init__(worker, clock=clock, metrics=metrics, risk=_NoRisk(), notifiers=[])
+        self.bus = build_bus(config.bus, role="classify")
+
+    async def start(self) -> None:
+        await _open_store(self.store)
+        await super().start()
+
+    async def _warm_start(self) -> None:
+        return None  # no risk state here
+
+    async def _consume(self) -> None:
+        cfg = self.config.bus
+        while True:
+            batch: list[Envelope] = await self.bus.get_batch(cfg.batch_size, cfg.batch_wait)
+            self.metrics.bus_depth.set(self.bus.depth())
+            delay = 0.2
+            while True:
+                try:
+                    await self.process(batch)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("batch of %d not stored (%s); retrying in %.1fs", len(batch), exc, delay)
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, 10.0)
+
+
+class NotifyRole(_Role):
+    """The outbox delivery worker; one process at a time holds the ``notify`` lease."""
+
+    name = "notify"
+
+    async def start(self) -> None:
+        await super().start()
+        self._tasks.append(asyncio.create_task(self._lead(), name="notify"))
+
+    async def _lead(self) -> None:
+        from sentinel.notify import build_notifiers
+        from sentinel.notify.dispatcher import Dispatcher
+
+        lease = Lease(self.store.engine, "notify", default_holder("notify"), ttl=15.0, clock=self.clock)
+        dispatcher: Dispatcher | None = None
+        try:
+            while True:
+                try:
+                    held = await lease.acquire()
+                except Exception as exc:
+                    log.warning("lease check failed: %s", exc)
+                    held = dispatcher is not None  # keep going through a short database outage
+                if held and dispatcher is None:
+                    notifiers = build_notifiers(
+                        list(self.config.notifiers), clock=self.clock, metrics=self.metrics
+                    )
+                    dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
+                    await dispatcher.start()
+                elif not held and dispatcher is not None:
+                    await dispatcher.stop(timeout=10.0)
+                    dispatcher = None
+                if dispatcher is not None:
+                    dispatcher.wake()  # events written by the scorer in another process
+                await asyncio.sleep(lease.ttl / 5)
+        finally:
+            if dispatcher is not None:
+                await dispatcher.stop(timeout=10.0)
+            with contextlib.suppress(Exception):
+                await lease.release()
+
+
+# -- the scorer ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Stored:
+    pk: int
+    created_ts: float
+    scored: ScoredPost
+
+
+class ScoreRole(_Role):
+    """The risk engine over stored posts, in event time; one active scorer (a DB lease)."""
+
+    name = "score"
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        risk: RiskEngine | None = None,
+        poll: float = 0.2,
+    ) -> None:
+        super().__init__(config, clock=clock, metrics=metrics)
+        self.poll = poll
+        self._risk_given = risk
+        self.risk: RiskEngine | None = None
+        self.event_clock = ManualClock()
+        self.horizon = -math.inf  # every post with created_ts <= horizon has been observed
+        self.processed: dict[int, float] = {}  # pk -> created_ts, within LATE_WINDOW of the horizon
+        self.observed = 0
+        self.events: list[AlertEvent] = []  # what this process emitted (for tests and logs)
+        self._stall: dict[tuple[str, int], tuple[int, float]] = {}
+        self._channels: Any = None
+
+    async def start(self) -> None:
+        await super().start()
+        from sentinel.notify import build_notifiers
+        from sentinel.notify.dispatcher import Dispatcher
+
+        # the scorer only needs to know which channels want an event (the outbox rows)
+        notifiers = build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
+        self._channels = Dispatcher(notifiers, self.store, self.clock, self.metrics).channels_for
+        self._tasks.append(asyncio.create_task(self._lead(), name="scorer"))
+
+    async def _lead(self) -> None:
+        lease = Lease(self.store.engine, "scorer", default_holder("score"), ttl=15.0, clock=self.clock)
+        try:
+            while True:
+                try:
+                    if not await lease.acquire():
+                        self.risk = None  # a standby: whoever leads next rebuilds from the store
+                        await asyncio.sleep(lease.ttl / 3)
+                        continue
+                    if self.risk is None:
+                        await self._take_over()
+                    progressed = await self.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("scorer step failed (%s); retrying", exc)
+                    progressed = False
+                    await asyncio.sleep(1.0)
+                if not progressed:
+                    await asyncio.sleep(self.poll)
+        finally:
+            with contextlib.suppress(Exception):
+                await lease.release()
+
+    async def _take_over(self) -> None:
+        """Leader now: rebuild window state from stored posts up to the saved horizon."""
+        raw = await self.store.get_cursor(SCORER_CURSOR)
+        horizon = float(json.loads(raw)["horizon"]) if raw else -math.inf
+        if self._risk_given is not None:
+            engine = self._risk_given
+        else:
+            from sentinel.risk import build_risk_engine
+
+            engine = build_risk_engine(self.config)
+        self.processed = {}
+        self.event_clock = ManualClock()
+        if math.isfinite(horizon):
+            self.event_clock.advance_to(datetime.fromtimestamp(horizon, UTC))
+            rows = await self._fetch(horizon - WARM_WINDOW.total_seconds(), horizon, None)
+            engine.warm_start(
+                [r.scored for r in rows], await self.store.open_alert_levels(), self.event_clock.now()
+            )
+            self.processed = {r.pk: r.created_ts for r in rows if r.created_ts > horizon - LATE_WINDOW}
+            log.info("scorer took over at %s with %d post(s) of history", self.event_clock.now(), len(rows))
+        self.horizon = horizon
+        self.risk = engine
+
+    # -- one step ----------------------------------------------------------------------------
+
+    async def step(self) -> bool:
+        """Observe every stored post the watermarks say is complete; True if any was."""
+        assert self.risk is not None
+        limit, settle = await self._limit()
+        rows = await self._fetch(self.horizon - LATE_WINDOW, limit, settle)
+        fresh = [r for r in rows if r.pk not in self.processed][:STEP_LIMIT]
+        events: list[AlertEvent] = []
+        for r in fresh:
+            if r.created_ts > self.event_clock.now().timestamp():
+                self.event_clock.advance_to(r.scored.post.created_at)
+            self.risk.observe([r.scored])
+            events.extend(self.risk.evaluate(self.event_clock.now()))
+            self.processed[r.pk] = r.created_ts
+        if not fresh:
+            events.extend(self._tick_live(limit))
+        if events:
+            await self._save(events)
+        if fresh:
+            self.observed += len(fresh)
+            newest = max(r.created_ts for r in fresh)
+            self.horizon = max(self.horizon, newest)
+            floor = self.horizon - LATE_WINDOW
+            self.processed = {pk: ts for pk, ts in self.processed.items() if ts > floor}
+            await self.store.set_cursor(SCORER_CURSOR, json.dumps({"horizon": self.horizon}))
+        return bool(fresh)
+
+    def _tick_live(self, limit: float) -> list[AlertEvent]:
+        """With live data and nothing pending, time still passes: alerts must cool down."""
+        assert self.risk is not None
+        wall = self.clock.now()
+        lag = (wall - self.event_clock.now()).total_seconds()
+        if limit < math.inf or not 0 < lag <= LIVE_LAG:
+            return []
+        self.event_clock.advance_to(wall)
+        return self.risk.evaluate(wall)
+
+    async def _save(self, events: list[AlertEvent]) -> None:
+        """Keep trying: the engine already moved on, so these events must not be lost."""
+        delay = 0.5
+        while True:
+            try:
+                await self.store.save_events(events, self._channels)
+                break
+            except Exception as exc:
+                log.warning("could not save %d alert event(s) (%s); retrying", len(events), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for ev in events:
+            self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
+            log.info("alert %s: watch=%s level=%s risk=%.0f", ev.event, ev.watch, ev.level, ev.risk)
+        self.events.extend(events)
+
+    async def _limit(self) -> tuple[float, float | None]:
+        """How far event time may advance: (inclusive created_ts limit, settle cutoff or None).
+
+        With collectors' watermarks: up to the lowest point where some collector may still
+        have a post in flight. Without any: everything stored ``SETTLE_SECONDS`` ago.
+        """
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.source_cursors.c.source, t.source_cursors.c.cursor).where(
+                    t.source_cursors.c.source.like(WATERMARK_PREFIX + "%")
+                )
+            )
+            marks = [Watermark.from_json(r.source[len(WATERMARK_PREFIX) :], r.cursor) for r in rows]
+        wall = time.time()
+        live = [m for m in marks if m.idle or wall - m.at < STALE_SECONDS]
+        if not live:
+            return math.inf, wall - SETTLE_SECONDS
+        limit = math.inf
+        for mark in live:
+            limit = min(limit, await self._source_limit(mark, wall))
+        return limit, None
+
+    async def _source_limit(self, mark: Watermark, wall: float) -> float:
+        first = math.floor(self.horizon / BUCKET_SECONDS) if math.isfinite(self.horizon) else None
+        buckets = sorted(b for b in mark.buckets if first is None or b >= first)
+        if buckets:
+            ts = t.posts.c.created_ts
+            cols = [
+                func.sum(case((and_(ts >= b * BUCKET_SECONDS, ts < (b + 1) * BUCKET_SECONDS), 1), else_=0))
+                for b in buckets
+            ]
+            async with self.store.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(*cols).where(
+                            t.posts.c.source == mark.source, ts >= buckets[0] * BUCKET_SECONDS
+                        )
+                    )
+                ).one()
+            for b, stored in zip(buckets, row, strict=True):
+                if int(stored or 0) >= mark.buckets[b] or self._given_up(
+                    mark.source, b, int(stored or 0), wall
+                ):
+                    continue
+                return b * BUCKET_SECONDS - 1e-6  # something of this hour is still in flight
+        if mark.idle:
+            return math.inf
+        return mark.max_ts if mark.max_ts is not None else -math.inf
+
+    def _given_up(self, source: str, bucket: int, stored: int, wall: float) -> bool:
+        """A count that never matches (a duplicate the collector could not recognise, a
+        post another source stored first) must not stop alerting forever."""
+        seen = self._stall.get((source, bucket))
+        if seen is None or seen[0] != stored:
+            self._stall[(source, bucket)] = (stored, wall)
+            return False
+        if wall - seen[1] < STALL_SECONDS:
+            return False
+        log.warning(
+            "watermark of %s for hour %d unmatched for %.0fs; moving on", source, bucket, wall - seen[1]
+        )
+        return True
+
+    async def _fetch(self, lower: float, upper: float, settle: float | None) -> list[_Stored]:
+        """Stored, scored posts with lower < created_ts <= upper, oldest first."""
+        q = (
+            select(
+                t.posts.c.pk,
+                t.posts.c.created_ts,
+                t.posts.c.data,
+                t.classifications.c.negative,
+                t.classifications.c.label,
+                t.classifications.c.topics,
+            )
+            .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
+            .order_by(t.posts.c.created_ts, t.posts.c.pk)
+        )
+        if math.isfinite(lower):
+            q = q.where(t.posts.c.created_ts > lower)
+        if math.isfinite(upper):
+            q = q.where(t.posts.c.created_ts <= upper)
+        if settle is not None:
+            q = q.where(t.posts.c.ingested_ts <= settle)
+        out: list[_Stored] = []
+        async with self.store.engine.connect() as conn:
+            for row in await conn.execute(q):
+                if row.pk in self.processed:
+                    continue
+                post = parse_post(json.loads(row.data), max_text=10**9)
+                scored = ScoredPost(post, row.negative, row.label, json.loads(row.topics))
+                out.append(_Stored(int(row.pk), float(row.created_ts), scored))
+        return out
