@@ -290,8 +290,14 @@ class FakeSlack(FakeService):
             return Answer.text(400, "invalid_payload")
         if not a.body.get("text") and not a.body.get("blocks"):
             return Answer.text(400, "no_text")
-        for block in a.body.get("blocks", []):
-            if block.get("type") == "header" and len(block["text"]["text"]) > 150:
+        blocks = list(a.body.get("blocks", []))
+        for att in a.body.get("attachments", []):
+            blocks += att.get("blocks", [])
+        if len(a.body.get("blocks", [])) > 50 or len(a.body.get("text", "")) > 40000:
+            return Answer.text(400, "invalid_blocks")
+        for block in blocks:
+            text = (block.get("text") or {}).get("text", "")
+            if (block.get("type") == "header" and len(text) > 150) or len(text) > 3000:
                 return Answer.text(400, "invalid_blocks")
         if not self.window.allow(time.monotonic()):
             return Answer.text(429, "rate_limited", **{"Retry-After": "1"})

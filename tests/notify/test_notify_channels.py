@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,3 +299,25 @@ async def test_console_uses_the_templates_and_strips_terminal_controls() -> None
     text = out.getvalue()
     assert "[ORANGE act] acme · new alert" in text and "Acknowledged by Li Lei" in text
     assert "\x1b" not in text and "\x07" not in text  # colour is off for a StringIO
+
+
+async def test_every_channel_fits_its_size_limits(
+    dingtalk: FakeDingTalk, feishu: FakeFeishu, wecom: FakeWeCom, slack: FakeSlack
+) -> None:
+    huge = make_event(1, level="red", watch="w" * 300)
+    huge.samples = [
+        dict(huge.samples[0], text="超长帖子😀" * 2000, author="名" * 500, id=str(i)) for i in range(10)
+    ]
+    huge.factors.update({f"factor_{i}": {"value": i, "contribution": i} for i in range(20)})
+    storm = [make_event(i) for i in range(200)]
+    options = {"max_samples": 10, "sample_chars": 1000, "max_factors": 12, "max_digest": 200}
+    for kind, service in (("dingtalk", dingtalk), ("feishu", feishu), ("wecom", wecom), ("slack", slack)):
+        n = build(kind, service.url, getattr(service, "secret", None), **options)
+        await n.send([huge])
+        if kind == "slack":
+            await asyncio.sleep(1.05)  # Slack's one a second
+        await n.send(storm)
+        await n.close()
+        assert len(service.arrivals) == 2, (kind, service.rejected)
+    assert len(dingtalk.arrivals[0].body["markdown"]["text"]) <= 5000
+    assert all(len(a.raw) <= 20 * 1024 for a in feishu.arrivals)
