@@ -10,7 +10,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -51,29 +51,32 @@ def broker() -> Iterator[Broker]:
         b.close()
 
 
+def _admin(base: str, sql: str) -> None:
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+def pg_url() -> Iterator[str]:
     """A fresh database on the CI PostgreSQL, dropped afterwards."""
     base = os.environ.get("SENTINEL_TEST_PG_URL")
     if not base:
         pytest.skip("SENTINEL_TEST_PG_URL not set (.ci/run starts PostgreSQL and sets it)")
-    import asyncpg
-
     name = f"scale_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    _admin(base, f'CREATE DATABASE "{name}"')
     head, _, _ = base.rpartition("/")
     try:
         yield f"{head}/{name}"
     finally:
-        admin = await asyncpg.connect(base)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -90,11 +93,11 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.close()
 
 
-async def eventually(check, timeout: float = 20.0, every: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check, within: float = 20.0, every: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         if await check():
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(every)

@@ -148,7 +148,7 @@ async def test_publisher_and_worker_ride_out_a_broker_restart(broker: Broker) ->
         async def all_stored() -> bool:
             return len(stored) == 600
 
-        await eventually(all_stored, timeout=30)
+        await eventually(all_stored, within=30)
         assert pub.reconnects >= 1 and worker.reconnects >= 1
     finally:
         consumer.cancel()

@@ -1,0 +1,134 @@
+"""The scorer role: event-time order behind the collectors' watermarks, equal to the backtest."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+from sentinel.backtest import run_backtest
+from sentinel.config import Config, config_from_dict
+from sentinel.nlp.lexicon import LexiconClassifier
+from sentinel.obs.metrics import Metrics
+from sentinel.post import parse_post
+from sentinel.roles import WATERMARK_PREFIX, ScoreRole, Watermark
+from sentinel.scoring import Scorer
+from sentinel.store import SqlStore
+
+from .support import WindowEngine, stream
+
+WATCHES = {"acme": "艾克美"}
+
+
+def _config(tmp_path: Path) -> Config:
+    return config_from_dict(
+        {
+            "storage": {"url": f"sqlite:///{tmp_path}/s.db"},
+            "metrics": {"enabled": False},
+            "classifier": {"type": "lexicon"},
+            "watch": [{"name": "acme", "query": "艾克美"}],
+        },
+        environ={},
+    )
+
+
+def _backtest(cfg: Config, records: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    out = io.StringIO()
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    scorer = Scorer(LexiconClassifier(), cfg.classifier, Metrics())
+    run_backtest(cfg, lines, out, engine=WindowEngine(WATCHES), scorer=scorer)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+async def _mark(store: SqlStore, records: list[dict], *, idle: bool) -> None:  # type: ignore[type-arg]
+    mark = Watermark("replay", idle=idle)
+    for r in records:
+        ts = parse_post(r).created_at.timestamp()
+        mark.buckets[int(ts // 3600)] = mark.buckets.get(int(ts // 3600), 0) + 1
+        mark.max_ts = ts if mark.max_ts is None else max(mark.max_ts, ts)
+    import time
+
+    mark.at = time.time()
+    await store.set_cursor(WATERMARK_PREFIX + "replay", mark.to_json())
+
+
+async def test_scorer_waits_for_the_watermark_and_matches_the_backtest(
+    tmp_path: Path, metrics: Metrics
+) -> None:
+    cfg = _config(tmp_path)
+    records = stream(6000)
+    expected = _backtest(cfg, records)
+    assert {"opened", "escalated", "deescalated", "resolved"} <= {e["event"] for e in expected}
+
+    role = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0)
+    await role.store.open()
+    role._channels = lambda ev: []
+    await role._take_over()
+    scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+    posts = [parse_post(r) for r in records]
+    # three "workers" store in shuffled batches: pk order is not stream order
+    order = list(range(len(posts)))
+    rng = random.Random(3)
+    chunks = [order[i : i + 300] for i in range(0, len(order), 300)]
+    published: list[dict] = []  # type: ignore[type-arg]
+    for n, chunk in enumerate(chunks):
+        published.extend(records[i] for i in chunk)
+        await _mark(role.store, published, idle=n == len(chunks) - 1)
+        batch = [posts[i] for i in chunk]
+        rng.shuffle(batch)
+        half = len(batch) // 2
+        # only part of what the collector published is stored yet: the scorer must wait
+        await role.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now(batch[:half])],
+            [],
+            model="lexicon",
+            now=posts[0].created_at,
+        )
+        before = role.horizon
+        await role.step()
+        assert role.horizon <= min(p.created_at.timestamp() for p in batch[half:]) or role.horizon == before
+        await role.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now(batch[half:])],
+            [],
+            model="lexicon",
+            now=posts[0].created_at,
+        )
+        while await role.step():
+            pass
+    assert role.observed == len(records)
+    got = [json.loads(json.dumps(ev.to_json(), ensure_ascii=False, sort_keys=True)) for ev in role.events]
+    assert got == expected
+    stored = [ev.to_json() for ev in await role.store.alert_events()]
+    assert [(e["event"], e["level"], e["at"]) for e in stored] == [
+        (e["event"], e["level"], e["at"]) for e in expected
+    ]
+    await role.store.close()
+
+
+async def test_without_watermarks_posts_are_scored_once_settled(tmp_path: Path, metrics: Metrics) -> None:
+    cfg = _config(tmp_path)
+    role = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0)
+    await role.store.open()
+    role._channels = lambda ev: []
+    await role._take_over()
+    scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+    posts = [parse_post(r) for r in stream(50)]
+    from datetime import UTC, datetime, timedelta
+
+    stored_at = datetime.now(UTC) - timedelta(seconds=10)
+    await role.store.write_batch(
+        [(sp, "x") for sp in scorer.score_now(posts[:40])], [], model="l", now=stored_at
+    )
+    await role.store.write_batch(
+        [(sp, "x") for sp in scorer.score_now(posts[40:])], [], model="l", now=datetime.now(UTC)
+    )
+    assert await role.step()
+    assert role.observed == 40  # the last ten were stored just now: not settled yet
+    # a restarted scorer resumes after its saved horizon and observes nothing twice
+    again = ScoreRole(cfg, metrics=Metrics(), risk=WindowEngine(WATCHES), poll=0)
+    again.store = role.store
+    again._channels = lambda ev: []
+    await again._take_over()
+    assert len(again.processed) == 40 and not await again.step()
+    await role.store.close()
