@@ -103,6 +103,13 @@ class Dispatcher:
             return
         self._stopping = False
         await self._seed_limiters()
+        for ch, c in (await self.counts()).items():
+            if ch not in self.notifiers and c["pending"]:
+                log.warning(
+                    "notify: %d pending message(s) for channel %r, which is no longer configured",
+                    c["pending"],
+                    ch,
+                )
         for ch in self.notifiers:
             self._wakeups[ch].set()
             self._tasks[ch] = asyncio.create_task(self._run_channel(ch), name=f"notify:{ch}")
