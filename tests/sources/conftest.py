@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -109,10 +110,25 @@ def metrics() -> Metrics:
     return Metrics(CollectorRegistry())
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per session; each test gets a copy (migrations take a while)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def migrate() -> None:
+        db = SqlStore(StorageConfig(url=f"sqlite:///{path}"))
+        await db.open()
+        await db.close()
+
+    asyncio.run(migrate())
+    return path
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+async def store(tmp_path: Path, migrated_db: Path) -> AsyncIterator[SqlStore]:
+    shutil.copy(migrated_db, tmp_path / "cursors.db")
     db = SqlStore(StorageConfig(url=f"sqlite:///{tmp_path / 'cursors.db'}"))
-    await db.open()
+    await db.open(migrate=False)
     yield db
     await db.close()
 
