@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 from fake_services import Arrival, FakeDingTalk, FakeWeCom
 from notify_support import make_event
@@ -34,8 +33,10 @@ def watches_in(arrivals: list[Arrival], text_of: str) -> list[str]:
     return seen
 
 
-async def _open(db: Path, dt: FakeDingTalk, wc: FakeWeCom, metrics: Metrics) -> tuple[SqlStore, Dispatcher]:
-    store = SqlStore(StorageConfig(url=f"sqlite:///{db}"), metrics)
+async def _open(
+    db_url: str, dt: FakeDingTalk, wc: FakeWeCom, metrics: Metrics
+) -> tuple[SqlStore, Dispatcher]:
+    store = SqlStore(StorageConfig(url=db_url), metrics)
     await store.open()
     configs = [
         NotifyConfig.model_validate({"type": "dingtalk", "url": dt.url, "secret": dt.secret}),
@@ -63,14 +64,13 @@ async def _storm(store: SqlStore, d: Dispatcher, events: list[AlertEvent], chunk
         await asyncio.sleep(0.03)
 
 
-async def test_outage_and_restart_during_a_storm(tmp_path: Path) -> None:
+async def test_outage_and_restart_during_a_storm(db_url: str) -> None:
     metrics = Metrics(CollectorRegistry())
     dt, wc = FakeDingTalk(), FakeWeCom()
-    db = tmp_path / "sentinel.db"
     events = [make_event(i, watch=f"w{i:03d}", level=("orange", "red")[i % 2]) for i in range(50)]
     expected = [e.watch for e in events]
     try:
-        store, d = await _open(db, dt, wc, metrics)
+        store, d = await _open(db_url, dt, wc, metrics)
         # calm: five alerts go out one by one
         await _storm(store, d, events[:5])
         assert await d.drain(10)
@@ -90,7 +90,7 @@ async def test_outage_and_restart_during_a_storm(tmp_path: Path) -> None:
         await asyncio.sleep(0.2)
         await d.stop(5)
         await store.close()
-        store, d = await _open(db, dt, wc, metrics)
+        store, d = await _open(db_url, dt, wc, metrics)
         await asyncio.sleep(0.2)
         dt.up()
         assert await d.drain(20)
