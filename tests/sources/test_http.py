@@ -161,9 +161,11 @@ async def test_host_rate_limiter_spaces_requests() -> None:
 
 def test_recent_keys_and_seen_set() -> None:
     recent = RecentKeys(limit=2)
-    assert recent.fresh("a", 1) and not recent.fresh("a", 1) and recent.fresh("a", 2)
-    recent.fresh("b")
-    recent.fresh("c")
+    assert recent.fresh("a", 1)
+    recent.remember("a", 1)
+    assert not recent.fresh("a", 1) and recent.fresh("a", 2)
+    recent.remember("b")
+    recent.remember("c")
     assert "a" not in recent and len(recent) == 2
 
     seen = SeenSet(limit=2)

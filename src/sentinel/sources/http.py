@@ -408,15 +408,15 @@ class RecentKeys:
         return key in self._keys
 
     def fresh(self, key: Hashable, fingerprint: Hashable = None) -> bool:
-        """True (and remembered) unless ``key`` was emitted with this ``fingerprint``."""
-        if key in self._keys and self._keys[key] == fingerprint:
-            self._keys.move_to_end(key)
-            return False
+        """True unless ``key`` was emitted with this ``fingerprint``; does not remember it."""
+        return key not in self._keys or self._keys[key] != fingerprint
+
+    def remember(self, key: Hashable, fingerprint: Hashable = None) -> None:
+        """Note ``key`` as handed on: call after ``sink.put`` returned, so nothing unsent is skipped."""
         self._keys[key] = fingerprint
         self._keys.move_to_end(key)
         while len(self._keys) > self.limit:
             self._keys.popitem(last=False)
-        return True
 
     def forget(self, key: Hashable) -> None:
         self._keys.pop(key, None)

@@ -254,9 +254,9 @@ class JsonFeedSource(PollingSource):
                 beyond = beyond or seen.beyond_mark(ts)
                 if not seen.is_new(post["id"], ts):
                     continue
-                seen.add(post["id"], ts)
-                if await sink.put(post):
-                    emitted += 1
+                accepted = await sink.put(post)
+                seen.add(post["id"], ts)  # after put: an interrupted put must not mark the post seen
+                emitted += accepted
             if not opts.page_param:
                 self.keep_validators(result)
             if not items or not beyond or (opts.has_more and not get_path(payload, opts.has_more)):

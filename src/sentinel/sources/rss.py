@@ -272,9 +272,9 @@ class RssSource(PollingSource):
                 ts = datetime.fromisoformat(post["created_at"]).timestamp()
                 if not seen.is_new(post["id"], None if post.get("time_estimated") else ts):
                     continue
-                seen.add(post["id"], ts)
-                if await sink.put(post):
-                    emitted += 1
+                accepted = await sink.put(post)
+                seen.add(post["id"], ts)  # after put: an interrupted put must not mark the post seen
+                emitted += accepted
         finally:
             cursor[url] = seen.to_json()
         if clean and not damaged:

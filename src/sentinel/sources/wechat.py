@@ -151,9 +151,9 @@ class WechatSource(PollingSource):
                 beyond = beyond or seen.beyond_mark(ts)
                 if not seen.is_new(post["id"], ts):
                     continue
-                seen.add(post["id"], ts)
-                if await sink.put(post):
-                    emitted += 1
+                accepted = await sink.put(post)
+                seen.add(post["id"], ts)  # after put: an interrupted put must not mark the post seen
+                emitted += accepted
             total = payload.get("app_msg_cnt")
             if not beyond or (isinstance(total, int) and (page + 1) * count >= total):
                 break

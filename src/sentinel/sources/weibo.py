@@ -203,12 +203,13 @@ class WeiboSource:
             if post is None:
                 continue
             key = post["id"]
-            if not self.recent.fresh(key, (post["reposts"], post["comments"], post["likes"])):
+            fingerprint = (post["reposts"], post["comments"], post["likes"])
+            if not self.recent.fresh(key, fingerprint):
                 continue
             if post.get("truncated") and post is item.post:
                 post = await self._full_text(post)
-            if await sink.put(post):
-                emitted += 1
+            emitted += await sink.put(post)
+            self.recent.remember(key, fingerprint)
         return emitted
 
     async def _full_text(self, post: dict[str, Any]) -> dict[str, Any]:
