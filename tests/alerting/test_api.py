@@ -129,3 +129,4 @@ def test_tokens_are_not_printed() -> None:
     assert READ not in repr(tokens) and WRITE not in repr(tokens)
     assert ApiTokens.from_options({"token": "a", "write_token": "b"}).access("b") == "write"
     assert tokens.access(READ) == "read" and tokens.access(None) is None
+    assert ApiTokens.from_config(object()) == ApiTokens()  # no [api] section: the API stays closed

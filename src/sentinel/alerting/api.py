@@ -63,6 +63,12 @@ class ApiTokens:
         get = options.get if isinstance(options, dict) else lambda k, d=None: getattr(options, k, d)
         return cls(read=get("token") or None, write=get("write_token") or None)
 
+    @classmethod
+    def from_config(cls, config: Any) -> ApiTokens:
+        """From the config's ``[api]`` section (``token``, ``write_token``); closed if there is none."""
+        section = getattr(config, "api", None)
+        return cls() if section is None else cls.from_options(section)
+
     def access(self, presented: str | None) -> str | None:
         """``"write"``, ``"read"`` or ``None`` for the token a client presented."""
         if not presented:

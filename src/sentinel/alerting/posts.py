@@ -4,25 +4,32 @@ Posts are matched with the watch's query from the config (the same language the 
 engine uses, :mod:`sentinel.risk.query`). A watch no longer in the config falls back to the
 posts its alert events listed. Posts come from the store with their scores: nothing is
 classified again.
+
+The query is tested on the raw ``text`` column before a row's JSON is decoded, and rows are
+read in pages of a few thousand (one round trip each), so a week of a busy brand reads in
+seconds rather than minutes.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from sentinel.config import Config
-from sentinel.post import ScoredPost
+from sentinel.post import Author, Post, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent
 from sentinel.store import schema as t
 from sentinel.store.sql import SqlStore
 
-__all__ = ["PostFilter", "load_watch_posts", "watch_filter"]
+__all__ = ["PAGE", "PostFilter", "load_watch_posts", "watch_filter"]
 
-PostFilter = Callable[[ScoredPost], bool]
+PAGE = 5000
+# (post id, text) -> does the post belong to the watch?
+PostFilter = Callable[[str, str], bool]
 
 
 def watch_filter(config: Config, watch: str, events: Iterable[AlertEvent] = ()) -> PostFilter:
@@ -33,10 +40,45 @@ def watch_filter(config: Config, watch: str, events: Iterable[AlertEvent] = ()) 
         from sentinel.risk.text import fold
 
         query = parse_query(spec.query)
-        return lambda sp: query.matches(fold(sp.post.text))
+        return lambda _id, text: query.matches(fold(text))
     ids = {str(pid) for ev in events for pid in ev.posts}
     ids |= {str(s.get("id")) for ev in events for s in ev.samples if isinstance(s, dict) and s.get("id")}
-    return lambda sp: sp.post.id in ids or f"{sp.post.platform}:{sp.post.id}" in ids
+    return lambda post_id, _text: post_id in ids
+
+
+_POST_KEYS = frozenset(
+    {"platform", "id", "text", "created_at", "author", "reposts", "comments", "likes", "url", "repost_of"}
+)
+_AUTHOR_KEYS = frozenset({"id", "name", "followers", "verified"})
+
+
+def _post(data: str) -> Post:
+    """A stored post back from its JSON. The store wrote it from a validated :class:`Post`, so
+    the validating parser (a third of the report's time on big ranges) is only the fallback."""
+    d = json.loads(data)
+    try:
+        a = d.get("author") or {}
+        return Post(
+            platform=d["platform"],
+            id=d["id"],
+            text=d["text"],
+            created_at=datetime.fromisoformat(d["created_at"]),
+            author=Author(
+                id=a.get("id"),
+                name=a.get("name"),
+                followers=int(a.get("followers") or 0),
+                verified=bool(a.get("verified")),
+                extra={k: v for k, v in a.items() if k not in _AUTHOR_KEYS},
+            ),
+            reposts=int(d.get("reposts") or 0),
+            comments=int(d.get("comments") or 0),
+            likes=int(d.get("likes") or 0),
+            url=d.get("url"),
+            repost_of=d.get("repost_of"),
+            extra={k: v for k, v in d.items() if k not in _POST_KEYS},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return parse_post(d, max_text=10**9)
 
 
 async def load_watch_posts(
@@ -53,29 +95,47 @@ async def load_watch_posts(
     """
     if progress is None:
         progress = sys.stderr.isatty()
+    lo, hi = since.timestamp(), until.timestamp()
+    p, c = t.posts.c, t.classifications.c
     total = None
     if progress:
         async with store.engine.connect() as conn:
-            total = int(
-                (
-                    await conn.execute(
-                        select(func.count())
-                        .select_from(t.posts)
-                        .where(
-                            t.posts.c.created_ts >= since.timestamp(),
-                            t.posts.c.created_ts < until.timestamp(),
-                        )
-                    )
-                ).scalar_one()
-            )
+            count = select(func.count()).select_from(t.posts).where(p.created_ts >= lo, p.created_ts < hi)
+            total = int((await conn.execute(count)).scalar_one())
     from tqdm import tqdm
 
+    base = (
+        select(p.pk, p.created_ts, p.post_id, p.text, p.data, c.negative, c.label, c.topics)
+        .join(t.classifications, c.post_pk == p.pk)
+        .where(p.created_ts >= lo, p.created_ts < hi)
+        .order_by(p.created_ts, p.pk)
+        .limit(PAGE)
+    )
     kept: list[ScoredPost] = []
+    after: tuple[float, int] | None = None
     with tqdm(
         total=total, disable=not progress, unit=" posts", desc="reading posts", file=sys.stderr, leave=False
     ) as bar:
-        async for sp in store.scored_posts(since=since, until=until):
-            bar.update(1)
-            if keep(sp):
-                kept.append(sp)
+        async with store.engine.connect() as conn:
+            while True:
+                q = base
+                if after is not None:  # keyset paging: no OFFSET scans on a big table
+                    q = q.where(or_(p.created_ts > after[0], and_(p.created_ts == after[0], p.pk > after[1])))
+                rows = (await conn.execute(q)).all()
+                if not rows:
+                    break
+                after = (rows[-1].created_ts, rows[-1].pk)
+                bar.update(len(rows))
+                for row in rows:
+                    if keep(row.post_id, row.text):
+                        kept.append(
+                            ScoredPost(
+                                post=parse_post(json.loads(row.data), max_text=10**9),
+                                negative=row.negative,
+                                label=row.label,
+                                topics=json.loads(row.topics),
+                            )
+                        )
+                if len(rows) < PAGE:
+                    break
     return kept
