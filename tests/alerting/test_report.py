@@ -124,3 +124,39 @@ async def test_untrusted_text_is_escaped(
     assert 'href="javascript' not in page and "<b>坏人</b>" not in page
     md = files.markdown.read_text(encoding="utf-8")
     assert "<img src=x" not in md and "](javascript" not in md
+
+
+async def test_progress_bar_only_when_asked(
+    filled: SqlStore, config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sentinel.alerting.posts import load_watch_posts, watch_filter
+
+    keep = watch_filter(config, "acme")
+    quiet = await load_watch_posts(filled, keep, since=T0, until=T0 + 12 * H)  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    shown = await load_watch_posts(filled, keep, since=T0, until=T0 + 12 * H, progress=True)
+    assert "reading posts" in capsys.readouterr().err
+    assert [sp.post.id for sp in quiet] == [sp.post.id for sp in shown]
+    assert len(quiet) == 98
+
+
+def test_public_surface() -> None:
+    import sentinel.alerting as pkg
+
+    assert sorted(pkg.__all__) == sorted(
+        [
+            "KINDS",
+            "AlertManager",
+            "AlertNotFound",
+            "AlertRecord",
+            "AlertStateError",
+            "ApiTokens",
+            "Effect",
+            "ResponseEvent",
+            "ResponseLog",
+            "Silence",
+            "evaluate_effect",
+            "register_routes",
+        ]
+    )
+    assert all(hasattr(pkg, name) for name in pkg.__all__)

@@ -21,7 +21,6 @@ verdict is "no clear change", so noise is not sold as effect.
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,8 +44,6 @@ __all__ = [
     "Effect",
     "ResponseEvent",
     "ResponseLog",
-    "dumps",
-    "effect_summary",
     "evaluate_effect",
     "mentions_response",
     "risk_at",
@@ -308,17 +305,3 @@ def time_to_first_response(
     if not later:
         return None
     return first_alert, later[0], later[0] - first_alert
-
-
-def effect_summary(effect: Effect) -> str:
-    """One line for terminals and Markdown."""
-    if effect.note and not effect.comparisons:
-        return effect.note
-    parts = []
-    for c in effect.comparisons:
-        parts.append(f"{c.metric}: {c.direction}")
-    return "; ".join(parts)
-
-
-def dumps(effects: Sequence[Effect]) -> str:
-    return json.dumps([e.to_json() for e in effects], ensure_ascii=False, indent=2)
