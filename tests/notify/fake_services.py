@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -72,6 +73,7 @@ class FakeService:
         self.rejected: list[tuple[Arrival, Answer]] = []
         self.lock = threading.Lock()
         self.port = 0
+        self.is_down = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.up()
@@ -79,10 +81,21 @@ class FakeService:
     # -- lifecycle -------------------------------------------------------------------------
 
     def up(self) -> None:
+        """Start listening, or end an outage."""
+        self.is_down = False
+        if self._server is not None:
+            return
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                if service.is_down:
+                    # an outage as a client sees it behind a load balancer: the connection
+                    # is cut without an answer (and the port stays ours, so no other
+                    # process can take it before the service comes back)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 parts = urlsplit(self.path)
                 try:
@@ -121,14 +134,14 @@ class FakeService:
         self._thread.start()
 
     def down(self) -> None:
-        """Stop listening: clients now get "connection refused", as during an outage."""
+        """An outage: every request is cut off without an answer until ``up()``."""
+        self.is_down = True
+
+    def close(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def close(self) -> None:
-        self.down()
 
     @property
     def base(self) -> str:

@@ -73,7 +73,7 @@ async def test_outage_and_restart_during_a_storm(db_url: str) -> None:
         store, d = await _open(db_url, dt, wc, metrics)
         # calm: five alerts go out one by one
         await _storm(store, d, events[:5])
-        assert await d.drain(10)
+        assert await d.drain(60), dt.rejected[-3:]
         # DingTalk goes down; a storm of 25 arrives; WeCom keeps delivering meanwhile
         dt.down()
         await _storm(store, d, events[5:30])
@@ -82,7 +82,7 @@ async def test_outage_and_restart_during_a_storm(db_url: str) -> None:
         assert (await d.counts())["dingtalk"]["pending"] == 25
         # it comes back: the backlog drains as digests, in order
         dt.up()
-        assert await d.drain(20)
+        assert await d.drain(60), dt.rejected[-3:]
         assert watches_in(dt.arrivals, "text") == expected[:30]
         # down again, 20 more, and sentinel restarts before it recovers
         dt.down()
@@ -93,7 +93,7 @@ async def test_outage_and_restart_during_a_storm(db_url: str) -> None:
         store, d = await _open(db_url, dt, wc, metrics)
         await asyncio.sleep(0.2)
         dt.up()
-        assert await d.drain(20)
+        assert await d.drain(60), dt.rejected[-3:]
         await d.stop(5)
         counts = await d.counts()
         await store.close()
