@@ -25,7 +25,7 @@ from sentinel.obs.metrics import Metrics
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.risk.options import EngineOptions, watch_options
-from sentinel.risk.stories import Story, StoryIndex, minhash_signatures
+from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands
 from sentinel.risk.text import fold
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
 from sentinel.risk.watch import Entry, WatchState
@@ -51,7 +51,20 @@ class _Queued:
     post: ScoredPost
     folded: str
     matched: tuple[int, ...]
-    signature: np.ndarray | None
+    signature: np.ndarray | None = None
+    bands: list[int] | None = None
+
+
+def _sample(sp: ScoredPost) -> dict[str, Any]:
+    p = sp.post
+    return {
+        "id": p.id,
+        "text": p.text[:280],
+        "author": p.author.name or p.author.id,
+        "followers": p.author.followers,
+        "url": p.url,
+        "negative": round(sp.negative, 3),
+    }
 
 
 def _negativity(p: float) -> float:
@@ -92,25 +105,18 @@ class Engine:
 
     def observe(self, posts: Sequence[ScoredPost]) -> None:
         """Queue scored posts; posts no watch can concern are dropped here."""
-        keep: list[_Queued] = []
-        to_sign: list[int] = []
+        queue = self._queue
         for sp in posts:
-            folded = fold(sp.post.text)
+            p = sp.post
+            folded = fold(p.text)
             matched = tuple(i for i, w in enumerate(self.watches) if w.query.matches_folded(folded))
-            if not matched and sp.post.repost_of is None:
+            if not matched and p.repost_of is None:
                 self.dropped += 1
                 continue
-            if matched and sp.post.repost_of is None:
-                to_sign.append(len(keep))
-            keep.append(_Queued(sp, folded, matched, None))
-        if to_sign:
-            sigs = minhash_signatures([keep[i].folded for i in to_sign])
-            for i, sig in zip(to_sign, sigs, strict=True):
-                keep[i].signature = sig
-        for q in keep:
             self._seq += 1
-            p = q.post.post
-            heapq.heappush(self._queue, (p.created_at.timestamp(), p.platform, p.id, self._seq, q))
+            heapq.heappush(
+                queue, (p.created_at.timestamp(), p.platform, p.id, self._seq, _Queued(sp, folded, matched))
+            )
         self.observed += len(posts)
 
     def set_silences(self, silences: Iterable[Silence]) -> None:
@@ -140,8 +146,17 @@ class Engine:
 
     def _ingest_until(self, t: float) -> None:
         q = self._queue
+        due: list[tuple[float, _Queued]] = []
         while q and q[0][0] < t:
             ts, _, _, _, item = heapq.heappop(q)
+            due.append((ts, item))
+        # near-duplicate signatures for the whole tick at once (numpy is per call, not per post)
+        sign = [item for _, item in due if item.matched and item.post.post.repost_of is None]
+        if sign:
+            for item, sb in zip(sign, signatures_and_bands([i.folded for i in sign]), strict=True):
+                if sb is not None:
+                    item.signature, item.bands = sb
+        for ts, item in due:
             self._ingest(ts, t, item)
         self.stories.expire(t)
 
@@ -166,7 +181,7 @@ class Engine:
                 watches |= parent.watches
         if not watches:
             return
-        story, by_text = self.stories.assign(key, ts, p.text, p.repost_of, item.signature)
+        story, by_text = self.stories.assign(key, ts, p.text, p.repost_of, item.signature, item.bands)
         self.stories.counts[key] = counts
         fresh = story.size == 0
         story.watches |= watches
@@ -191,18 +206,10 @@ class Engine:
         weight = 0.3 if by_text and followers < 10 else 1.0
         author = p.author.id or f"post:{p.id}"
         kol = followers >= self.options.kol_followers or (p.author.verified and followers >= 10_000)
-        sample = {
-            "id": p.id,
-            "text": p.text[:280],
-            "author": p.author.name or p.author.id,
-            "followers": followers,
-            "url": p.url,
-            "negative": round(sp.negative, 3),
-        }
-        for i in sorted(watches):
+        for i in sorted(watches) if len(watches) > 1 else watches:
             watch = self.watches[i]
             w = weight * (0.5 if watch.author_posts.get(author, 0) >= 3 else 1.0)
-            watch.add(Entry(ts, key, story.id, author, w, v, followers, kol, sev, sample))
+            watch.add(Entry(ts, key, story.id, author, w, v, followers, kol, sev, sp))
 
     def _negativity_of(self, story_id: str) -> float:
         story = self.stories.stories.get(story_id)
@@ -222,7 +229,8 @@ class Engine:
                 # too few voices for any level (the score's evidence gate): skip the arithmetic
                 watch.risk = 0.0
                 continue
-            negativity = {sid: self._negativity_of(sid) for sid in watch.story_vel}
+            # only stories with a few posts in the velocity window can be the fastest
+            negativity = {sid: self._negativity_of(sid) for sid, n in watch.story_vel.items() if n >= 2.0}
             score = watch.score(t, opts, negativity)
             risk, voices = score.risk, score.indicators.voices
             watch.risk = risk
@@ -256,8 +264,8 @@ class Engine:
             return None
         per_min = 60.0 / self.options.velocity_window
         best: dict[str, Any] | None = None
-        for sid, amount in sorted(watch.story_vel.items()):
-            velocity = amount * per_min
+        for sid in sorted(negativity):
+            velocity = watch.story_vel.get(sid, 0.0) * per_min
             story = self.stories.stories.get(sid)
             if story is None or velocity < fp.velocity or negativity.get(sid, 0.0) < fp.negative:
                 continue
@@ -284,7 +292,10 @@ class Engine:
     ) -> AlertEvent:
         opts = self.options
         top = watch.top_entries(max(opts.top_posts, opts.samples))
-        ranked = sorted(watch.story_vel.items(), key=lambda kv: (-kv[1] * negativity.get(kv[0], 0.0), kv[0]))
+        ranked = sorted(
+            ((sid, watch.story_vel.get(sid, 0.0)) for sid in negativity),
+            key=lambda kv: (-kv[1] * negativity.get(kv[0], 0.0), kv[0]),
+        )
         per_min = 60.0 / opts.velocity_window
         stories = []
         for sid, amount in ranked[:3]:
@@ -320,7 +331,7 @@ class Engine:
             at=datetime.fromtimestamp(t, UTC).astimezone(tz),
             factors=factors,
             posts=[e.key[1] for e in top[: opts.top_posts]],
-            samples=[e.sample for e in top[: opts.samples]],
+            samples=[_sample(e.post) for e in top[: opts.samples]],
             previous_level=LEVELS[previous - 1] if previous and event != "resolved" else None,
         )
 

@@ -77,17 +77,30 @@ def _tokenize(query: str) -> list[_Tok]:
 _LATIN = re.compile(r"[a-z]")
 
 
+class _Pattern:
+    """A matcher backed by one regular expression; ORs of these merge into one (fast) regex."""
+
+    __slots__ = ("_search", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._search = re.compile(source).search
+
+    def __call__(self, text: str) -> bool:
+        return self._search(text) is not None
+
+
 def _term_matcher(raw: str) -> Matcher:
     term = " ".join(fold(raw).split())
     if not term:
         raise QueryError(f"empty term {raw!r}")
+    source = re.escape(term).replace(r"\ ", r"\s+")
     if term.isascii() and _LATIN.search(term):
         # Latin: not inside a longer Latin word; the edges only matter where the term has letters
         left = r"(?<![a-z])" if term[0].isalpha() else ""
         right = r"(?![a-z])" if term[-1].isalpha() else ""
-        pattern = re.compile(left + re.escape(term).replace(r"\ ", r"\s+") + right)
-        return lambda text: pattern.search(text) is not None
-    return lambda text: term in text
+        source = left + source + right
+    return _Pattern(source)
 
 
 class _Parser:
@@ -121,6 +134,8 @@ class _Parser:
             parts.append(self.parse_and())
         if len(parts) == 1:
             return parts[0]
+        if all(isinstance(p, _Pattern) for p in parts):
+            return _Pattern("|".join(f"(?:{p.source})" for p in parts if isinstance(p, _Pattern)))
         return lambda text: any(p(text) for p in parts)
 
     def parse_and(self) -> Matcher:

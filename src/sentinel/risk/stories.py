@@ -13,7 +13,6 @@ State is bounded by ``ttl``: posts and stories not seen for that long are forgot
 
 from __future__ import annotations
 
-import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,15 +21,15 @@ import numpy as np
 
 from sentinel.risk.text import clean_for_dedup
 
-__all__ = ["Story", "StoryIndex", "minhash_signatures", "similarity"]
+__all__ = ["Story", "StoryIndex", "minhash_signatures", "signatures_and_bands", "similarity"]
 
 NUM_HASHES = 32
 BANDS = 8
 ROWS = NUM_HASHES // BANDS
-_PRIME = np.uint64(4294967311)  # > 2**32
 _rng = np.random.default_rng(20261128)  # fixed: signatures must be the same in every run
-_A = _rng.integers(1, 2**31, size=(NUM_HASHES, 1), dtype=np.uint64)
-_B = _rng.integers(0, 2**31, size=(NUM_HASHES, 1), dtype=np.uint64)
+# multiply-shift hashing (odd 64-bit multipliers, wrapping arithmetic, top 32 bits)
+_A = _rng.integers(1, 2**63, size=(NUM_HASHES, 1), dtype=np.uint64) | np.uint64(1)
+_B = _rng.integers(0, 2**63, size=(NUM_HASHES, 1), dtype=np.uint64)
 _MAX = np.uint64(2**63)
 _K1, _K2 = np.uint64(1_000_003), np.uint64(2_654_435_761)
 
@@ -40,8 +39,13 @@ def minhash_signatures(texts: Sequence[str], k: int = 3) -> list[np.ndarray | No
 
     Texts whose cleaned form is shorter than ``k`` get ``None`` (too short to compare).
     """
+    return [None if x is None else x[0] for x in signatures_and_bands(texts, k)]
+
+
+def signatures_and_bands(texts: Sequence[str], k: int = 3) -> list[tuple[np.ndarray, list[int]] | None]:
+    """Signatures and their LSH band keys, for a batch of folded texts (None: too short)."""
     cleaned = [clean_for_dedup(t) for t in texts]
-    out: list[np.ndarray | None] = [None] * len(texts)
+    out: list[tuple[np.ndarray, list[int]] | None] = [None] * len(texts)
     keep = [i for i, c in enumerate(cleaned) if len(c) >= k]
     if not keep:
         return out
@@ -59,7 +63,7 @@ def minhash_signatures(texts: Sequence[str], k: int = 3) -> list[np.ndarray | No
     masked = is_pad[:n].copy()
     for j in range(1, k):
         masked |= is_pad[j : j + n]
-    perm = (_A * h[None, :] + _B) % _PRIME
+    perm = (_A * h[None, :] + _B) >> np.uint64(32)
     perm[:, masked] = _MAX
     starts = np.zeros(len(keep), dtype=np.int64)
     pos = 0
@@ -67,8 +71,10 @@ def minhash_signatures(texts: Sequence[str], k: int = 3) -> list[np.ndarray | No
         starts[idx] = pos
         pos += len(cleaned[i]) + k - 1
     sigs = np.minimum.reduceat(perm, starts, axis=1)
+    bands = _band_matrix(sigs).T.tolist()
+    sig_rows = sigs.T.copy()
     for idx, i in enumerate(keep):
-        out[i] = sigs[:, idx]
+        out[i] = (sig_rows[idx], bands[idx])
     return out
 
 
@@ -77,10 +83,21 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / NUM_HASHES
 
 
+_BAND_MIX = _rng.integers(1, 2**61, size=(1, ROWS), dtype=np.uint64) | np.uint64(1)
+_BAND_IDS = np.arange(BANDS, dtype=np.uint64)
+
+
+def _band_matrix(sigs: np.ndarray) -> np.ndarray:
+    """(NUM_HASHES, n) signatures -> (BANDS, n) keys: a 64-bit mix of each band's ROWS
+    hashes, the band number in the low bits."""
+    n = sigs.shape[1]
+    mixed = (sigs.reshape(BANDS, ROWS, n) * _BAND_MIX.reshape(1, ROWS, 1)).sum(axis=1, dtype=np.uint64)
+    return (mixed << np.uint64(3)) | _BAND_IDS.reshape(BANDS, 1)
+
+
 def _band_keys(sig: np.ndarray) -> list[int]:
-    raw = sig.tobytes()
-    step = len(raw) // BANDS
-    return [zlib.crc32(raw[b * step : (b + 1) * step]) * BANDS + b for b in range(BANDS)]
+    keys: list[int] = _band_matrix(sig.reshape(NUM_HASHES, 1))[:, 0].tolist()
+    return keys
 
 
 @dataclass(slots=True)
@@ -136,6 +153,7 @@ class StoryIndex:
         text: str,
         repost_of: str | None,
         signature: np.ndarray | None,
+        bands: list[int] | None = None,
     ) -> tuple[Story, bool]:
         """The story for a new post, and whether it joined by near-duplicate text."""
         platform = key[0]
@@ -147,8 +165,14 @@ class StoryIndex:
             story = self.stories.get(sid)
             if story is None:
                 story = self.stories[sid] = Story(id=sid, first_ts=ts, last_ts=ts, text=text)
+        elif key[1] in self.stories:  # its reposts arrived first and named the story after it
+            story = self.stories[key[1]]
+            if signature is not None and story.signature is None:
+                story.signature, story.bands = signature, _band_keys(signature)
+                for band in story.bands:
+                    self._bands.setdefault(band, story.id)
         elif signature is not None:
-            bands = _band_keys(signature)
+            bands = bands if bands is not None else _band_keys(signature)
             for band in bands:
                 owner = self._bands.get(band)
                 cand = self.stories.get(owner) if owner is not None else None

@@ -7,7 +7,8 @@ sends no topics (the lexicon) gets the taxonomy's seed terms matched as substrin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,19 @@ class TopicSeverity:
     severity: dict[str, float]
     seeds: dict[str, tuple[str, ...]]
     default: float = 0.5
+    _seed_re: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _seed_sev: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # one alternation over every seed: a single C-level scan per post, not one per seed
+        sev: dict[str, float] = {}
+        for label, seeds in self.seeds.items():
+            for seed in seeds:
+                sev[seed] = max(sev.get(seed, 0.0), self.severity.get(label, self.default))
+        object.__setattr__(self, "_seed_sev", sev)
+        if sev:
+            alternation = "|".join(re.escape(x) for x in sorted(sev, key=len, reverse=True))
+            object.__setattr__(self, "_seed_re", re.compile(alternation))
 
     def of_scores(self, topics: dict[str, float], threshold: float) -> float:
         best = 0.0
@@ -74,12 +88,11 @@ class TopicSeverity:
         return best
 
     def of_text(self, folded: str) -> float:
-        best = 0.0
-        for label, seeds in self.seeds.items():
-            sev = self.severity.get(label, self.default)
-            if sev > best and any(s in folded for s in seeds):
-                best = sev
-        return best
+        """The highest severity among topics whose seed terms occur in ``folded``."""
+        if self._seed_re is None:
+            return 0.0
+        sev = self._seed_sev
+        return max((sev[m] for m in self._seed_re.findall(folded)), default=0.0)
 
 
 def _from_yaml(data: Any) -> TopicSeverity | None:

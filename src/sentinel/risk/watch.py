@@ -11,9 +11,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 from sentinel.config import LEVELS, WatchConfig
+from sentinel.post import ScoredPost
 from sentinel.risk.baseline import SeasonalBaseline
 from sentinel.risk.levels import LevelState
 from sentinel.risk.options import EngineOptions, WatchOptions
@@ -36,7 +36,7 @@ class Entry:
     followers: int
     kol: bool
     severity: float
-    sample: dict[str, Any]
+    post: ScoredPost
 
 
 def _add(d: dict[str, int], k: str) -> None:
@@ -75,6 +75,7 @@ class WatchState:
     vel: deque[tuple[float, str, float]] = field(default_factory=deque)
     story_vel: dict[str, float] = field(default_factory=dict)
     minutes: deque[list[float]] = field(default_factory=deque)  # [minute start, posts, negative]
+    hour_negative: float = 0.0  # sum of the minutes' negative weight
     baseline: SeasonalBaseline = field(default_factory=SeasonalBaseline)
     levels: LevelState = field(default_factory=LevelState)
     first_ts: float | None = None
@@ -128,6 +129,7 @@ class WatchState:
             self.minutes.append(bucket)
         bucket[1] += w
         bucket[2] += w * e.negative
+        self.hour_negative += w * e.negative
         self.baseline.add(e.ts, w, w * e.negative)
 
     def add_velocity(self, ts: float, story: str, amount: float) -> None:
@@ -161,7 +163,9 @@ class WatchState:
             else:
                 del self.story_vel[story]
         while self.minutes and self.minutes[0][0] < now - 3600:
-            self.minutes.popleft()
+            self.hour_negative -= self.minutes.popleft()[2]
+        if not self.minutes:
+            self.hour_negative = 0.0
 
     @property
     def idle(self) -> bool:
@@ -189,11 +193,11 @@ class WatchState:
         if base_share is None:
             base_share = eopts.prior_negative_share
         base_share = max(base_share, 0.05)
-        neg_1h = sum(b[2] for b in self.minutes)
+        neg_1h = max(self.hour_negative, 0.0)
         top, top_v, top_neg = None, 0.0, 0.0
         per_min = 60.0 / self.vel_window
-        for sid, amount in self.story_vel.items():
-            neg = story_negativity.get(sid, 0.0)
+        for sid, neg in story_negativity.items():
+            amount = self.story_vel.get(sid, 0.0)
             v = amount * per_min
             if v * neg > top_v * top_neg or top is None:
                 top, top_v, top_neg = sid, v, neg
