@@ -14,6 +14,8 @@ resolved 09:00; acknowledged by wang.li at 04:45.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -173,9 +175,38 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "sentinel.db"
 
 
+async def _admin(base: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base.replace("postgresql://", "postgres://", 1))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[str]:
+    """A fresh database: a SQLite file, and PostgreSQL when ``.ci/run`` provides one."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{db_path}"
+        return
+    base = os.environ.get("SENTINEL_TEST_PG_URL")
+    if not base:
+        pytest.skip("SENTINEL_TEST_PG_URL not set (.ci/run starts PostgreSQL and sets it)")
+    name = f"alerting_{uuid.uuid4().hex[:12]}"
+    await _admin(base, f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base.rpartition('/')[0]}/{name}"
+    finally:
+        await _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def config(db_path: Path) -> Config:
-    return config_from_dict(config_dict(db_path))
+def config(db_url: str) -> Config:
+    cfg = config_dict(Path("unused"))
+    cfg["storage"]["url"] = db_url
+    return config_from_dict(cfg)
 
 
 @pytest.fixture
