@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -65,7 +65,9 @@ async def test_restart_resumes_from_cursor_without_gap_or_duplicate(make_ctx, si
     await restarted.close()
     assert second.ids() == {p["id"] for p in posts[12:]}
     assert second.duplicates() == []
-    assert json.loads(await store.get_cursor("src") or "{}") == {"k:艾克美": posts[-1]["id"]}
+    cursor = json.loads(await store.get_cursor("src") or "{}")["k:艾克美"]
+    assert set(cursor["ids"]) == {p["id"] for p in posts}
+    assert cursor["mark"] == datetime.fromisoformat(posts[-1]["created_at"]).timestamp()
     # 18 new posts fit on 2 pages of 10; the third page is where the cursor is met
     assert simulator.requests["search"] == 2 + 3
 
@@ -263,3 +265,30 @@ def test_options_errors_name_the_key(make_ctx, options, key):
 
 def test_metrics_fixture_is_fresh(metrics: Metrics) -> None:
     assert errors(metrics, "timeout") == 0
+
+
+async def test_ids_out_of_time_order_and_late_arrivals_are_not_lost(make_ctx, simulator, sink, clock):
+    """Mids from different servers interleave: a later post may carry a slightly smaller id."""
+    posts = make_posts(40)
+    ids = [p["id"] for p in posts]
+    for i in range(0, 38, 3):  # swap ids pairwise: time order and id order disagree
+        posts[i]["id"], posts[i + 1]["id"] = ids[i + 1], ids[i]
+    source = weibo(make_ctx, simulator)
+    for chunk in range(4):
+        for p in posts[chunk * 10 : chunk * 10 + 10]:
+            simulator.feed.add(p)
+        await source.collect(sink)
+    await source.close()
+    assert sink.ids() == set(ids)
+    assert sink.duplicates() == []
+
+
+async def test_timeline_pages_by_since_id(make_ctx, simulator, sink):
+    posts = make_posts(25, author="3000003")
+    for p in posts:
+        simulator.feed.add(p)
+    source = WeiboSource(make_ctx("weibo", {"base_url": simulator.url, "users": ["3000003"], **FAST}))
+    await source.collect(sink)
+    await source.close()
+    assert sink.ids() == {p["id"] for p in posts}
+    assert simulator.requests["timeline"] == 3

@@ -370,7 +370,13 @@ class SimulatorServer:
         else:
             records = self._select(author=containerid[len("107603") :], platform=platform)
         page = self._page(query)
-        chunk = records[(page - 1) * self.page_size : page * self.page_size]
+        begin = (page - 1) * self.page_size
+        since_id = query.get("since_id")
+        if endpoint == "timeline" and since_id:
+            # the newer timeline API pages by "since_id": the last post of the previous page
+            at = next((i for i, r in enumerate(records) if str(r["_mid"]) == since_id), None)
+            begin, page = (len(records) if at is None else at + 1), 2
+        chunk = records[begin : begin + self.page_size]
         if not chunk:
             return _json({"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}})
         now = self.clock.now()
@@ -398,14 +404,12 @@ class SimulatorServer:
                 group = []
             else:
                 cards.append(card)
-        more = page * self.page_size < len(records)
-        info = {
-            "containerid": containerid,
-            "v_p": 42,
-            "page": page + 1 if more else None,
-            "total": len(records),
-            "show_style": 1,
-        }
+        more = begin + len(chunk) < len(records)
+        info: dict[str, Any] = {"containerid": containerid, "v_p": 42, "total": len(records), "show_style": 1}
+        if endpoint == "timeline":
+            info["since_id"] = chunk[-1]["_mid"] if more else ""
+        else:
+            info["page"] = page + 1 if more else None
         return _json({"ok": 1, "data": {"cardlistInfo": info, "cards": cards, "scheme": ""}})
 
     def _html_for_weibo(self, record: Mapping[str, Any], kinds: set[str]) -> str | None:

@@ -433,8 +433,9 @@ class SeenSet:
       by the next run instead of stopping at the first page it already handed on.
     """
 
-    def __init__(self, saved: Mapping[str, Any] | None = None, limit: int = 2000) -> None:
+    def __init__(self, saved: Mapping[str, Any] | None = None, limit: int = 2000, slack: float = 0.0) -> None:
         self.limit = limit
+        self.slack = slack  # timestamps read to the minute ("5分钟前") may sit a little early
         saved = saved or {}
         raw_ids = saved.get("ids")
         self.ids: dict[str, float] = {}
@@ -456,7 +457,7 @@ class SeenSet:
 
     def beyond_mark(self, ts: float | None) -> bool:
         """Newer than the last complete pass reached: keep paging."""
-        return self.mark is None or ts is None or ts > self.mark
+        return self.mark is None or ts is None or ts > self.mark - self.slack
 
     def add(self, key: str, ts: float | None) -> None:
         self.ids[key] = ts if ts is not None else max(self.ids.values(), default=0.0)
@@ -530,14 +531,21 @@ class PollingSource:
         self.ctx = ctx
         self.name = ctx.name
         self.options = with_secrets(parse_options(self.options_model, ctx.config.options), ctx)
+        headers = {**self.client_headers(), **self.options.headers}
         self.fetcher = HttpFetcher(
-            self.options, clock=ctx.clock, on_retry=lambda kind, detail: count_error(ctx.health, kind)
+            self.options.model_copy(update={"headers": headers}),
+            clock=ctx.clock,
+            on_retry=lambda kind, detail: count_error(ctx.health, kind),
         )
         self.gate = RunGate(self.options)
         self._validated: list[FetchResult] = []
 
     async def close(self) -> None:
         await self.fetcher.close()
+
+    def client_headers(self) -> dict[str, str]:
+        """Headers this platform expects on every request (the config's ``headers`` win)."""
+        return {}
 
     def keep_validators(self, result: FetchResult) -> None:
         """Remember this response's ETag once the run's posts are stored."""

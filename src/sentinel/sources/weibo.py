@@ -9,17 +9,21 @@ Config (``[[source]] type = "weibo"``)::
     max_pages = 5                       # per stream per run
     rate = 0.5                          # requests per second to the host
 
-Each stream pages back through ``data.cards`` until it meets the stored cursor (the
-highest post id already collected; Weibo ids grow with time), then saves the new
-high-water mark only after the sink has flushed. A run that fails part-way keeps the old
-cursor, so the next run fetches the same pages again and :class:`RecentKeys` drops what
-was already handed on: no gap, no duplicate. HTTP 401/403/418/432 and ``ok: -100``
-("login required") mark the source blocked; the run gate then sits out runs.
+Each stream (``k:<keyword>``, ``u:<uid>``) pages back through ``data.cards`` (``page=N``,
+or ``since_id`` where the API hands one out) until a page holds nothing newer than the
+last complete pass. Its cursor is a :class:`SeenSet` of the posts handed on, saved after
+the sink flushed: ids are not trusted to be in time order (mids from different servers
+interleave), so a late, slightly older id is still new, and a pass cut short by an error
+is finished by the next run. No gap, no duplicate. Reposted originals are emitted before
+their reposts and again whenever their counters moved. HTTP 401/403/418/432, ``ok: -100``
+("login required") and a redirect to a login page mark the source blocked; the run gate
+then sits out runs.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -28,15 +32,11 @@ from sentinel.sources.base import PostSink, SourceContext
 from sentinel.sources.html import html_to_text
 from sentinel.sources.http import (
     FetchError,
-    HttpFetcher,
     HttpOptions,
+    PollingSource,
     RecentKeys,
-    RunGate,
+    SeenSet,
     count_error,
-    load_cursor,
-    parse_options,
-    save_cursor,
-    with_secrets,
 )
 from sentinel.sources.weibo_parse import WeiboItem, parse_page
 
@@ -45,6 +45,8 @@ __all__ = ["WeiboOptions", "WeiboSource"]
 log = logging.getLogger(__name__)
 INDEX_PATH = "/api/container/getIndex"
 EXTEND_PATH = "/statuses/extend"
+# "5分钟前" is read to the minute: allow that much when deciding whether a page is older
+MARK_SLACK = 120.0
 
 
 class WeiboOptions(HttpOptions):
@@ -84,133 +86,125 @@ def _stream_params(stream: str) -> dict[str, str]:
     return {"containerid": f"107603{value}"}
 
 
-def _last_page(payload: dict[str, Any]) -> bool:
-    """``cardlistInfo.page`` names the next page; null there means this was the last."""
+def _next_page(payload: dict[str, Any], page_no: int) -> dict[str, str] | None:
+    """Where the next page is: ``since_id`` (newer timeline API) or ``page + 1``; None after the last.
+
+    ``cardlistInfo.page`` names the next page, and null there means this was the last.
+    """
     data = payload.get("data")
     info = data.get("cardlistInfo") if isinstance(data, dict) else None
-    return isinstance(info, dict) and "page" in info and info["page"] is None
+    if not isinstance(info, dict):
+        return {"page": str(page_no + 1)}
+    if "since_id" in info:  # the newer timeline API: an empty since_id ends the list
+        since_id = info["since_id"]
+        if isinstance(since_id, int | str) and not isinstance(since_id, bool) and str(since_id).strip():
+            return {"since_id": str(since_id)}
+        return None
+    if "page" in info and info["page"] is None:
+        return None
+    return {"page": str(page_no + 1)}
 
 
-class WeiboSource:
+class WeiboSource(PollingSource):
     """Polls m.weibo.cn-style search and timelines; see the module docstring for config.
 
     >>> # WeiboSource(ctx) with ctx.config.options = {"keywords": ["艾克美"]}
     """
 
-    streaming = False
+    options_model = WeiboOptions
+    options: WeiboOptions
 
     def __init__(self, ctx: SourceContext) -> None:
-        self.ctx = ctx
-        self.name = ctx.name
-        self.options = with_secrets(parse_options(WeiboOptions, ctx.config.options), ctx)
-        headers = {
-            "Referer": self.options.base_url.rstrip("/") + "/",
-            "MWeibo-Pwa": "1",
-            "X-Requested-With": "XMLHttpRequest",
-            **self.options.headers,
-        }
-        self.fetcher = HttpFetcher(
-            self.options.model_copy(update={"headers": headers}),
-            clock=ctx.clock,
-            on_retry=lambda kind, detail: count_error(ctx.health, kind),
-        )
-        self.gate = RunGate(self.options)
+        super().__init__(ctx)
+        # what this process handed on, with counters: a reposted original is emitted again only
+        # when its counters moved, and a post already sent as an original is not sent twice
         self.recent = RecentKeys()
         self.streams = [f"k:{k}" for k in self.options.keywords] + [f"u:{u}" for u in self.options.users]
         self._long_text_budget = 0
 
-    async def close(self) -> None:
-        await self.fetcher.close()
+    def client_headers(self) -> dict[str, str]:
+        return {
+            "Referer": self.options.base_url.rstrip("/") + "/",
+            "MWeibo-Pwa": "1",
+            "X-Requested-With": "XMLHttpRequest",
+        }
 
-    async def collect(self, sink: PostSink) -> None:
-        """One run over every stream; never raises for HTTP trouble or bad data."""
-        now = self.ctx.clock.now()
-        if not self.gate.ready(now):
-            return
-        cursor = await load_cursor(self.ctx.cursors, self.name)
-        done: dict[str, str] = {}
+    async def run(self, cursor: dict[str, Any], sink: PostSink) -> int:
+        """Every stream once; a failed stream does not stop the others, a block stops all."""
+        self._long_text_budget = self.options.long_text_max
         emitted = 0
         error: FetchError | None = None
-        self._long_text_budget = self.options.long_text_max
         for stream in self.streams:
+            saved = cursor.get(stream)
+            seen = SeenSet(saved if isinstance(saved, dict) else None, slack=MARK_SLACK)
             try:
-                top, count = await self._collect_stream(stream, cursor.get(stream), sink)
+                emitted += await self._collect_stream(stream, seen, sink)
             except FetchError as exc:
-                error = exc
                 if exc.blocked:
-                    break  # the platform refuses us: asking for the other streams makes it worse
-                continue
-            emitted += count
-            if top is not None:
-                done[stream] = top
-        await sink.flush()
-        if done:
-            await save_cursor(self.ctx.cursors, self.name, {**cursor, **done})
-        now = self.ctx.clock.now()
-        if error is None:
-            self.gate.succeeded()
-            self.ctx.health.success(now, emitted)
-            return
-        pause = self.gate.failed(now, blocked=error.blocked, retry_after=error.retry_after)
-        self.ctx.health.failure(now, error.kind, error.detail, blocked=error.blocked)
-        log.warning("source %s: %s; next try in %.0fs", self.name, error, pause)
+                    raise  # the platform refuses us: asking for the other streams makes it worse
+                error = exc
+            finally:
+                cursor[stream] = seen.to_json()
+        if error is not None:
+            raise error
+        return emitted
 
-    async def _collect_stream(self, stream: str, since: Any, sink: PostSink) -> tuple[str | None, int]:
-        """Page back to ``since``; returns the new high-water id and the posts handed on."""
-        floor = int(since) if isinstance(since, str) and since.isdigit() else None
-        top = floor
+    async def _collect_stream(self, stream: str, seen: SeenSet, sink: PostSink) -> int:
+        """Page back until a page holds nothing newer than the last complete pass."""
         emitted = 0
         now = self.ctx.clock.now()
+        where: dict[str, str] | None = {"page": "1"}
         for page_no in range(1, self.options.max_pages + 1):
-            params = {**_stream_params(stream), "page": str(page_no)}
-            result = await self.fetcher.get_json(INDEX_PATH, params)
-            if result is None:
-                break
-            payload = result.data
+            result = await self.fetcher.get_json(INDEX_PATH, {**_stream_params(stream), **(where or {})})
+            payload = result.data if result is not None else None
             if not isinstance(payload, dict):
-                raise FetchError("bad_json", f"{result.url}: not a JSON object")
+                raise FetchError("bad_json", f"{INDEX_PATH}: not a JSON object")
             ok = payload.get("ok")
             if ok == -100:
-                raise FetchError("blocked", f"{result.url}: ok=-100 (login required)", blocked=True)
+                raise FetchError("blocked", f"{INDEX_PATH}: ok=-100 (login required)", blocked=True)
             page = parse_page(payload, now)
             for reason, detail in page.rejects:
                 sink.reject(reason, detail)
             if ok != 1 and not page.items:
                 break  # ok=0 "这里还没有内容": past the last page
-            any_new = False
+            beyond = False
             for item in page.items:
-                pid = int(item.post["id"])
-                if floor is not None and pid <= floor:
+                ts = datetime.fromisoformat(item.post["created_at"]).timestamp()
+                if not item.pinned:
+                    beyond = beyond or seen.beyond_mark(ts)
+                emitted += await self._emit_original(item, sink)
+                if not seen.is_new(item.post["id"], ts):
                     continue
-                any_new = any_new or not item.pinned
-                top = pid if top is None else max(top, pid)
-                emitted += await self._emit(item, sink, now)
-            if not page.items and not page.rejects:
+                post = item.post
+                fingerprint = (post["reposts"], post["comments"], post["likes"])
+                if self.recent.fresh(post["id"], fingerprint):  # not already handed on as an original
+                    if post.get("truncated"):
+                        post = await self._full_text(post)
+                    emitted += await sink.put(post)
+                    self.recent.remember(post["id"], fingerprint)
+                seen.add(post["id"], ts)  # after put: an interrupted put must not mark the post seen
+            where = _next_page(payload, page_no)
+            if where is None or (not page.items and not page.rejects):
                 break
-            if floor is not None and page.items and not any_new:
-                break
-            if _last_page(payload):
+            if seen.mark is not None and page.items and not beyond:
                 break
         else:
-            if floor is not None:
-                # the page cap ran out before the cursor: older posts of this gap are skipped
+            if seen.mark is not None:
+                # the page cap ran out before the last pass was met: older posts of this gap are skipped
                 count_error(self.ctx.health, "page_cap")
-        return (None if top is None else str(top)), emitted
-
-    async def _emit(self, item: WeiboItem, sink: PostSink, now: Any) -> int:
-        emitted = 0
-        for post in (item.original, item.post):
-            if post is None:
-                continue
-            key = post["id"]
-            fingerprint = (post["reposts"], post["comments"], post["likes"])
-            if not self.recent.fresh(key, fingerprint):
-                continue
-            if post.get("truncated") and post is item.post:
-                post = await self._full_text(post)
-            emitted += await sink.put(post)
-            self.recent.remember(key, fingerprint)
+        seen.complete()
         return emitted
+
+    async def _emit_original(self, item: WeiboItem, sink: PostSink) -> int:
+        original = item.original
+        if original is None:
+            return 0
+        fingerprint = (original["reposts"], original["comments"], original["likes"])
+        if not self.recent.fresh(original["id"], fingerprint):
+            return 0
+        accepted = await sink.put(original)
+        self.recent.remember(original["id"], fingerprint)
+        return int(accepted)
 
     async def _full_text(self, post: dict[str, Any]) -> dict[str, Any]:
         """Swap in the full text of a long post; on trouble keep the first 140 characters."""
