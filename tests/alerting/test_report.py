@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.alerting.render import write_report
-from sentinel.alerting.report import build_report
+from sentinel.alerting.report import ReportData, build_report
 from sentinel.clock import ManualClock
 from sentinel.config import Config
 from sentinel.store import SqlStore
@@ -19,13 +19,13 @@ from .conftest import T0, H, Known
 
 
 @pytest.fixture
-async def report(filled: SqlStore, config: Config, clock: ManualClock, known: Known):  # type: ignore[no-untyped-def]
+async def report(filled: SqlStore, config: Config, clock: ManualClock, known: Known) -> ReportData:
     return await build_report(
         filled, config, "acme", since=known.since, until=known.until, clock=clock, progress=False
     )
 
 
-async def test_counts_and_shares(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+async def test_counts_and_shares(report: ReportData, known: Known) -> None:
     assert report.posts == known.posts
     assert report.sentiment == {"negative": known.negative, "neutral": known.neutral}
     assert report.share("negative") == pytest.approx(known.negative / known.posts)
@@ -37,7 +37,7 @@ async def test_counts_and_shares(report, known: Known) -> None:  # type: ignore[
     assert all(not sp.post.text.startswith("别的品牌") for sp in report.notable)
 
 
-async def test_topics_stories_authors(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+async def test_topics_stories_authors(report: ReportData, known: Known) -> None:
     assert report.topics == [("food_safety", known.food_safety_posts)]
     top = report.stories[0]
     assert top.key == "root"
@@ -49,7 +49,7 @@ async def test_topics_stories_authors(report, known: Known) -> None:  # type: ig
     assert sum(a.posts for a in report.authors) <= known.posts
 
 
-async def test_alerts_acks_levels(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+async def test_alerts_acks_levels(report: ReportData, known: Known) -> None:
     assert [a.id for a in report.alerts] == [known.alert_id]
     alert = report.alerts[0]
     assert alert.acked_by == "wang.li"
@@ -60,7 +60,7 @@ async def test_alerts_acks_levels(report, known: Known) -> None:  # type: ignore
     assert report.resolution == timedelta(hours=4.5)
 
 
-async def test_response_effect(report, known: Known) -> None:  # type: ignore[no-untyped-def]
+async def test_response_effect(report: ReportData, known: Known) -> None:
     first_alert, first_response, delta = report.first_response
     assert first_alert == known.first_alert_at
     assert first_response == known.response_at
@@ -84,7 +84,7 @@ async def test_response_effect(report, known: Known) -> None:  # type: ignore[no
     assert effect.risk_after == pytest.approx((85 + 2 * 50) / 6)
 
 
-async def test_files(report, tmp_path: Path, known: Known) -> None:  # type: ignore[no-untyped-def]
+async def test_files(report: ReportData, tmp_path: Path, known: Known) -> None:
     files = write_report(report, tmp_path / "out")
     page = files.html.read_text(encoding="utf-8")
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)

@@ -14,12 +14,13 @@ is called a change only when the interval excludes "no change".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["Comparison", "bootstrap_mean_diff", "rate_ratio", "two_proportions", "wilson"]
 
@@ -178,8 +179,8 @@ def _binomial_two_sided(k: int, n: int, p: float) -> float:
 
 def bootstrap_mean_diff(
     metric: str,
-    before: Sequence[float],
-    after: Sequence[float],
+    before: npt.ArrayLike,
+    after: npt.ArrayLike,
     alpha: float = 0.05,
     rounds: int = 2000,
     seed: int = 0,
