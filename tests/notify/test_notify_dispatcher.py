@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from notify_support import RecordingNotifier, make_event
 
 from sentinel.clock import SystemClock
 from sentinel.notify.base import NotifyError
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.obs.metrics import Metrics
+from sentinel.risk.base import AlertEvent
 from sentinel.store.sql import SqlStore
 
 
@@ -111,3 +115,72 @@ async def test_sends_before_a_restart_still_count_against_the_limit(
     await d2.start()
     assert d2.limiters["rec"].available(SystemClock().now().timestamp()) == 1
     await d2.stop(2)
+
+
+async def test_retry_after_is_honoured_and_the_limiter_believes_the_service(
+    store: SqlStore, metrics: Metrics
+) -> None:
+    rec = RecordingNotifier(rate_limits=[(20, 60.0)])
+    calls: list[float] = []
+
+    def too_fast(evs: object) -> NotifyError | None:
+        calls.append(asyncio.get_running_loop().time())
+        return (
+            NotifyError("errcode 130101: send too fast", retryable=True, retry_after=0.4)
+            if len(calls) == 1
+            else None
+        )
+
+    rec.fail = too_fast
+    d = Dispatcher([rec], store, SystemClock(), metrics, base_backoff=0.01)
+    await store.save_events([make_event(0)], d.channels_for)
+    await d.start()
+    assert d.limiters["rec"].available(SystemClock().now().timestamp()) == 20
+    await asyncio.sleep(0.1)
+    [entry] = await d.entries()
+    assert entry.status == "pending" and entry.attempts == 1 and "130101" in (entry.last_error or "")
+    # the service said "too fast": the channel sends nothing until the time it gave
+    assert d.limiters["rec"].available(SystemClock().now().timestamp()) == 0
+    assert d.limiters["rec"].available(SystemClock().now().timestamp() + 0.4) == 19  # 1 was tried
+    assert await d.drain(5)
+    await d.stop(2)
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.35
+
+
+async def test_stop_lets_the_send_in_flight_finish(store: SqlStore, metrics: Metrics) -> None:
+    class Slow(RecordingNotifier):
+        async def send(self, events: Sequence[AlertEvent]) -> None:
+            await asyncio.sleep(0.3)
+            await super().send(events)
+
+    slow = Slow()
+    d = Dispatcher([slow], store, SystemClock(), metrics)
+    await store.save_events([make_event(0)], d.channels_for)
+    await d.start()
+    await asyncio.sleep(0.1)  # the send is under way
+    await d.stop(timeout=5)
+    assert len(slow.received) == 1
+    assert [e.status for e in await d.entries()] == ["sent"]
+
+
+async def test_stop_timeout_cancels_and_the_row_stays_pending(store: SqlStore, metrics: Metrics) -> None:
+    class Stuck(RecordingNotifier):
+        async def send(self, events: Sequence[AlertEvent]) -> None:
+            await asyncio.sleep(30)
+
+    d = Dispatcher([Stuck()], store, SystemClock(), metrics)
+    await store.save_events([make_event(0)], d.channels_for)
+    await d.start()
+    await asyncio.sleep(0.1)
+    await d.stop(timeout=0.2)
+    assert [(e.status, e.attempts) for e in await d.entries()] == [("pending", 0)]
+
+
+async def test_resolved_goes_where_the_alert_was_announced(store: SqlStore, metrics: Metrics) -> None:
+    red_only = RecordingNotifier("red-only", min_level="red")
+    d = Dispatcher([red_only], store, SystemClock(), metrics)
+    resolved = make_event(3, level="blue", event="resolved")
+    resolved.previous_level = "red"
+    assert d.channels_for(resolved) == ["red-only"]
+    resolved.previous_level = "orange"
+    assert d.channels_for(resolved) == []

@@ -260,7 +260,7 @@ class Dispatcher:
             await notifier.send([r.event for r in batch])
         except NotifyError as exc:
             if exc.retry_after is not None:
-                limiter.drain(self._now())
+                limiter.pause(self._now() + min(exc.retry_after, self.max_backoff))
             await self._failed(channel, batch, exc)
             return 0.0
         except asyncio.CancelledError:

@@ -65,9 +65,6 @@ class Window:
             return 0.0
         return self.sent[len(self.sent) - self.limit] + self.per - now
 
-    def fill(self, now: float) -> None:
-        self.sent.extend([now] * max(0, self.limit - len(self.sent)))
-
 
 class RateLimiter:
     """Several windows at once (Feishu: 5 a second *and* 100 a minute); none = unlimited.
@@ -79,8 +76,11 @@ class RateLimiter:
 
     def __init__(self, limits: Sequence[tuple[int, float]] = (), margin: float = 0.1) -> None:
         self.windows = [Window(n, per, margin) for n, per in limits]
+        self.paused_until = 0.0
 
     def available(self, now: float) -> int:
+        if now < self.paused_until:
+            return 0
         if not self.windows:
             return 1 << 30
         return max(0, min(w.available(now) for w in self.windows))
@@ -88,6 +88,8 @@ class RateLimiter:
     def spare(self, now: float) -> int:
         """Sends left after keeping a reserve: the rest of a storm then still goes out at once,
         as a digest, instead of waiting for the window to move."""
+        if now < self.paused_until:
+            return 0
         if not self.windows:
             return 1 << 30
         return min(w.available(now) - w.reserve for w in self.windows)
@@ -108,9 +110,8 @@ class RateLimiter:
         return max((w.per for w in self.windows), default=0.0)
 
     def wait(self, now: float) -> float:
-        return max((w.wait(now) for w in self.windows), default=0.0)
+        return max(self.paused_until - now, *(w.wait(now) for w in self.windows), 0.0)
 
-    def drain(self, now: float) -> None:
-        """The service said "too fast": believe it, and count the window as full."""
-        for w in self.windows:
-            w.fill(now)
+    def pause(self, until: float) -> None:
+        """The service said "too fast, come back at ``until``": send nothing before then."""
+        self.paused_until = max(self.paused_until, until)
