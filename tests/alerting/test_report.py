@@ -160,3 +160,17 @@ def test_public_surface() -> None:
         ]
     )
     assert all(hasattr(pkg, name) for name in pkg.__all__)
+
+
+async def test_watch_gone_from_config_falls_back_to_its_alert_posts(
+    filled: SqlStore, clock: ManualClock, known: Known
+) -> None:
+    from sentinel.config import config_from_dict
+
+    bare = config_from_dict({"storage": {"url": "sqlite:///unused.db"}})  # the watch was removed
+    data = await build_report(
+        filled, bare, "acme", since=known.since, until=known.until, clock=clock, progress=False
+    )
+    assert data.query is None
+    assert data.posts == 1 and data.stories[0].key == "root"  # the one post its events listed
+    assert [a.id for a in data.alerts] == [known.alert_id]
