@@ -210,13 +210,14 @@ class WatermarkCursors:
         self.store = store
         self.clock = clock
         self.sinks: dict[str, CountingSink] = {}
+        self._lock = asyncio.Lock()
 
     async def load(self, sink: CountingSink) -> None:
         self.sinks[sink.source] = sink
         raw = await self.store.get_cursor(WATERMARK_PREFIX + sink.source)
         if raw:
+            # as last written: if it said idle, the first post put writes "busy" before it leaves
             sink.mark = Watermark.from_json(sink.source, raw)
-            sink.mark.idle = False
 
     async def get_cursor(self, source: str) -> str | None:
         return await self.store.get_cursor(source)
@@ -229,6 +230,20 @@ class WatermarkCursors:
         await self.write(sink, cursor=cursor)
 
     async def write(self, sink: CountingSink, *, cursor: str | None = None) -> None:
+        # one writer at a time, and the state is read once the turn comes: an "idle" written by
+        # the timer can never land after the "busy" of a post put meanwhile
+        async with self._lock:
+            await self._write(sink, cursor)
+
+    async def mark_idle(self, sink: CountingSink) -> None:
+        """Everything this source put is acknowledged by the broker and nothing new came."""
+        async with self._lock:
+            if sink.dirty or sink.mark.idle:
+                return
+            sink.mark.idle = True
+            await self._write(sink, None)
+
+    async def _write(self, sink: CountingSink, cursor: str | None) -> None:
         mark = sink.mark
         if mark.buckets:
             newest = max(mark.buckets)
@@ -390,9 +405,7 @@ class CollectRole(_Role):
                     if sink.dirty or sink.mark.idle:
                         continue
                     await self.bus.drain()
-                    if not sink.dirty:
-                        sink.mark.idle = True
-                        await self.watermarks.write(sink)
+                    await self.watermarks.mark_idle(sink)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -687,7 +700,11 @@ class ScoreRole(_Role):
                 row = (
                     await conn.execute(
                         select(*cols).where(
-                            t.posts.c.source == mark.source, ts >= buckets[0] * BUCKET_SECONDS
+                            t.posts.c.source == mark.source,
+                            ts >= buckets[0] * BUCKET_SECONDS,
+                            # posts published after the watermark was taken are not in its
+                            # counts; in a time-ordered stream they are the newer ones
+                            ts <= (mark.max_ts if mark.max_ts is not None else 1e18),
                         )
                     )
                 ).one()
