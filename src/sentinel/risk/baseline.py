@@ -94,8 +94,8 @@ class SeasonalBaseline:
     def _learn(self, hour: int, n: float, neg: float) -> None:
         exp = self._expected_hour(hour)
         if exp is not None:  # winsorise: one wild hour moves the baseline only so far
-            n = min(n, 3 * exp[0] + 10)
-            neg = min(neg, 3 * exp[1] + 5)
+            n = min(n, 2 * exp[0] + 10)
+            neg = min(neg, 2 * exp[1] + 3)
         self.hours_seen += 1
         alpha = max(self.alpha, 1.0 / self.hours_seen)
         if self.hours_seen == 1:

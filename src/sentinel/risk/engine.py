@@ -220,19 +220,24 @@ class Engine:
         opts = self.options
         for watch in self.watches:
             watch.expire(t)
-            watch.baseline.frozen = watch.levels.level >= 2
+            watch.baseline.frozen = watch.levels.level >= 1
             watch.baseline.roll(t, frozen=watch.baseline.frozen)
             if watch.idle:
                 watch.risk = 0.0
                 continue
-            if watch.levels.level == 0 and len(watch.neg_authors) < watch.min_voices["blue"]:
+            if (
+                watch.levels.level == 0
+                and max(len(watch.neg_authors), len(watch.hour_authors) // 2) < (watch.min_voices["blue"])
+            ):
                 # too few voices for any level (the score's evidence gate): skip the arithmetic
                 watch.risk = 0.0
                 continue
             # only stories with a few posts in the velocity window can be the fastest
             negativity = {sid: self._negativity_of(sid) for sid, n in watch.story_vel.items() if n >= 2.0}
             score = watch.score(t, opts, negativity)
-            risk, voices = score.risk, score.indicators.voices
+            # evidence: voices in the short window, or half the voices of the last hour
+            risk = score.risk
+            voices = max(score.indicators.voices, score.indicators.voices_1h // 2)
             watch.risk = risk
             target = watch.levels.target(risk, voices, watch.thresholds, watch.min_voices)
             fast = self._fast_post(watch, negativity)

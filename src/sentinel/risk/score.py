@@ -3,11 +3,12 @@
 Every indicator becomes a strength ``f`` in 0..1:
 
 * ``volume``: negative-weighted posts in the short window (and the last hour) against the
-  seasonal baseline. ``f = clip(log2((obs+3)/(exp+3)) / 3) * clip(z / 3)`` with
+  seasonal baseline. ``f = clip(log2((obs+1.5)/(exp+1.5)) / 3) * clip(z / 3)`` with
   ``z = (obs-exp)/sqrt(exp+1)``: eight times the usual negative volume, and significant;
   times ``0.3 + 0.7 clip((share - base)/0.3)``: a surge of every kind of post is no crisis.
 * ``negative_share``: share of negative weight among all posts against the usual share
-  (at least 0.2): ``f = clip((share - base) / 0.4) * clip(n/20)``.
+  (at least 0.2): ``f = clip((share - base) / 0.4) * clip(n/20)``, or the same over the last
+  hour with ``clip(n_1h/40)``, whichever is larger.
 * ``velocity``: the fastest negative story's posts per minute (or engagement growth),
   ``f = log(1+v) / log(1+saturation) * clip((negativity - 0.3) / 0.4)``.
 * ``reach``: followers behind the negative posts, ``f = clip((log10(1+sum) - 4) / 3)``
@@ -21,7 +22,9 @@ can hurt (severity ``S``); severity only counts as far as there is an anomaly:
     A = sum(w_i f_i, anomaly)          (renormalised over the available ones on a cold start)
     S = sum(w_i f_i, severity)
     risk = 100 * gate * (A + S * min(1, A / 0.3))
-    gate = clip((voices - 2) / 5)      distinct negative voices: three angry posts are not red
+    gate = max(clip((voices - 2) / 5), clip((voices_1h - 4) / 10))
+                                       distinct negative voices (short window, last hour):
+                                       three angry posts are not red
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class Indicators:
     posts: float
     negative: float
     voices: int
+    posts_1h: float
+    voices_1h: int
     expected_posts: float | None
     expected_negative: float | None
     negative_1h: float
@@ -61,7 +66,7 @@ class Indicators:
 
 
 def _volume(obs: float, exp: float) -> float:
-    ratio = (obs + 3.0) / (exp + 3.0)
+    ratio = (obs + 1.5) / (exp + 1.5)
     z = (obs - exp) / math.sqrt(exp + 1.0)
     return _clip(math.log2(ratio) / 3.0) * _clip(z / 3.0)
 
@@ -71,6 +76,10 @@ def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | 
     # every handful of complaints look like a jump)
     base = max(ind.base_share, 0.2)
     share = _clip((ind.share - base) / 0.4) * _clip(ind.posts / 20.0)
+    # the last hour too: a slow burn shows there before any ten minutes look unusual
+    share_1h = ind.negative_1h / ind.posts_1h if ind.posts_1h > 0 else 0.0
+    share = max(share, _clip((share_1h - base) / 0.4) * _clip(ind.posts_1h / 40.0))
+    lifted = max(ind.share, share_1h if ind.posts_1h >= 20 else 0.0)
     vol: float | None = None
     if ind.expected_negative is not None:
         vol = _volume(ind.negative, ind.expected_negative)
@@ -78,7 +87,7 @@ def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | 
             vol = max(vol, _volume(ind.negative_1h, ind.expected_negative_1h))
         # more negative posts only because there are more posts of every kind (a promotion,
         # a feel-good story going viral) is not a crisis: volume counts fully only with a lift
-        vol *= 0.3 + 0.7 * _clip((ind.share - base) / 0.3)
+        vol *= 0.3 + 0.7 * _clip((lifted - base) / 0.3)
     # a fast story counts by how clearly negative it is (a viral cheer with a few "[泪]" is not)
     v = _clip(math.log1p(ind.velocity) / math.log1p(velocity_saturation))
     vel = v * _clip((ind.velocity_negativity - 0.3) / 0.4)
@@ -127,7 +136,7 @@ class Score:
         out["velocity"]["negative"] = round(ind.velocity_negativity, 3)
         out["volume"]["posts"] = round(ind.posts, 1)
         out["volume"]["expected_posts"] = None if ind.expected_posts is None else round(ind.expected_posts, 1)
-        out["evidence"] = {"voices": ind.voices, "gate": round(self.gate, 3)}
+        out["evidence"] = {"voices": ind.voices, "voices_1h": ind.voices_1h, "gate": round(self.gate, 3)}
         return out
 
 
@@ -142,6 +151,6 @@ def risk_score(ind: Indicators, weights: dict[str, float], *, velocity_saturatio
     amplify = min(1.0, anomaly / 0.3)
     for k in SEVERITY:
         parts[k] = weights[k] * (f[k] or 0.0) * amplify
-    gate = _clip((ind.voices - 2) / 5.0)
+    gate = max(_clip((ind.voices - 2) / 5.0), _clip((ind.voices_1h - 4) / 10.0))
     risk = min(100.0, 100.0 * gate * sum(parts.values()))
     return Score(risk, gate, f, parts, ind)

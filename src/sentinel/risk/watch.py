@@ -76,6 +76,10 @@ class WatchState:
     story_vel: dict[str, float] = field(default_factory=dict)
     minutes: deque[list[float]] = field(default_factory=deque)  # [minute start, posts, negative]
     hour_negative: float = 0.0  # sum of the minutes' negative weight
+    hour_posts: float = 0.0
+    # distinct negative voices over the last hour (a slow burn has few per ten minutes)
+    hour_voices: deque[tuple[float, str]] = field(default_factory=deque)
+    hour_authors: dict[str, int] = field(default_factory=dict)
     baseline: SeasonalBaseline = field(default_factory=SeasonalBaseline)
     levels: LevelState = field(default_factory=LevelState)
     first_ts: float | None = None
@@ -118,6 +122,8 @@ class WatchState:
             self.severity += w * e.negative * e.severity
             self.neg_strong += w * e.negative
             _add(self.neg_authors, e.author)
+            self.hour_voices.append((e.ts, e.author))
+            _add(self.hour_authors, e.author)
             if e.kol:
                 _add(self.kol_authors, e.author)
         self.add_velocity(e.ts, e.story, w)
@@ -130,6 +136,7 @@ class WatchState:
         bucket[1] += w
         bucket[2] += w * e.negative
         self.hour_negative += w * e.negative
+        self.hour_posts += w
         self.baseline.add(e.ts, w, w * e.negative)
 
     def add_velocity(self, ts: float, story: str, amount: float) -> None:
@@ -163,13 +170,17 @@ class WatchState:
             else:
                 del self.story_vel[story]
         while self.minutes and self.minutes[0][0] < now - 3600:
-            self.hour_negative -= self.minutes.popleft()[2]
+            bucket = self.minutes.popleft()
+            self.hour_posts -= bucket[1]
+            self.hour_negative -= bucket[2]
         if not self.minutes:
-            self.hour_negative = 0.0
+            self.hour_negative = self.hour_posts = 0.0
+        while self.hour_voices and self.hour_voices[0][0] < now - 3600:
+            _sub(self.hour_authors, self.hour_voices.popleft()[1])
 
     @property
     def idle(self) -> bool:
-        return not self.entries and not self.vel and self.levels.level == 0
+        return not self.entries and not self.vel and not self.hour_voices and self.levels.level == 0
 
     # -- indicators -----------------------------------------------------------------------
 
@@ -207,6 +218,8 @@ class WatchState:
             posts=posts,
             negative=negative,
             voices=len(self.neg_authors),
+            posts_1h=max(self.hour_posts, 0.0),
+            voices_1h=len(self.hour_authors),
             expected_posts=None if exp is None else exp[0],
             expected_negative=None if exp is None else exp[1],
             negative_1h=neg_1h,
