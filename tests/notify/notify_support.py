@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,3 +84,12 @@ def build(kind: str, url: str | None, secret: str | None = None, **options: Any)
 
     config = NotifyConfig.model_validate({"type": kind, "url": url, "secret": secret, **options})
     return build_notifier(config, clock=SystemClock(), metrics=Metrics(CollectorRegistry()))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    """Poll ``check`` until it holds: the machine running the tests may be slow and busy."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
