@@ -23,7 +23,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sentinel.bus import Bus, Envelope, build_bus
 from sentinel.clock import Clock, SystemClock
-from sentinel.config import Config
+from sentinel.config import Config, ConfigError
+from sentinel.obs.logs import alert_event_fields
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
@@ -117,7 +118,13 @@ class Runtime:
         if self._risk is None:
             from sentinel.risk import build_risk_engine
 
-            self._risk = build_risk_engine(self.config)
+            try:
+                self._risk = build_risk_engine(self.config, metrics=self.metrics)
+            except ValueError as exc:
+                raise ConfigError(f"{self.config.path or '<config>'}: {exc}") from None
+        from sentinel.alerting.manage import AlertManager
+
+        self.alerts = AlertManager(self.store, self.clock)
         await self._warm_start()
         from sentinel.notify import build_notifiers
         from sentinel.notify.dispatcher import Dispatcher
@@ -168,6 +175,9 @@ class Runtime:
         self._server = HttpServer(
             self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
         )
+        from sentinel.alerting.api import ApiTokens, register_routes
+
+        register_routes(self._server, self.store, self.clock, ApiTokens.from_config(self.config))
         await self._server.start()
 
     async def readiness(self) -> dict[str, bool]:
@@ -353,17 +363,12 @@ class Runtime:
     async def _evaluate_locked(self) -> list[AlertEvent]:
         events = self.risk.evaluate(self.clock.now())
         if events:
-            await self.store.save_events(events, self.dispatcher.channels_for)
+            # acknowledgements and silences live in the store: stamp them on the events
+            events = await self.alerts.annotate(events)
+            events = await self.store.save_events(events, self.dispatcher.channels_for)
             for ev in events:
                 self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
-                log.info(
-                    "alert %s: watch=%s level=%s risk=%.0f",
-                    ev.event,
-                    ev.watch,
-                    ev.level,
-                    ev.risk,
-                    extra={"watch": ev.watch, "event": ev.event, "level": ev.level},
-                )
+                log.info("alert %s, risk %.0f", ev.event, ev.risk, extra=alert_event_fields(ev))
             self.dispatcher.wake()
         return events
 

@@ -63,23 +63,20 @@ def _wait(predicate, timeout: float, proc: subprocess.Popen[bytes] | None = None
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
-            pytest.fail(
-                f"sentinel exited early with {proc.returncode}: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-            )
+            log = Path(str(proc.args[-1])).with_suffix(".log")  # type: ignore[index]
+            pytest.fail(f"sentinel exited early with {proc.returncode}: {log.read_text()[-2000:]}")
         if time.monotonic() > deadline:
             pytest.fail("timed out")
         time.sleep(0.1)
 
 
 def _start(cfg: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """The daemon, its log in sentinel.log beside the config (a file: a pipe could fill and block it)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
-        _sentinel("run", "--config", str(cfg)),
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with cfg.with_suffix(".log").open("ab") as log:
+        return subprocess.Popen(
+            _sentinel("run", "--config", str(cfg)), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 @pytest.fixture

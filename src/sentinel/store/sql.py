@@ -311,12 +311,13 @@ class SqlStore:
     async def save_events(
         self, events: Sequence[AlertEvent], channels_for: Callable[[AlertEvent], list[str]]
     ) -> list[AlertEvent]:
-        """Persist alert events and queue them in the outbox, in one transaction.
+        """Persist alert events and queue them in the outbox, in one transaction; return those kept.
 
         The outbox row exists before any attempt to send, so a crash between here and the
         chat service loses nothing; the delivery worker sends each (event, channel) once.
         """
         started = time.perf_counter()
+        kept: list[AlertEvent] = []
         async with self.engine.begin() as conn:
             for ev in events:
                 at = _ts(ev.at)
@@ -342,7 +343,10 @@ class SqlStore:
                         .limit(1)
                     )
                     alert_id = row.scalar_one_or_none()
-                    if alert_id is None:  # e.g. resolved by hand meanwhile: keep the event anyway
+                    if alert_id is None and ev.event in ("resolved", "deescalated"):
+                        # resolved by hand meanwhile: the engine's own wind-down says nothing new
+                        continue
+                    if alert_id is None:  # resolved by hand, but the engine still escalates: a new alert
                         res = await conn.execute(
                             t.alerts.insert()
                             .values(
@@ -375,6 +379,7 @@ class SqlStore:
                     .returning(t.alert_events.c.id)
                 )
                 ev.id = int(res.scalar_one())
+                kept.append(ev)
                 await conn.execute(
                     update(t.alert_events)
                     .where(t.alert_events.c.id == ev.id)
@@ -397,7 +402,7 @@ class SqlStore:
                         ],
                     )
         self.metrics.store_write_seconds.labels("alerts").observe(time.perf_counter() - started)
-        return list(events)
+        return kept
 
     async def alert_events(self, *, watch: str | None = None) -> list[AlertEvent]:
         q = select(t.alert_events.c.data).order_by(t.alert_events.c.id)
