@@ -185,22 +185,26 @@ class Engine:
         self.stories.counts[key] = counts
         fresh = story.size == 0
         story.watches |= watches
-        v = _negativity(sp.negative)
+        own = _negativity(sp.negative)
         sev = 0.0
-        if v > 0:
+        if own > 0:
             sev = (
                 self.topics.of_scores(sp.topics, self.options.topic_threshold)
                 if sp.topics
                 else (self.topics.of_text(item.folded))
             )
+        v = own
         if p.repost_of is not None and not fresh:
-            v = max(v, 0.8 * story.negativity)
+            # spreading a complaint spreads its negativity (a bare "转发微博" says nothing itself);
+            # only the original's, never the story's running mean, which would feed on itself
+            if story.root_negative is not None:
+                v = max(v, 0.8 * story.root_negative)
             sev = max(sev, 0.8 * story.severity)
         elif p.repost_of is None and story.root_negative is None:
-            story.root_negative = v
+            story.root_negative = own
             story.root_followers = p.author.followers
         story.size += 1
-        story.negative_sum += v
+        story.negative_sum += own
         story.severity = max(story.severity, sev)
         followers = p.author.followers
         weight = 0.3 if by_text and followers < 10 else 1.0
