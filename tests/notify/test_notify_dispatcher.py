@@ -194,3 +194,29 @@ async def test_resolved_goes_where_the_alert_was_announced(store: SqlStore, metr
     assert d.channels_for(resolved) == ["red-only"]
     resolved.previous_level = "orange"
     assert d.channels_for(resolved) == []
+
+
+async def test_two_processes_sharing_a_store_send_each_event_once_in_order(
+    store: SqlStore, metrics: Metrics
+) -> None:
+    log: list[str] = []
+
+    class Shared(RecordingNotifier):
+        async def send(self, events: Sequence[AlertEvent]) -> None:
+            await asyncio.sleep(0.01)  # a real send takes a while: let the other one try
+            log.extend(e.posts[0] for e in events)
+
+    a, b = Shared("ops"), Shared("ops")
+    da = Dispatcher([a], store, SystemClock(), metrics, poll_interval=0.05)
+    db = Dispatcher([b], store, SystemClock(), metrics, poll_interval=0.05)
+    await da.start()
+    await db.start()
+    for i in range(0, 30, 3):
+        await store.save_events([make_event(j) for j in range(i, i + 3)], da.channels_for)
+        da.wake()
+        db.wake()
+        await asyncio.sleep(0.02)
+    assert await da.drain(20)
+    await da.stop(2)
+    await db.stop(2)
+    assert log == [f"p{i}" for i in range(30)]

@@ -72,6 +72,7 @@ class Dispatcher:
         max_backoff: float = 300.0,
         poll_interval: float = 5.0,
         jitter: float = 0.1,
+        claim_ttl: float = 120.0,
     ) -> None:
         self.notifiers: dict[str, Notifier] = {}
         for n in notifiers:
@@ -88,7 +89,9 @@ class Dispatcher:
         self.jitter = jitter
         self.limiters = {ch: RateLimiter(getattr(n, "rate_limits", ())) for ch, n in self.notifiers.items()}
         self._wakeups = {ch: asyncio.Event() for ch in self.notifiers}
+        self.claim_ttl = claim_ttl
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._claimed: dict[int, float] = {}  # outbox id -> next_attempt_ts before our claim
         self._stopping = False
 
     # -- what the pipeline calls ---------------------------------------------------------
@@ -135,6 +138,7 @@ class Dispatcher:
             if late:
                 await asyncio.wait(late)
         self._tasks.clear()
+        await self._release()
         for n in self.notifiers.values():
             try:
                 await n.close()
@@ -255,6 +259,8 @@ class Dispatcher:
             batch = due[:1]
         else:
             batch = due[: max(1, int(getattr(notifier, "max_digest", 20)))]
+        if not await self._claim(batch, now):
+            return 0.0  # another sentinel process took these rows first; look again
         limiter.take(now)
         try:
             await notifier.send([r.event for r in batch])
@@ -275,12 +281,53 @@ class Dispatcher:
             log.info("notify %s: sent a digest of %d events", channel, len(batch))
         return 0.0
 
+    async def _claim(self, batch: list[OutboxEntry], now: float) -> bool:
+        """Take the rows for this send, so that a second sentinel process sharing the store
+        (scale-out) cannot send them too. A claim is a ``next_attempt_ts`` in the future:
+        if this process dies mid-send, the rows fall due again after ``claim_ttl``."""
+        ids = [r.id for r in batch]
+        until = now + self.claim_ttl
+        async with self.store.engine.begin() as conn:
+            res = await conn.execute(
+                update(t.outbox)
+                .where(
+                    t.outbox.c.id.in_(ids), t.outbox.c.status == "pending", t.outbox.c.next_attempt_ts <= now
+                )
+                .values(next_attempt_ts=until)
+            )
+            if int(res.rowcount or 0) == len(ids):
+                self._claimed.update({r.id: r.next_attempt_ts for r in batch})
+                return True
+            # lost a race for some of them: give back the ones we did get
+            for r in batch:
+                await conn.execute(
+                    update(t.outbox)
+                    .where(t.outbox.c.id == r.id, t.outbox.c.next_attempt_ts == until)
+                    .values(next_attempt_ts=r.next_attempt_ts)
+                )
+        return False
+
+    async def _release(self) -> None:
+        """After a cancelled send (stop timed out): make the rows due again right away."""
+        if not self._claimed:
+            return
+        claimed, self._claimed = self._claimed, {}
+        async with self.store.engine.begin() as conn:
+            for row_id, before in claimed.items():
+                await conn.execute(
+                    update(t.outbox)
+                    .where(t.outbox.c.id == row_id, t.outbox.c.status == "pending")
+                    .values(next_attempt_ts=before)
+                )
+
     def _backoff(self, attempts: int) -> float:
         delay = min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1))
         return delay * (1.0 - self.jitter * random.random())
 
     async def _failed(self, channel: str, batch: list[OutboxEntry], exc: NotifyError) -> None:
         now = self._now()
+        for r in batch:
+            self._claimed.pop(r.id, None)
         error = redact_text(str(exc))[:500]
         dead: list[int] = []
         retry: dict[int, tuple[int, float]] = {}
@@ -321,6 +368,8 @@ class Dispatcher:
         await self.refresh_metrics()
 
     async def _mark(self, batch: list[OutboxEntry], *, status: str, error: str | None) -> None:
+        for r in batch:
+            self._claimed.pop(r.id, None)
         # ``status == "pending"`` in the WHERE makes a second marking a no-op, not a double count
         async with self.store.engine.begin() as conn:
             await conn.execute(
