@@ -287,9 +287,9 @@ class FakeWeCom(FakeService):
 class FakeSlack(FakeService):
     """hooks.slack.com/services/T…/B…/…: "ok", or an HTTP error with a short reason; ~1/s."""
 
-    def __init__(self, path: str = "/services/T0001/B0001/slacksecret") -> None:
+    def __init__(self, path: str = "/services/T0001/B0001/slacksecret", *, per_second: int = 1) -> None:
         self.hook = path
-        self.window = SlidingWindow(1, 1.0)
+        self.window = SlidingWindow(per_second, 1.0)
         super().__init__()
 
     @property

@@ -1,4 +1,5 @@
-"""Hostile post text and author names, through the store and the outbox, to every channel.
+"""Hostile post text and author names, through the real risk engine, the store and the
+outbox, to every channel.
 
 Whatever a stranger writes, no channel's payload may carry a mention, a link, an image,
 HTML or a forged heading that came from the post.
@@ -7,18 +8,24 @@ HTML or a forged heading that came from the post.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fake_services import FakeDingTalk, FakeFeishu, FakeService, FakeSlack, FakeWebhook, FakeWeCom
-from notify_support import make_event
 from prometheus_client import CollectorRegistry
 
 from sentinel.clock import SystemClock
-from sentinel.config import NotifyConfig, StorageConfig
+from sentinel.config import NotifyConfig, StorageConfig, config_from_dict
+from sentinel.nlp.base import sentiment_label
+from sentinel.nlp.lexicon import LexiconClassifier
 from sentinel.notify import build_notifiers
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.obs.metrics import Metrics
+from sentinel.post import ScoredPost, parse_post
+from sentinel.risk import build_risk_engine
+from sentinel.risk.base import AlertEvent
+from sentinel.simulate.scenario import generate
 from sentinel.store.sql import SqlStore
 
 HOSTILE_TEXT = (
@@ -73,12 +80,52 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def _real_alerts() -> list[AlertEvent]:
+    """The demo crisis through the lexicon classifier and the real risk engine, every post
+    and author name made hostile first."""
+    start = datetime.fromisoformat("2026-11-28T12:00:00+08:00")
+    records = list(generate("demo", start=start, seed=0))
+    for r in records:
+        r["text"] = f"{r['text']} {HOSTILE_TEXT}"
+        r["author"]["name"] = HOSTILE_AUTHOR
+    posts = [parse_post(r) for r in records]
+    scores = LexiconClassifier().classify([p.text for p in posts])
+    scored = [
+        ScoredPost(p, s.negative, sentiment_label(s.negative), dict(s.topics))
+        for p, s in zip(posts, scores, strict=True)
+    ]
+    engine = build_risk_engine(config_from_dict({"watch": [{"name": "艾克美", "query": "艾克美 OR ACME"}]}))
+    events: list[AlertEvent] = []
+    for i in range(0, len(scored), 200):
+        engine.observe(scored[i : i + 200])
+        events += engine.evaluate(scored[min(i + 199, len(scored) - 1)].post.created_at)
+    return events
+
+
 async def test_no_mention_or_markup_survives_in_any_channel(tmp_path: Path) -> None:
+    events = _real_alerts()
+    assert events and all(HOSTILE_AUTHOR in {s["author"] for s in e.samples} for e in events)
+    # what else a stranger might control: the post URL, and a name that acknowledges (issue 9)
+    events[-1].factors["acked_by"] = "<@U024BE7LH> @all"
+    events[0].samples[:0] = [
+        {
+            "id": "p2",
+            "text": HOSTILE_TEXT[::-1],
+            "author": "@所有人",
+            "url": "javascript:alert(1)//https://m.weibo.cn",
+        },
+        {
+            "id": "p3",
+            "text": "ok",
+            "author": "x",
+            "url": "https://m.weibo.cn/a)[x](https://attacker.example/b",
+        },
+    ]
     services: dict[str, FakeService] = {
         "dingtalk": FakeDingTalk(),
         "feishu": FakeFeishu(),
         "wecom": FakeWeCom(),
-        "slack": FakeSlack(),
+        "slack": FakeSlack(per_second=20),
         "webhook": FakeWebhook(),
     }
     metrics = Metrics(CollectorRegistry())
@@ -86,35 +133,25 @@ async def test_no_mention_or_markup_survives_in_any_channel(tmp_path: Path) -> N
     await store.open()
     try:
         configs = [
-            NotifyConfig.model_validate({"type": kind, "url": s.url, "secret": getattr(s, "secret", None)})  # type: ignore[attr-defined]
+            NotifyConfig.model_validate(
+                {
+                    "type": kind,
+                    "url": s.url,
+                    "secret": getattr(s, "secret", None),  # type: ignore[attr-defined]
+                    "max_samples": 5,
+                    "rate_limit": ["20/s"] if kind == "slack" else None,
+                }
+            )
             for kind, s in services.items()
         ]
         d = Dispatcher(
             build_notifiers(configs, clock=SystemClock(), metrics=metrics), store, SystemClock(), metrics
         )
-        event = make_event(1, level="red", text=HOSTILE_TEXT)
-        event.samples[0]["author"] = HOSTILE_AUTHOR
-        event.samples.append(
-            {
-                "id": "p2",
-                "text": HOSTILE_TEXT[::-1],
-                "author": "@所有人",
-                "url": "javascript:alert(1)//https://m.weibo.cn",
-            }
-        )
-        event.samples.append(
-            {
-                "id": "p3",
-                "text": "ok",
-                "author": "x",
-                "url": "https://m.weibo.cn/a)[x](https://attacker.example/b",
-            }
-        )
-        event.factors["crisis_type"] = "<!channel> @所有人"
-        event.factors["acked_by"] = "<@U024BE7LH> @all"
-        await store.save_events([event], d.channels_for)
         await d.start()
-        assert await d.drain(10)
+        for event in events:  # one at a time, as a slowly growing crisis would: full cards, no digests
+            await store.save_events([event], d.channels_for)
+            d.wake()
+            assert await d.drain(30)
         await d.stop(5)
         counts = await d.counts()
     finally:
@@ -122,16 +159,18 @@ async def test_no_mention_or_markup_survives_in_any_channel(tmp_path: Path) -> N
         for s in services.values():
             s.close()
 
-    assert {ch: c["sent"] for ch, c in counts.items()} == dict.fromkeys(services, 1)
+    n = len(events)
+    assert {ch: c["sent"] for ch, c in counts.items()} == dict.fromkeys(services, n)
     for kind, service in services.items():
-        [arrival] = service.arrivals
-        text = "\n".join(_strings(arrival.body))
-        raw = arrival.raw.decode()
-        for bad in FORBIDDEN:
-            assert bad not in text, f"{kind}: {bad!r} survived"
-        assert "javascript" not in raw.lower().replace("javascript：", "")  # the scheme is broken
-        assert "所有人" in text  # the words are still readable, only inert
+        assert len(service.arrivals) == n, kind
+        for arrival in service.arrivals:
+            text = "\n".join(_strings(arrival.body))
+            raw = arrival.raw.decode()
+            for bad in FORBIDDEN:
+                assert bad not in text, f"{kind}: {bad!r} survived"
+            assert "javascript" not in raw.lower().replace("javascript：", "")  # the scheme is broken
+            assert "所有人" in text  # the words are still readable, only inert
     assert services["dingtalk"].arrivals[0].body["at"] == {"atMobiles": [], "isAtAll": False}
     slack_text = json.dumps(services["slack"].arrivals[0].body, ensure_ascii=False)
-    assert "<https://m.weibo.cn/detail/1|查看原文>" in slack_text  # our own link still works
+    assert f"<{events[0].samples[2]['url']}|查看原文>" in slack_text  # our own link still works
     assert "https://m.weibo.cn/a%29%5Bx%5D%28https://attacker.example/b" in slack_text  # encoded, inert
