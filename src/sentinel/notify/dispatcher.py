@@ -72,7 +72,7 @@ class Dispatcher:
         max_backoff: float = 300.0,
         poll_interval: float = 5.0,
         jitter: float = 0.1,
-        claim_ttl: float = 120.0,
+        claim_ttl: float = 60.0,
     ) -> None:
         self.notifiers: dict[str, Notifier] = {}
         for n in notifiers:
