@@ -553,6 +553,7 @@ class ScoreRole(_Role):
         self.events: list[AlertEvent] = []  # what this process emitted (for tests and logs)
         self._stall: dict[tuple[str, int], tuple[int, float]] = {}
         self._channels: Any = None
+        self._scheduler: Any = None
 
     async def start(self) -> None:
         await super().start()
@@ -563,6 +564,19 @@ class ScoreRole(_Role):
         notifiers = build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
         self._channels = Dispatcher(notifiers, self.store, self.clock, self.metrics).channels_for
         self._tasks.append(asyncio.create_task(self._lead(), name="scorer"))
+        # pruning old posts is a singleton job too; its own lease picks one process
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        from sentinel.store.retention import RetentionJob
+
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        RetentionJob(self.store, self.config.storage, self.clock).schedule(self._scheduler)
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        await super().stop()
 
     async def _lead(self) -> None:
         lease = Lease(self.store.engine, "scorer", default_holder("score"), ttl=15.0, clock=self.clock)
@@ -597,7 +611,7 @@ class ScoreRole(_Role):
         else:
             from sentinel.risk import build_risk_engine
 
-            engine = build_risk_engine(self.config)
+            engine = build_risk_engine(self.config, self.metrics)
         self.processed = {}
         self.event_clock = ManualClock()
         if math.isfinite(horizon):
@@ -616,9 +630,8 @@ class ScoreRole(_Role):
     async def step(self) -> bool:
         """Observe every stored post the watermarks say is complete; True if any was."""
         assert self.risk is not None
-        limit, settle = await self._limit()
-        rows = await self._fetch(self.horizon - LATE_WINDOW, limit, settle)
-        fresh = [r for r in rows if r.pk not in self.processed][:STEP_LIMIT]
+        upper, settle = await self._limit()
+        fresh = await self._fetch(self.horizon - LATE_WINDOW, upper, settle, limit=STEP_LIMIT)
         events: list[AlertEvent] = []
         for r in fresh:
             if r.created_ts > self.event_clock.now().timestamp():
@@ -627,7 +640,7 @@ class ScoreRole(_Role):
             events.extend(self.risk.evaluate(self.event_clock.now()))
             self.processed[r.pk] = r.created_ts
         if not fresh:
-            events.extend(self._tick_live(limit))
+            events.extend(self._tick_live(upper))
         if events:
             await self._save(events)
         if fresh:
@@ -639,12 +652,12 @@ class ScoreRole(_Role):
             await self.store.set_cursor(SCORER_CURSOR, json.dumps({"horizon": self.horizon}))
         return bool(fresh)
 
-    def _tick_live(self, limit: float) -> list[AlertEvent]:
+    def _tick_live(self, upper: float) -> list[AlertEvent]:
         """With live data and nothing pending, time still passes: alerts must cool down."""
         assert self.risk is not None
         wall = self.clock.now()
         lag = (wall - self.event_clock.now()).total_seconds()
-        if limit < math.inf or not 0 < lag <= LIVE_LAG:
+        if upper < math.inf or not 0 < lag <= LIVE_LAG:
             return []
         self.event_clock.advance_to(wall)
         return self.risk.evaluate(wall)
@@ -732,32 +745,42 @@ class ScoreRole(_Role):
         )
         return True
 
-    async def _fetch(self, lower: float, upper: float, settle: float | None) -> list[_Stored]:
-        """Stored, scored posts with lower < created_ts <= upper, oldest first."""
-        q = (
-            select(
-                t.posts.c.pk,
-                t.posts.c.created_ts,
-                t.posts.c.data,
-                t.classifications.c.negative,
-                t.classifications.c.label,
-                t.classifications.c.topics,
-            )
-            .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
-            .order_by(t.posts.c.created_ts, t.posts.c.pk)
-        )
+    async def _fetch(
+        self, lower: float, upper: float, settle: float | None, *, limit: int | None = None
+    ) -> list[_Stored]:
+        """Stored, scored posts with lower < created_ts <= upper not yet observed, oldest first.
+
+        Keys first, then the rows of the new ones: the late window is re-read every step,
+        and most of it has been observed already.
+        """
+        keys = select(t.posts.c.pk, t.posts.c.created_ts).order_by(t.posts.c.created_ts, t.posts.c.pk)
         if math.isfinite(lower):
-            q = q.where(t.posts.c.created_ts > lower)
+            keys = keys.where(t.posts.c.created_ts > lower)
         if math.isfinite(upper):
-            q = q.where(t.posts.c.created_ts <= upper)
+            keys = keys.where(t.posts.c.created_ts <= upper)
         if settle is not None:
-            q = q.where(t.posts.c.ingested_ts <= settle)
-        out: list[_Stored] = []
+            keys = keys.where(t.posts.c.ingested_ts <= settle)
         async with self.store.engine.connect() as conn:
-            for row in await conn.execute(q):
-                if row.pk in self.processed:
-                    continue
-                post = parse_post(json.loads(row.data), max_text=10**9)
-                scored = ScoredPost(post, row.negative, row.label, json.loads(row.topics))
-                out.append(_Stored(int(row.pk), float(row.created_ts), scored))
+            todo = [int(r.pk) for r in await conn.execute(keys) if r.pk not in self.processed]
+            if limit is not None:
+                todo = todo[:limit]
+            out: list[_Stored] = []
+            for i in range(0, len(todo), 500):
+                rows = await conn.execute(
+                    select(
+                        t.posts.c.pk,
+                        t.posts.c.created_ts,
+                        t.posts.c.data,
+                        t.classifications.c.negative,
+                        t.classifications.c.label,
+                        t.classifications.c.topics,
+                    )
+                    .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
+                    .where(t.posts.c.pk.in_(todo[i : i + 500]))
+                )
+                for row in rows:
+                    post = parse_post(json.loads(row.data), max_text=10**9)
+                    scored = ScoredPost(post, row.negative, row.label, json.loads(row.topics))
+                    out.append(_Stored(int(row.pk), float(row.created_ts), scored))
+        out.sort(key=lambda r: (r.created_ts, r.pk))
         return out

@@ -1,0 +1,99 @@
+"""The collect role's watermarks, and roles refusing what cannot work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sentinel.config import ConfigError, config_from_dict
+from sentinel.obs.metrics import Metrics
+from sentinel.roles import WATERMARK_PREFIX, CollectRole, Watermark, run_role
+
+from .conftest import eventually
+from .support import record, write_jsonl
+
+
+def _config(tmp_path: Path, mqtt_url: str, prefix: str, posts: Path):  # type: ignore[no-untyped-def]
+    return config_from_dict(
+        {
+            "storage": {"url": f"sqlite:///{tmp_path}/s.db"},
+            "metrics": {"enabled": False},
+            "bus": {"type": "mqtt", "url": mqtt_url, "topic_prefix": prefix},
+            "source": [
+                {"name": "replay", "type": "file", "path": str(posts), "poll": 0.05, "checkpoint_every": 40}
+            ],
+        },
+        environ={},
+    )
+
+
+async def _mark(role: CollectRole) -> Watermark | None:
+    raw = await role.store.get_cursor(WATERMARK_PREFIX + "replay")
+    return None if raw is None else Watermark.from_json("replay", raw)
+
+
+async def test_collector_saves_watermarks_with_its_cursor(
+    tmp_path: Path, mqtt_url: str, topic_prefix: str, metrics: Metrics
+) -> None:
+    # 150 posts over three event hours, one line twice (counted once), one bad line
+    records = [record(i, step=90.0) for i in range(150)]
+    posts = write_jsonl(tmp_path / "posts.jsonl", [*records, records[3]])
+    with posts.open("a") as fh:
+        fh.write("{not json\n")
+    cfg = _config(tmp_path, mqtt_url, topic_prefix, posts)
+    role = CollectRole(cfg, metrics=metrics)
+    await role.start()
+    try:
+
+        async def idle() -> bool:
+            mark = await _mark(role)
+            return mark is not None and mark.idle
+
+        await eventually(idle)
+        mark = await _mark(role)
+        assert mark is not None
+        assert sum(mark.buckets.values()) == 150 and len(mark.buckets) == 4
+        assert mark.max_ts == pytest.approx(max(json_ts(r) for r in records))
+        cursor = json.loads(await role.store.get_cursor("replay") or "{}")
+        assert cursor["offset"] == posts.stat().st_size
+        # more lines: the collector is busy again, then idle with the new counts
+        with posts.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record(150, step=90.0), ensure_ascii=False) + "\n")
+
+        async def counted() -> bool:
+            m = await _mark(role)
+            return m is not None and m.idle and sum(m.buckets.values()) == 151
+
+        await eventually(counted)
+    finally:
+        await role.stop()
+    # a restarted collector resumes its counts from the store and re-reads nothing twice
+    again = CollectRole(cfg, metrics=Metrics())
+    await again.start()
+    try:
+
+        async def resumed() -> bool:
+            m = await _mark(again)
+            return m is not None and m.idle
+
+        await eventually(resumed)
+        m = await _mark(again)
+        assert m is not None and sum(m.buckets.values()) == 151
+    finally:
+        await again.stop()
+
+
+def json_ts(r: dict) -> float:  # type: ignore[type-arg]
+    from datetime import datetime
+
+    return datetime.fromisoformat(r["created_at"]).timestamp()
+
+
+async def test_roles_refuse_what_cannot_work(tmp_path: Path) -> None:
+    cfg = config_from_dict({"storage": {"url": f"sqlite:///{tmp_path}/s.db"}}, environ={})
+    with pytest.raises(ConfigError, match="needs \\[bus\\] type"):
+        await run_role(cfg, "classify")
+    with pytest.raises(ConfigError, match="unknown role"):
+        await run_role(cfg, "dance")
