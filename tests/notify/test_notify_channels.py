@@ -321,3 +321,23 @@ async def test_every_channel_fits_its_size_limits(
         assert len(service.arrivals) == 2, (kind, service.rejected)
     assert len(dingtalk.arrivals[0].body["markdown"]["text"]) <= 5000
     assert all(len(a.raw) <= 20 * 1024 for a in feishu.arrivals)
+
+
+def test_check_notifiers_reports_every_bad_entry() -> None:
+    from sentinel.config import NotifyConfig
+    from sentinel.notify import check_notifiers
+
+    configs = [
+        NotifyConfig.model_validate(c)
+        for c in (
+            {"type": "console"},
+            {"type": "slack", "url": "https://hooks.slack.com/services/T/B/x", "mentions": ["@here"]},
+            {"type": "wecom", "url": "ftp://x", "name": "w"},
+            {"type": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=1", "lang": "fr"},
+        )
+    ]
+    problems = check_notifiers(configs)
+    assert len(problems) == 3
+    assert problems[0].startswith("notify[1] ('slack')") and "mentions" in problems[0]
+    assert problems[1].startswith("notify[2] ('w')") and "http(s)" in problems[1]
+    assert problems[2].startswith("notify[3] ('dingtalk')") and "lang" in problems[2]

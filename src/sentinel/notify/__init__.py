@@ -6,6 +6,7 @@ outbox through the notifiers :func:`build_notifiers` makes from the ``[[notify]]
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import Any
 
@@ -14,7 +15,15 @@ from sentinel.config import ConfigError, NotifyConfig
 from sentinel.notify.base import Notifier, NotifyError, wants
 from sentinel.obs.metrics import Metrics
 
-__all__ = ["NOTIFIER_TYPES", "Notifier", "NotifyError", "build_notifier", "build_notifiers", "wants"]
+__all__ = [
+    "NOTIFIER_TYPES",
+    "Notifier",
+    "NotifyError",
+    "build_notifier",
+    "build_notifiers",
+    "check_notifiers",
+    "wants",
+]
 
 # type -> "module:Class"; imported lazily so an unused channel costs nothing
 NOTIFIER_TYPES: dict[str, str] = {
@@ -48,3 +57,19 @@ def build_notifier(
 def build_notifiers(configs: list[NotifyConfig], *, clock: Clock, metrics: Metrics) -> list[Notifier]:
     """One notifier per ``[[notify]]`` section, in config order."""
     return [build_notifier(c, clock=clock, metrics=metrics, index=i) for i, c in enumerate(configs)]
+
+
+def check_notifiers(configs: list[NotifyConfig]) -> list[str]:
+    """Every problem in the ``[[notify]]`` sections (types, options, URLs, templates), for
+    ``sentinel check``; builds each notifier and closes it again, sending nothing."""
+    from sentinel.clock import SystemClock
+
+    problems: list[str] = []
+    for i, config in enumerate(configs):
+        try:
+            notifier = build_notifier(config, clock=SystemClock(), metrics=Metrics(), index=i)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        asyncio.run(notifier.close())
+    return problems
