@@ -341,3 +341,14 @@ def test_check_notifiers_reports_every_bad_entry() -> None:
     assert problems[0].startswith("notify[1] ('slack')") and "mentions" in problems[0]
     assert problems[1].startswith("notify[2] ('w')") and "http(s)" in problems[1]
     assert problems[2].startswith("notify[3] ('dingtalk')") and "lang" in problems[2]
+
+
+def test_fit_lines_never_exceeds_the_limit() -> None:
+    from sentinel.notify.markdown import fit_lines, utf8_len
+
+    lines = [f"- 第{i}条预警 {'长' * (i % 37)}" for i in range(300)]
+    for limit in (5, 40, 100, 333, 1000, 4096):
+        for measure in (len, utf8_len):
+            out = fit_lines(lines, limit, measure=measure, tail=["<@ops>"], more=lambda n: f"…另有 {n} 条")
+            assert measure(out) <= limit or limit < measure("\n<@ops>"), (limit, measure)
+            assert out.endswith("<@ops>")

@@ -74,7 +74,11 @@ def fit_lines(
             kept.append(more(len(lines) - len(kept)))
         break
     body = sep.join(kept)
-    return body + (sep + tail_text if tail else "")
+    suffix = sep + tail_text if tail else ""
+    # the "n more" note can be a digit longer than the one measured above: cut, never overflow
+    while body and measure(body + suffix) > limit:
+        body = body[: -max(1, (measure(body + suffix) - limit) // 4)]
+    return body + suffix
 
 
 def more_line(tpl: Templates) -> Callable[[int], str]:
