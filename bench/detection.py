@@ -210,7 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     by_detector: dict[str, list[Result]] = defaultdict(list)
     posts_total, engine_seconds = 0, 0.0
     for seed in args.seeds:
-        records = list(generate(args.scenario, start=start + timedelta(days=seed), seed=seed, days=args.days, volume=args.volume))
+        records = list(
+            generate(
+                args.scenario,
+                start=start + timedelta(days=seed),
+                seed=seed,
+                days=args.days,
+                volume=args.volume,
+            )
+        )
         scored = score_posts(records)
         incs = incidents(records)
         transitions, secs = run_engine(scored, args.query)

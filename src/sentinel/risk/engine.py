@@ -198,7 +198,10 @@ class Engine:
             # spreading a complaint spreads its negativity (a bare "转发微博" says nothing itself);
             # only the original's, never the story's running mean, which would feed on itself
             if story.root_negative is not None:
-                v = max(v, 0.8 * story.root_negative)
+                # a repost's own words count less in a story whose original is not negative:
+                # Weibo repost texts carry the whole "//@..." chain, so one "[泪]" in a cheerful
+                # cascade echoes through every later repost
+                v = max(own * (0.5 + 0.5 * story.root_negative), 0.8 * story.root_negative)
             sev = max(sev, 0.8 * story.severity)
         elif p.repost_of is None and story.root_negative is None:
             story.root_negative = own

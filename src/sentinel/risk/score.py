@@ -5,9 +5,10 @@ Every indicator becomes a strength ``f`` in 0..1:
 * ``volume``: negative-weighted posts in the short window (and the last hour) against the
   seasonal baseline. ``f = clip(log2((obs+1.5)/(exp+1.5)) / 3) * clip(z / 3)`` with
   ``z = (obs-exp)/sqrt(exp+1)``: eight times the usual negative volume, and significant;
-  times ``0.3 + 0.7 clip((share - base)/0.3)``: a surge of every kind of post is no crisis.
+  times ``0.2 + 0.8 clip(log2(negative growth / growth of all posts))``: a surge of every
+  kind of post (a promotion, a feel-good story) is no crisis.
 * ``negative_share``: share of negative weight among all posts against the usual share
-  (at least 0.2): ``f = clip((share - base) / 0.4) * clip(n/20)``, or the same over the last
+  (at least 0.12): ``f = clip((share - base) / 0.4) * clip(n/20)``, or the same over the last
   hour with ``clip(n_1h/40)``, whichever is larger.
 * ``velocity``: the fastest negative story's posts per minute (or engagement growth),
   ``f = log(1+v) / log(1+saturation) * clip((negativity - 0.3) / 0.4)``.
@@ -36,6 +37,7 @@ from typing import Any
 __all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score"]
 
 ANOMALY = ("volume", "negative_share", "velocity")
+FLOOR_SHARE = 0.12
 SEVERITY = ("reach", "kol", "topic")
 
 
@@ -56,6 +58,7 @@ class Indicators:
     expected_negative: float | None
     negative_1h: float
     expected_negative_1h: float | None
+    expected_posts_1h: float | None
     share: float
     base_share: float
     velocity: float
@@ -71,23 +74,34 @@ def _volume(obs: float, exp: float) -> float:
     return _clip(math.log2(ratio) / 3.0) * _clip(z / 3.0)
 
 
+def _outpaces(neg: float, exp_neg: float, posts: float, exp_posts: float) -> float:
+    """0.2..1: how much faster negative volume grew than all volume (1 at twice as fast)."""
+    growth = ((neg + 1.5) / (exp_neg + 1.5)) / ((posts + 3.0) / (exp_posts + 3.0))
+    return 0.2 + 0.8 * _clip(math.log2(max(growth, 1e-9)))
+
+
 def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | None]:
-    # a share below 0.2 is ordinary whatever the history says (a tiny base would make
+    # a share below 0.12 is ordinary whatever the history says (a tiny base would make
     # every handful of complaints look like a jump)
-    base = max(ind.base_share, 0.2)
+    base = max(ind.base_share, FLOOR_SHARE)
     share = _clip((ind.share - base) / 0.4) * _clip(ind.posts / 20.0)
     # the last hour too: a slow burn shows there before any ten minutes look unusual
     share_1h = ind.negative_1h / ind.posts_1h if ind.posts_1h > 0 else 0.0
     share = max(share, _clip((share_1h - base) / 0.4) * _clip(ind.posts_1h / 40.0))
-    lifted = max(ind.share, share_1h if ind.posts_1h >= 20 else 0.0)
     vol: float | None = None
-    if ind.expected_negative is not None:
-        vol = _volume(ind.negative, ind.expected_negative)
-        if ind.expected_negative_1h is not None:
-            vol = max(vol, _volume(ind.negative_1h, ind.expected_negative_1h))
+    if ind.expected_negative is not None and ind.expected_posts is not None:
         # more negative posts only because there are more posts of every kind (a promotion,
-        # a feel-good story going viral) is not a crisis: volume counts fully only with a lift
-        vol *= 0.3 + 0.7 * _clip((lifted - base) / 0.3)
+        # a feel-good story going viral) is not a crisis: the volume counts fully only when
+        # negative posts grow at least twice as fast as all posts
+        vol = _volume(ind.negative, ind.expected_negative) * _outpaces(
+            ind.negative, ind.expected_negative, ind.posts, ind.expected_posts
+        )
+        if ind.expected_negative_1h is not None and ind.expected_posts_1h is not None:
+            vol = max(
+                vol,
+                _volume(ind.negative_1h, ind.expected_negative_1h)
+                * _outpaces(ind.negative_1h, ind.expected_negative_1h, ind.posts_1h, ind.expected_posts_1h),
+            )
     # a fast story counts by how clearly negative it is (a viral cheer with a few "[泪]" is not)
     v = _clip(math.log1p(ind.velocity) / math.log1p(velocity_saturation))
     vel = v * _clip((ind.velocity_negativity - 0.3) / 0.4)

@@ -224,6 +224,7 @@ class WatchState:
             expected_negative=None if exp is None else exp[1],
             negative_1h=neg_1h,
             expected_negative_1h=None if exp_1h is None else exp_1h[1],
+            expected_posts_1h=None if exp_1h is None else exp_1h[0],
             share=negative / posts if posts > 0 else 0.0,
             base_share=base_share,
             velocity=top_v,
