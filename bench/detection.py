@@ -197,6 +197,46 @@ def _fmt_delay(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def perf(posts: int) -> None:
+    """Throughput of the engine alone (CPU time, one core) and of ``run_backtest`` end to end."""
+    import io
+    import json
+
+    from sentinel.backtest import run_backtest
+    from sentinel.config import config_from_dict
+
+    start = datetime(2026, 11, 2, 0, 0, tzinfo=UTC8)
+    records: list[dict[str, Any]] = []
+    for record in generate("kol", start=start, seed=0, days=4, volume=6000):
+        records.append(record)
+        if len(records) >= posts:
+            break
+    scored = score_posts(records)
+    for batch in (256, 1):
+        engine = Engine([WatchConfig(name="brand", query="艾克美 OR ACME")], EngineOptions())
+        cpu, wall = time.process_time(), time.perf_counter()
+        for k in range(0, len(scored), batch):
+            chunk = scored[k : k + batch]
+            engine.observe(chunk)
+            engine.evaluate(chunk[-1].post.created_at)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(
+            f"engine, observe batches of {batch:>3}: {len(scored) / cpu:,.0f} posts/s CPU time, "
+            f"{len(scored) / wall:,.0f} posts/s wall"
+        )
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    config = config_from_dict(
+        {"classifier": {"type": "lexicon"}, "watch": [{"name": "brand", "query": "艾克美 OR ACME"}]}
+    )
+    cpu, wall = time.process_time(), time.perf_counter()
+    run_backtest(config, lines, io.StringIO())
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(
+        f"run_backtest (parse + lexicon + engine): {len(lines) / cpu:,.0f} posts/s CPU time, "
+        f"{len(lines) / wall:,.0f} posts/s wall"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=30.0)
@@ -205,7 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--query", default="艾克美 OR ACME")
     ap.add_argument("--volume", type=float, default=40.0, help="background posts/hour at the daily peak")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--perf", type=int, metavar="POSTS", help="measure throughput on POSTS posts instead")
     args = ap.parse_args(argv)
+    if args.perf:
+        perf(args.perf)
+        return 0
     start = datetime(2026, 11, 2, 0, 0, tzinfo=UTC8)
     by_detector: dict[str, list[Result]] = defaultdict(list)
     posts_total, engine_seconds = 0, 0.0
