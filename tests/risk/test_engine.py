@@ -126,12 +126,15 @@ def test_metrics_are_exported(demo: list[ScoredPost]) -> None:
     engine = Engine([WatchConfig(**WATCH)], metrics=Metrics(registry))
     _replay(engine, demo, 2.0, demo[-1].post.created_at)
     assert registry.get_sample_value("sentinel_watch_level", {"watch": "艾克美"}) >= 2
-    opened = registry.get_sample_value(
-        "sentinel_alert_events_total", {"watch": "艾克美", "level": "blue", "event": "opened"}
-    ) or registry.get_sample_value(
-        "sentinel_alert_events_total", {"watch": "艾克美", "level": "yellow", "event": "opened"}
+    assert registry.get_sample_value("sentinel_watch_risk_score", {"watch": "艾克美"}) > 0
+    assert registry.get_sample_value("sentinel_watch_volume_posts", {"watch": "艾克美"}) > 0
+    # alert-event counters are the daemon's (it counts what it stores), not the engine's
+    assert (
+        registry.get_sample_value(
+            "sentinel_alert_events_total", {"watch": "艾克美", "level": "blue", "event": "opened"}
+        )
+        is None
     )
-    assert opened == 1
 
 
 def test_fast_post_from_a_high_reach_author(start: datetime) -> None:

@@ -333,8 +333,6 @@ class Engine:
         elif quiet:
             factors["silence"] = "quiet hours"
         tz = timezone(timedelta(hours=watch.options.utc_offset))
-        if self.metrics is not None:
-            self.metrics.alert_events.labels(watch.name, LEVELS[level - 1], event).inc()
         return AlertEvent(
             event=event,
             watch=watch.name,
