@@ -179,3 +179,25 @@ def test_memory_is_bounded_by_the_windows(start: datetime) -> None:
     watch = engine.watches[0]
     assert len(watch.entries) <= 200  # the short window, not the stream
     assert len(engine.stories) <= 2 * 1200 + 1
+
+
+def test_quiet_hours_mark_low_levels_silenced(demo: list[ScoredPost]) -> None:
+    # the demo runs at 12:00 UTC+8: make that a quiet hour for anything below red
+    watch = {**WATCH, "quiet_hours": "11:00-13:00", "quiet_min_level": "red"}
+    engine = build_risk_engine(config_from_dict({"watch": [watch]}))
+    events = _replay(engine, demo, 5.0, demo[-1].post.created_at)
+    below = [e for e in events if level_rank(e.level) < 4]
+    red = [e for e in events if e.level == "red"]
+    assert below and all(e.factors["silenced"] and e.factors["silence"] == "quiet hours" for e in below)
+    assert red and not any(e.factors["silenced"] for e in red)
+
+
+def test_traditional_posts_match_a_simplified_query(start: datetime) -> None:
+    engine = build_risk_engine(config_from_dict({"watch": [{"name": "w", "query": "艾克美 AND 质量"}]}))
+    posts = [
+        post(str(i), "艾克美的質量問題太嚴重了，垃圾", start + timedelta(seconds=i), negative=0.95)
+        for i in range(40)
+    ]
+    engine.observe(posts)
+    engine.evaluate(start + timedelta(minutes=2))
+    assert len(engine.watches[0].entries) == 40

@@ -131,7 +131,7 @@ class Score:
         ind = self.indicators
         values: dict[str, tuple[float, float | None]] = {
             "volume": (ind.negative, ind.expected_negative),
-            "negative_share": (ind.share, ind.base_share),
+            "negative_share": (ind.share, max(ind.base_share, FLOOR_SHARE)),
             "velocity": (ind.velocity, None),
             "reach": (ind.reach, None),
             "kol": (float(ind.kol), None),

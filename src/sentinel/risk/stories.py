@@ -5,8 +5,8 @@
 1. through ``repost_of`` (the parent's story, or a story named after the unseen parent), or
 2. as a near-duplicate: MinHash (32 hashes) over character 3-grams of the cleaned text,
    banded 8 x 4 for candidates, confirmed when the estimated Jaccard similarity of the
-   signatures is at least ``threshold`` (0.5 by default; see ``bench/dedup`` numbers in
-   docs/risk.md, measured on ``tests/data/dup_pairs.jsonl``).
+   signatures is at least ``threshold`` (0.5 by default; measured on the labelled pairs in
+   ``tests/data/dup_pairs.jsonl``, see docs/risk.md).
 
 State is bounded by ``ttl``: posts and stories not seen for that long are forgotten.
 """
