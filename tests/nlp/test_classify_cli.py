@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 from typer.testing import CliRunner
@@ -23,7 +24,7 @@ def _app() -> typer.Typer:
     return app
 
 
-POSTS = [
+POSTS: list[dict[str, Any]] = [
     {"platform": "weibo", "id": "1", "text": "质量太差了，用了两天就坏了，再也不买", "extra": {"kept": True}},
     {"platform": "weibo", "id": "2", "text": "很好用，物流也快，五星好评"},
     {"platform": "weibo", "id": "3", "text": "客服态度恶劣，打了十次电话都没人处理"},
@@ -31,7 +32,7 @@ POSTS = [
 ]
 
 
-def _run(stdin: str) -> tuple[list[dict[str, object]], str]:
+def _run(stdin: str) -> tuple[list[dict[str, Any]], str]:
     result = CliRunner().invoke(_app(), ["classify", "--model", str(MODEL_DIR)], input=stdin)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -50,9 +51,9 @@ def test_adds_sentiment_and_topics_in_order() -> None:
         assert isinstance(got["topics"], list)
         for topic in got["topics"]:
             assert set(topic) == {"label", "score"} and 0.5 <= topic["score"] <= 1.0
-    assert out[0]["sentiment"]["label"] == "negative"  # type: ignore[index]
-    assert out[1]["sentiment"]["label"] == "positive"  # type: ignore[index]
-    assert "service_failure" in [t["label"] for t in out[2]["topics"]]  # type: ignore[union-attr]
+    assert out[0]["sentiment"]["label"] == "negative"
+    assert out[1]["sentiment"]["label"] == "positive"
+    assert "service_failure" in [t["label"] for t in out[2]["topics"]]
 
 
 def test_malformed_lines_keep_their_place_and_are_counted() -> None:

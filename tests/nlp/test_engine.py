@@ -8,6 +8,7 @@ import pytest
 
 from sentinel.nlp.base import Scores
 from sentinel.nlp.engine import InferenceEngine
+from sentinel.nlp.transformer import TransformerClassifier
 
 
 class RecordingClassifier:
@@ -76,7 +77,7 @@ async def test_closed_engine_refuses_work() -> None:
         await engine.score(["late"])
 
 
-async def test_engine_with_the_shipped_model(shipped) -> None:  # type: ignore[no-untyped-def]
+async def test_engine_with_the_shipped_model(shipped: TransformerClassifier) -> None:
     async with InferenceEngine(shipped, max_batch_size=32, max_wait_ms=5) as engine:
         direct = shipped.classify(["物流太慢了，客服也不理人", "很好用，推荐"])
         pooled = await engine.score(["物流太慢了，客服也不理人", "很好用，推荐"])

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
 from sentinel.nlp import build_classifier
 from sentinel.nlp.transformer import TransformerClassifier
@@ -18,14 +18,13 @@ def _make_checkpoint(directory: Path, labels: int, id2label: dict[int, str] | No
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
     directory.mkdir()
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    BertTokenizer(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=16,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        num_labels=labels,
         id2label=id2label or {i: f"LABEL_{i}" for i in range(labels)},
         label2id={v: k for k, v in (id2label or {i: f"LABEL_{i}" for i in range(labels)}).items()},
     )
@@ -35,7 +34,7 @@ def _make_checkpoint(directory: Path, labels: int, id2label: dict[int, str] | No
 
 
 def _reference(directory: Path, texts: list[str]) -> torch.Tensor:
-    tok = BertTokenizerFast.from_pretrained(directory)
+    tok = BertTokenizer.from_pretrained(directory)
     model = BertForSequenceClassification.from_pretrained(directory).eval()
     with torch.inference_mode():
         return torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1)
@@ -43,7 +42,13 @@ def _reference(directory: Path, texts: list[str]) -> torch.Tensor:
 
 def _cfg(model: Path, label_map: dict[str, str]) -> SimpleNamespace:
     return SimpleNamespace(
-        type="transformer", model=str(model), threads=1, batch_size=8, max_length=32, quantize=False, label_map=label_map
+        type="transformer",
+        model=str(model),
+        threads=1,
+        batch_size=8,
+        max_length=32,
+        quantize=False,
+        label_map=label_map,
     )
 
 

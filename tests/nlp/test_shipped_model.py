@@ -26,7 +26,13 @@ TEXTS = [
 
 
 def test_public_api() -> None:
-    assert sorted(sentinel.nlp.__all__) == ["Classifier", "ClassifierSettings", "Scores", "build_classifier", "sentiment_label"]
+    assert sorted(sentinel.nlp.__all__) == [
+        "Classifier",
+        "ClassifierSettings",
+        "Scores",
+        "build_classifier",
+        "sentiment_label",
+    ]
 
 
 def test_size_limit_and_files() -> None:
@@ -51,11 +57,15 @@ def test_order_does_not_change_scores(shipped: TransformerClassifier) -> None:
     assert [s.negative for s in forward] == pytest.approx([s.negative for s in backward], abs=1e-5)
 
 
-def test_quantisation_toggle_keeps_the_decisions(shipped: TransformerClassifier, shipped_fp32: TransformerClassifier) -> None:
+def test_quantisation_toggle_keeps_the_decisions(
+    shipped: TransformerClassifier, shipped_fp32: TransformerClassifier
+) -> None:
     assert shipped.quantized and not shipped_fp32.quantized
     assert shipped.name.endswith("+int8") and not shipped_fp32.name.endswith("+int8")
     assert any(type(m).__module__.startswith("torch.ao") for m in shipped.model.modules())
-    assert all(type(m) is not nn.Linear or m.weight.dtype.is_floating_point for m in shipped_fp32.model.modules())
+    assert all(
+        type(m) is not nn.Linear or m.weight.dtype.is_floating_point for m in shipped_fp32.model.modules()
+    )
     q = [s.negative for s in shipped.classify(TEXTS)]
     f = [s.negative for s in shipped_fp32.classify(TEXTS)]
     assert q == pytest.approx(f, abs=0.05)
@@ -68,7 +78,15 @@ def test_truncation_at_max_length(shipped: TransformerClassifier) -> None:
 
 
 def test_build_classifier_dispatches_on_type() -> None:
-    cfg = SimpleNamespace(type="transformer", model="models/default", threads=2, batch_size=64, max_length=128, quantize=True, label_map={})
+    cfg = SimpleNamespace(
+        type="transformer",
+        model="models/default",
+        threads=2,
+        batch_size=64,
+        max_length=128,
+        quantize=True,
+        label_map={},
+    )
     assert isinstance(build_classifier(cfg), TransformerClassifier)
     with pytest.raises(ValueError, match="unknown classifier"):
         build_classifier(SimpleNamespace(type="nope"))

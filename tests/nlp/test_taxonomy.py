@@ -58,7 +58,12 @@ def test_seed_matching_normalises_width_and_case() -> None:
         ({"topics": [{"id": "a", "name": "甲", "seeds": ["x"], "severity": 2}]}, r"\(a\)\.severity"),
         ({"topics": [{"id": "a", "name": "甲", "seeds": ["x"], "colour": "red"}]}, "unknown key"),
         (
-            {"topics": [{"id": "a", "name": "甲", "seeds": ["x"]}, {"id": "a", "name": "乙", "seeds": ["y"]}]},
+            {
+                "topics": [
+                    {"id": "a", "name": "甲", "seeds": ["x"]},
+                    {"id": "a", "name": "乙", "seeds": ["y"]},
+                ]
+            },
             "duplicate topic id 'a'",
         ),
     ],

@@ -19,7 +19,7 @@ NEGATIVE = ["太差", "失望", "垃圾", "退货", "坏了", "客服不理人",
 FILLER = ["这个东西", "用了几天", "总的来说", "包装", "这次买的", "说实话", "[哈哈]", "[怒]"]
 
 
-def _corpus(directory: Path, rows: int = 400) -> Path:
+def _corpus(directory: Path, rows: int = 240) -> Path:
     rng = random.Random(7)
     directory.mkdir()
     with (directory / "toy_weibo.jsonl").open("w", encoding="utf-8") as fh:
@@ -28,7 +28,12 @@ def _corpus(directory: Path, rows: int = 400) -> Path:
             words = rng.sample(NEGATIVE if negative else POSITIVE, 2) + rng.sample(FILLER, 2)
             rng.shuffle(words)
             text = "，".join(words) + f"{i}"
-            fh.write(json.dumps({"text": text, "label": "negative" if negative else "positive"}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"text": text, "label": "negative" if negative else "positive"}, ensure_ascii=False
+                )
+                + "\n"
+            )
     return directory
 
 
@@ -38,7 +43,7 @@ def _settings(data: Path, out: Path, seed: int = 3) -> TrainSettings:
         out=out,
         taxonomy=REPO / "config" / "taxonomy.yaml",
         seed=seed,
-        epochs=3,
+        epochs=2,
         batch_size=16,
         hidden=32,
         layers=1,
@@ -46,9 +51,9 @@ def _settings(data: Path, out: Path, seed: int = 3) -> TrainSettings:
         ngram_buckets=512,
         ngram_dim=8,
         linear_buckets=1024,
-        max_length=32,
+        max_length=24,
         lr=3e-3,
-        mlm_epochs=0.5,
+        mlm_epochs=0.3,
         patience=5,
         threads=1,
         progress=False,
@@ -65,26 +70,41 @@ def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _corpus(tmp_path_factory.mktemp("toy") / "data")
 
 
-def test_training_is_reproducible_and_saves_a_working_model(toy_data: Path, tmp_path: Path) -> None:
-    first = train(_settings(toy_data, tmp_path / "a"), log=lambda _: None)
+@pytest.fixture(scope="module")
+def first(toy_data: Path) -> tuple[Path, dict[str, object]]:
+    out = toy_data.parent / "a"
+    return out, train(_settings(toy_data, out), log=lambda _: None)
+
+
+def test_training_is_reproducible_and_saves_a_working_model(
+    toy_data: Path, first: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    first_dir, first_report = first
     second = train(_settings(toy_data, tmp_path / "b"), log=lambda _: None)
-    assert _timeless(first["history"]) == _timeless(second["history"])
-    wa = load_file(str(tmp_path / "a" / "model.safetensors"))
+    assert _timeless(first_report["history"]) == _timeless(second["history"])
+    wa = load_file(str(first_dir / "model.safetensors"))
     wb = load_file(str(tmp_path / "b" / "model.safetensors"))
     assert wa.keys() == wb.keys()
     assert all(bool((wa[k] == wb[k]).all()) for k in wa)
 
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "taxonomy.yaml", "training_report.json"):
-        assert (tmp_path / "a" / name).is_file()
-    clf = TransformerClassifier(tmp_path / "a", quantize=False, threads=1)
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "taxonomy.yaml",
+        "training_report.json",
+    ):
+        assert (first_dir / name).is_file()
+    clf = TransformerClassifier(first_dir, quantize=False, threads=1)
     scores = clf.classify(["太差，失望", "很好，推荐"])
     assert scores[0].negative > scores[1].negative
     assert len(scores[0].topics) == 11
 
 
-def test_another_seed_gives_another_model(toy_data: Path, tmp_path: Path) -> None:
-    train(_settings(toy_data, tmp_path / "a", seed=3), log=lambda _: None)
+def test_another_seed_gives_another_model(
+    toy_data: Path, first: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
     train(_settings(toy_data, tmp_path / "c", seed=4), log=lambda _: None)
-    wa = load_file(str(tmp_path / "a" / "model.safetensors"))
+    wa = load_file(str(first[0] / "model.safetensors"))
     wc = load_file(str(tmp_path / "c" / "model.safetensors"))
     assert any(not bool((wa[k] == wc[k]).all()) for k in wa)

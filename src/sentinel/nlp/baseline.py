@@ -32,7 +32,7 @@ class TfidfBaseline:
             LogisticRegression(C=c, max_iter=1000),
         )
 
-    def fit(self, texts: Sequence[str], negative: Sequence[int]) -> TfidfBaseline:
+    def fit(self, texts: Sequence[str], negative: Sequence[int] | np.ndarray) -> TfidfBaseline:
         self.pipeline.fit(list(texts), np.asarray(negative))
         return self
 
@@ -41,7 +41,9 @@ class TfidfBaseline:
         return np.asarray(self.pipeline.predict_proba(list(texts))[:, 1])
 
 
-def out_of_fold_probs(texts: Sequence[str], negative: Sequence[int], folds: int = 3, seed: int = 0) -> np.ndarray:
+def out_of_fold_probs(
+    texts: Sequence[str], negative: Sequence[int], folds: int = 3, seed: int = 0
+) -> np.ndarray:
     """Teacher probabilities for each training text from a model that never saw that text,
     so the soft targets are as (over)confident as on new data, not memorised."""
     rng = np.random.default_rng(seed)

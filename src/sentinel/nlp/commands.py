@@ -35,7 +35,9 @@ def _default_path(relative: str) -> Path:
     return local if local.exists() else _REPO_ROOT / relative
 
 
-def annotate(obj: dict[str, Any], scores: Scores, *, neutral_band: float, topic_threshold: float) -> dict[str, Any]:
+def annotate(
+    obj: dict[str, Any], scores: Scores, *, neutral_band: float, topic_threshold: float
+) -> dict[str, Any]:
     """Add ``sentiment`` and ``topics`` (those at or above the threshold, best first)."""
     obj["sentiment"] = {
         "label": sentiment_label(scores.negative, neutral_band),
@@ -73,7 +75,12 @@ def _chunks(stream: TextIO) -> Iterator[list[str]]:
 
 
 def classify_stream(
-    clf: Classifier, stdin: TextIO, stdout: TextIO, *, neutral_band: float = 0.15, topic_threshold: float = 0.5
+    clf: Classifier,
+    stdin: TextIO,
+    stdout: TextIO,
+    *,
+    neutral_band: float = 0.15,
+    topic_threshold: float = 0.5,
 ) -> tuple[int, int]:
     """JSONL in, JSONL out, same order; returns (posts scored, malformed lines)."""
     done = errors = 0
@@ -104,11 +111,17 @@ def register(app: typer.Typer) -> None:
     app.command("classify")(classify_command)
 
 
-def _build(model: Path | None, threads: int, batch_size: int, quantize: bool, max_length: int = 128) -> Classifier:
+def _build(
+    model: Path | None, threads: int, batch_size: int, quantize: bool, max_length: int = 128
+) -> Classifier:
     from sentinel.nlp.transformer import TransformerClassifier
 
     return TransformerClassifier(
-        model or "models/default", threads=threads, batch_size=batch_size, quantize=quantize, max_length=max_length
+        model or "models/default",
+        threads=threads,
+        batch_size=batch_size,
+        quantize=quantize,
+        max_length=max_length,
     )
 
 
@@ -123,12 +136,16 @@ def classify_command(
 ) -> None:
     """Score JSONL posts from stdin; write them to stdout with sentiment and topics added."""
     clf = _build(model, threads, batch_size, quantize, max_length)
-    done, errors = classify_stream(clf, sys.stdin, sys.stdout, neutral_band=neutral_band, topic_threshold=topic_threshold)
+    done, errors = classify_stream(
+        clf, sys.stdin, sys.stdout, neutral_band=neutral_band, topic_threshold=topic_threshold
+    )
     print(f"classified {done} posts, {errors} malformed line(s)", file=sys.stderr)
 
 
 def train_command(
-    data: Annotated[Path | None, typer.Option(help="directory of labelled *.jsonl (default ../shared/data)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="directory of labelled *.jsonl (default ../shared/data)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="output model directory")] = Path("models/default"),
     taxonomy: Annotated[Path | None, typer.Option(help="crisis-topic taxonomy YAML")] = None,
     seed: Annotated[int, typer.Option()] = 13,
@@ -168,9 +185,15 @@ def train_command(
 def evaluate_command(
     data: Annotated[Path | None, typer.Option(help='labelled JSONL ({"text", "label"}) to score')] = None,
     model: Annotated[Path | None, typer.Option(help="model directory (default: models/default)")] = None,
-    heldout: Annotated[Path | None, typer.Option(help="score the held-out test split of this corpus directory")] = None,
-    baseline: Annotated[bool, typer.Option(help="with --heldout: also TF-IDF + LR trained on the train split")] = False,
-    topics: Annotated[Path | None, typer.Option(help='hand-labelled JSONL ({"text", "topics"}) for topic P/R')] = None,
+    heldout: Annotated[
+        Path | None, typer.Option(help="score the held-out test split of this corpus directory")
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="with --heldout: also TF-IDF + LR trained on the train split")
+    ] = False,
+    topics: Annotated[
+        Path | None, typer.Option(help='hand-labelled JSONL ({"text", "topics"}) for topic P/R')
+    ] = None,
     strip_emoticons: Annotated[bool, typer.Option(help="remove [...] emoticons before scoring")] = False,
     neutral_band: Annotated[float, typer.Option(help="0 = binary decision at 0.5")] = 0.0,
     threads: Annotated[int, typer.Option()] = 2,
@@ -187,11 +210,18 @@ def evaluate_command(
     clf = _build(model, threads, batch_size, quantize)
     result: dict[str, Any] = {"model": clf.name}
     if data is not None:
-        result["data"] = evaluate_examples(clf, load_jsonl_examples(data), neutral_band=neutral_band, strip=strip_emoticons)
+        result["data"] = evaluate_examples(
+            clf, load_jsonl_examples(data), neutral_band=neutral_band, strip=strip_emoticons
+        )
     if heldout is not None:
         result["heldout"] = evaluate_heldout(clf, heldout, baseline=baseline)
     if topics is not None:
-        result["topics"] = evaluate_topics(clf, topics)
+        from sentinel.nlp.taxonomy import load_taxonomy
+        from sentinel.nlp.transformer import resolve_model_dir
+
+        bundled = resolve_model_dir(model or "models/default") / "taxonomy.yaml"
+        taxonomy = load_taxonomy(bundled) if bundled.is_file() else None
+        result["topics"] = evaluate_topics(clf, topics, taxonomy=taxonomy)
     if as_json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
@@ -202,7 +232,9 @@ def _print_report(result: dict[str, Any]) -> None:
     print(f"model: {result['model']}")
     if "data" in result:
         d = result["data"]
-        print(f"posts: {d['n']}  accuracy: {d['accuracy']:.4f}  macro-F1: {d['macro_f1']:.4f}  throughput: {d['posts_per_s']} posts/s")
+        print(
+            f"posts: {d['n']}  accuracy: {d['accuracy']:.4f}  macro-F1: {d['macro_f1']:.4f}  throughput: {d['posts_per_s']} posts/s"
+        )
         labels = list(d["confusion"])
         print("confusion (rows gold, columns predicted):")
         print("  " + "".join(f"{lab:>10}" for lab in ["", *labels]))
@@ -216,4 +248,6 @@ def _print_report(result: dict[str, Any]) -> None:
     if "topics" in result:
         print("topics (threshold 0.5):")
         for name, r in result["topics"].items():
-            print(f"  {name:<26} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}  n={int(r['support'])}")
+            print(
+                f"  {name:<26} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}  n={int(r['support'])}"
+            )

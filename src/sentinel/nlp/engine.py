@@ -37,7 +37,9 @@ class _Item:
 
 
 class InferenceEngine:
-    def __init__(self, classifier: Classifier, *, max_batch_size: int = 64, max_wait_ms: float = 10.0) -> None:
+    def __init__(
+        self, classifier: Classifier, *, max_batch_size: int = 64, max_wait_ms: float = 10.0
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         self.classifier = classifier

@@ -10,6 +10,7 @@ from pathlib import Path
 from sentinel.nlp.base import Classifier, sentiment_label
 from sentinel.nlp.data import Example, load_corpora, split_of
 from sentinel.nlp.metrics import binary_pr, sentiment_metrics
+from sentinel.nlp.taxonomy import Taxonomy
 from sentinel.nlp.text import EMOTICON_RE, strip_emoticons
 
 __all__ = ["evaluate_examples", "evaluate_heldout", "evaluate_topics"]
@@ -59,13 +60,18 @@ def evaluate_heldout(
         if teacher is not None:
             texts = [strip_emoticons(e.text) if strip else e.text for e in rows]
             probs = teacher.predict_proba(texts)
-            entry["baseline_accuracy"] = float(sum((p > 0.5) == bool(e.negative) for p, e in zip(probs, rows, strict=True)) / len(rows))
+            entry["baseline_accuracy"] = float(
+                sum((p > 0.5) == bool(e.negative) for p, e in zip(probs, rows, strict=True)) / len(rows)
+            )
         results[name] = entry
     return results
 
 
-def evaluate_topics(clf: Classifier, path: str | Path, threshold: float = 0.5) -> dict[str, dict[str, float]]:
-    """Per-topic precision / recall on a hand-labelled ``{"text", "topics": [...]}`` file."""
+def evaluate_topics(
+    clf: Classifier, path: str | Path, threshold: float = 0.5, taxonomy: Taxonomy | None = None
+) -> dict[str, dict[str, float]]:
+    """Per-topic precision / recall on a hand-labelled ``{"text", "topics": [...]}`` file;
+    with a taxonomy, also those of plain seed-term matching (``seed_precision``, …)."""
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     scores = clf.classify([r["text"] for r in rows])
     labels = sorted({t for s in scores for t in s.topics} | {t for r in rows for t in r["topics"]})
@@ -74,6 +80,9 @@ def evaluate_topics(clf: Classifier, path: str | Path, threshold: float = 0.5) -
         gold = [label in r["topics"] for r in rows]
         predicted = [s.topics.get(label, 0.0) >= threshold for s in scores]
         out[label] = binary_pr(gold, predicted)
+        if taxonomy is not None and label in taxonomy.ids:
+            seeds = binary_pr(gold, [label in taxonomy.match(r["text"]) for r in rows])
+            out[label].update({f"seed_{k}": v for k, v in seeds.items() if k != "support"})
     all_gold = [label in r["topics"] for r in rows for label in labels]
     all_pred = [s.topics.get(label, 0.0) >= threshold for s in scores for label in labels]
     out["micro"] = binary_pr(all_gold, all_pred)

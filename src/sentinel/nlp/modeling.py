@@ -85,8 +85,10 @@ class SentinelModel(PreTrainedModel):
         h = config.hidden_size
         n_out = 1 + len(config.topic_labels)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.bigram = nn.Embedding(config.ngram_buckets, config.ngram_dim)
-        self.trigram = nn.Embedding(config.ngram_buckets, config.ngram_dim)
+        # The hashed tables are large and each batch touches a few rows: sparse gradients
+        # (with SparseAdam in training) skip zeroing and updating the untouched millions.
+        self.bigram = nn.Embedding(config.ngram_buckets, config.ngram_dim, sparse=True)
+        self.trigram = nn.Embedding(config.ngram_buckets, config.ngram_dim, sparse=True)
         self.ngram_proj = nn.Linear(config.ngram_dim, h, bias=False)
         # Funnel-style downsampling: `stride` neighbouring characters (each already carrying
         # its bigram and trigram) merge into one encoder position, dividing attention and
@@ -94,7 +96,7 @@ class SentinelModel(PreTrainedModel):
         self.merge = nn.Linear(config.stride * h, h) if config.stride > 1 else None
         self.head = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Dropout(config.hidden_dropout_prob))
         self.out = nn.Linear(h, n_out)
-        self.linear = nn.Embedding(config.linear_buckets, n_out)
+        self.linear = nn.Embedding(config.linear_buckets, n_out, sparse=True)
         self.linear_bias = nn.Parameter(torch.zeros(n_out))
         self.post_init()
 
@@ -111,6 +113,9 @@ class SentinelModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+    def sparse_parameters(self) -> list[torch.Tensor]:
+        return [self.bigram.weight, self.trigram.weight, self.linear.weight]
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         bigram, trigram = hash_ngrams(input_ids, self.config.ngram_buckets)
@@ -130,7 +135,9 @@ class SentinelModel(PreTrainedModel):
         length = attention_mask.sum(1, keepdim=True).clamp(min=1).to(summed.dtype)
         return summed / (3 * length).sqrt() + self.linear_bias
 
-    def downsample(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def downsample(
+        self, embeds: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep ``[CLS]``; merge the characters after it in groups of ``stride``."""
         if self.merge is None:
             return embeds, attention_mask
@@ -147,7 +154,9 @@ class SentinelModel(PreTrainedModel):
         merged_mask = mask.reshape(b, t // k, k).amax(-1)
         return torch.cat([cls, merged], 1), torch.cat([attention_mask[:, :1], merged_mask], 1)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder states and their mask (shorter than the input when ``stride`` > 1)."""
         embeds, mask = self.downsample(self.embed(input_ids), attention_mask)
         return self.bert(inputs_embeds=embeds, attention_mask=mask)[0], mask

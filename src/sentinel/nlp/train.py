@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -32,7 +33,6 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from sentinel.nlp.data import Example, load_corpora, split_of
-from sentinel.nlp.metrics import sentiment_metrics
 from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
@@ -113,7 +113,9 @@ def _encode_examples(
     stripped_idx = [i for i, e in enumerate(examples) if EMOTICON_RE.search(e.text)]
     stripped = tok.encode([strip_emoticons(examples[i].text) for i in stripped_idx], max_length)
     masked_idx = [i for i, e in enumerate(examples) if e.topics]
-    masked = tok.encode([_mask_seeds(examples[i].text, taxonomy, examples[i].topics) for i in masked_idx], max_length)
+    masked = tok.encode(
+        [_mask_seeds(examples[i].text, taxonomy, examples[i].topics) for i in masked_idx], max_length
+    )
     by_stripped = dict(zip(stripped_idx, stripped, strict=True))
     by_masked = dict(zip(masked_idx, masked, strict=True))
     out = []
@@ -140,7 +142,7 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
     order = list(range(len(lengths)))
     rng.shuffle(order)
     chunk = batch_size * 50
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), chunk):
         part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
         batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
@@ -164,23 +166,49 @@ def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
     return factor
 
 
-def _optimizer(model: SentinelModel, s: TrainSettings, extra: Sequence[torch.nn.Parameter] = ()) -> torch.optim.AdamW:
-    linear = [model.linear.weight, model.linear_bias]
-    linear_ids = {id(p) for p in linear}
-    no_decay = [p for n, p in model.named_parameters() if id(p) not in linear_ids and (p.ndim < 2 or "LayerNorm" in n)]
-    no_decay_ids = {id(p) for p in no_decay}
-    decay = [p for p in model.parameters() if id(p) not in linear_ids | no_decay_ids]
-    groups = [
-        {"params": decay + list(extra), "weight_decay": s.weight_decay, "lr": s.lr},
-        {"params": no_decay, "weight_decay": 0.0, "lr": s.lr},
+class _Optimizer:
+    """AdamW for the dense weights, SparseAdam for the hashed n-gram tables, one schedule."""
+
+    def __init__(
+        self, model: SentinelModel, s: TrainSettings, total: int, extra: Sequence[torch.nn.Parameter] = ()
+    ) -> None:
+        sparse = model.sparse_parameters()
+        sparse_ids = {id(p) for p in sparse}
+        dense = [(n, p) for n, p in model.named_parameters() if id(p) not in sparse_ids]
+        no_decay = [p for n, p in dense if p.ndim < 2 or "LayerNorm" in n or n == "linear_bias"]
+        no_decay_ids = {id(p) for p in no_decay}
+        decay = [p for _, p in dense if id(p) not in no_decay_ids] + list(extra)
+        self.dense_params = [p for _, p in dense] + list(extra)
+        self.dense = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=s.lr,
+            betas=(0.9, 0.98),
+            eps=1e-6,
+        )
         # The linear head is a logistic regression over ~10^5 sparse features: it wants a
-        # larger step than the encoder, and no decay (its rows only move when seen).
-        {"params": linear, "weight_decay": 0.0, "lr": s.linear_lr},
-    ]
-    return torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6)
+        # larger step than the encoder.
+        self.sparse = torch.optim.SparseAdam(
+            [{"params": sparse[:2], "lr": s.lr}, {"params": sparse[2:], "lr": s.linear_lr}],
+            betas=(0.9, 0.98),
+            eps=1e-6,
+        )
+        factor = _lr_lambda(total, s.warmup)
+        self.schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (self.dense, self.sparse)]
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.dense.zero_grad(set_to_none=True)
+        self.sparse.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.dense_params, 1.0)
+        self.dense.step()
+        self.sparse.step()
+        for schedule in self.schedules:
+            schedule.step()
 
 
-def _mask_for_mlm(ids: torch.Tensor, mask: torch.Tensor, tok: CharTokenizer, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _mask_for_mlm(
+    ids: torch.Tensor, mask: torch.Tensor, tok: CharTokenizer, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     special = ids < 4  # PAD, UNK, CLS, MASK
     chosen = (torch.rand(ids.shape, generator=gen) < 0.15) & ~special & mask.bool()
     labels = torch.where(chosen, ids, torch.full_like(ids, -100))
@@ -193,15 +221,18 @@ def _mask_for_mlm(ids: torch.Tensor, mask: torch.Tensor, tok: CharTokenizer, gen
 
 
 def _pretrain_mlm(
-    model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], s: TrainSettings, log: Callable[[str], None]
+    model: SentinelModel,
+    tok: CharTokenizer,
+    rows: Sequence[list[int]],
+    s: TrainSettings,
+    log: Callable[[str], None],
 ) -> None:
     head = MLMHead(model)
-    opt = _optimizer(model, s, extra=list(head.parameters()))
     rng = random.Random(s.seed + 1)
     gen = torch.Generator().manual_seed(s.seed + 1)
     per_epoch = _batches([len(r) for r in rows], s.batch_size, rng)
     total = max(1, int(len(per_epoch) * s.mlm_epochs))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, s.warmup))
+    opt = _Optimizer(model, s, total, extra=list(head.parameters()))
     model.train()
     bar = tqdm(total=total, desc="mlm", disable=not s.progress, leave=False)
     step = 0
@@ -213,11 +244,7 @@ def _pretrain_mlm(
             corrupted, labels = _mask_for_mlm(ids, mask, tok, gen)
             hidden, _ = model.encode(corrupted, mask)
             loss = head(hidden, labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            opt.step(loss)
             step += 1
             bar.update(1)
             if step % 200 == 0:
@@ -228,7 +255,9 @@ def _pretrain_mlm(
 
 
 @torch.inference_mode()
-def predict(model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """(P(negative), topic probabilities) for already-encoded rows, in their order."""
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
@@ -244,7 +273,9 @@ def predict(model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]],
     return neg, topics
 
 
-def _validate(model: SentinelModel, tok: CharTokenizer, val: Sequence[Example], enc: Sequence[_Encoded]) -> dict[str, float]:
+def _validate(
+    model: SentinelModel, tok: CharTokenizer, val: Sequence[Example], enc: Sequence[_Encoded]
+) -> dict[str, float]:
     """Accuracy per corpus, Weibo-like corpora also with emoticons stripped; `score` is the
     mean of those numbers, so stripped Weibo weighs as much as a whole corpus."""
     neg, _ = predict(model, tok, [e.base for e in enc])
@@ -268,6 +299,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     """Train, save to ``s.out`` and return the training report (also saved as JSON)."""
     emit = log or (lambda msg: print(msg, file=sys.stderr))
     started = time.monotonic()
+    cpu_started = time.process_time()
     torch.set_num_threads(s.threads)
     _set_seed(s.seed)
     taxonomy = load_taxonomy(s.taxonomy)
@@ -298,7 +330,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         intermediate_size=4 * s.hidden,
         max_position_embeddings=max(s.max_length, 128),
         hidden_dropout_prob=s.dropout,
-        attention_probs_dropout_prob=s.dropout,
+        attention_probs_dropout_prob=0.0,  # dropout on CPU is costly; hidden dropout suffices
         pad_token_id=tok.pad_id,
         type_vocab_size=1,
         ngram_buckets=s.ngram_buckets,
@@ -316,11 +348,9 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         _pretrain_mlm(model, tok, [e.base for e in train_enc], s, emit)
 
     rng = random.Random(s.seed)
-    gen = torch.Generator().manual_seed(s.seed)
     steps_per_epoch = math.ceil(len(train_enc) / s.batch_size)
     total = steps_per_epoch * s.epochs
-    opt = _optimizer(model, s)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, s.warmup))
+    opt = _Optimizer(model, s, total)
     history: list[dict[str, float]] = []
     best: dict[str, float] | None = None
     best_state: dict[str, torch.Tensor] | None = None
@@ -352,11 +382,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
                 loss = (1 - s.distill) * loss + s.distill * soft_loss
             if topics.shape[1]:
                 loss = loss + s.topic_weight * F.binary_cross_entropy_with_logits(out.topic_logits, topics)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            opt.step(loss)
             running += loss.item()
             bar.update(1)
             if n % 100 == 0:
@@ -370,7 +396,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         report["train_loss"] = running / max(1, n)
         report["elapsed_s"] = round(time.monotonic() - started, 1)
         history.append(report)
-        emit("epoch {epoch}: ".format(epoch=epoch) + ", ".join(f"{k} {v:.4f}" for k, v in report.items() if k != "epoch"))
+        emit(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in report.items() if k != "epoch"))
         if best is None or report["score"] > best["score"]:
             best, best_state, stale = report, copy.deepcopy(model.state_dict()), 0
         else:
@@ -390,12 +416,17 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         "history": history,
         "stopped_by": stopped,
         "train_seconds": round(elapsed, 1),
+        # On a shared machine wall time depends on the neighbours; CPU time does not.
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "rows": {"train": len(train_ex), "val": len(val_ex)},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
         "torch_threads": s.threads,
     }
     save(model, tok, s, summary)
-    emit(f"saved {s.out} (best epoch {best['epoch']}, validation score {best['score']:.4f}, {elapsed / 60:.1f} min)")
+    emit(
+        f"saved {s.out} (best epoch {best['epoch']}, validation score {best['score']:.4f}, {elapsed / 60:.1f} min)"
+    )
     return summary
 
 
@@ -408,4 +439,6 @@ def save(model: SentinelModel, tok: CharTokenizer, s: TrainSettings, summary: di
     to_save.save_pretrained(out, safe_serialization=True)
     tok.save(out)
     shutil.copyfile(s.taxonomy, out / "taxonomy.yaml")
-    (out / "training_report.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "training_report.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )

@@ -96,7 +96,7 @@ class TransformerClassifier:
             net = AutoModelForSequenceClassification.from_pretrained(self.path, dtype=torch.float32)
             self._tok = None
             self._hf_tok = AutoTokenizer.from_pretrained(self.path)
-            self._neg_weights = _negative_weights(net.config.id2label, label_map or {})
+            self._neg_weights = _negative_weights(net.config.id2label or {}, label_map or {})
         net.eval()
         self.quantized = quantize
         self.model: nn.Module = _quantize(net) if quantize else net
@@ -126,7 +126,9 @@ class TransformerClassifier:
                 Scores(negative=n, topics={label: round(p, 6) for label, p in zip(labels, t, strict=True)})
                 for n, t in zip(neg, topics, strict=True)
             ]
-        enc = self._hf_tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        enc = self._hf_tok(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         probs = torch.softmax(self.model(**enc).logits.float(), dim=-1)
         assert self._neg_weights is not None
         neg = (probs @ self._neg_weights).clamp(0.0, 1.0).tolist()
@@ -137,7 +139,7 @@ def _negative_weights(id2label: Mapping[Any, str], label_map: Mapping[str, str])
     """Per-class weight of P(negative): 1 for negative, 0.5 for neutral, 0 for positive."""
     weights = []
     for index in sorted(int(i) for i in id2label):
-        name = str(id2label.get(index, id2label.get(str(index), f"LABEL_{index}")))  # type: ignore[call-overload]
+        name = str(id2label.get(index, id2label.get(str(index), f"LABEL_{index}")))
         mapped = label_map.get(name) or label_map.get(str(index)) or _guess(name)
         if mapped is None:
             raise ValueError(
