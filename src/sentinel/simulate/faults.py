@@ -1,9 +1,9 @@
 """Faults the simulator can inject, per endpoint, switchable while it runs.
 
-A fault is written ``ENDPOINT=KIND[:TIMES][@ARG]`` on the command line
+A fault is written ``ENDPOINT=KIND[:TIMES][@ARG][~AFTER]`` on the command line
 (``--fault search=429:2@1`` = the next two search requests get a 429 with
-``Retry-After: 1``) or posted as JSON to ``/_faults``. Without ``TIMES`` a fault stays
-until cleared. ``ENDPOINT`` is one of :data:`ENDPOINTS` or ``*`` for all.
+``Retry-After: 1``; ``search=500:1~2`` = the third request fails, mid-way through a
+pass) or posted as JSON to ``/_faults``. Without ``TIMES`` a fault stays until cleared. ``ENDPOINT`` is one of :data:`ENDPOINTS` or ``*`` for all.
 
 >>> plan = FaultPlan()
 >>> plan.add_spec("search=500:1")
@@ -41,7 +41,9 @@ FAULT_KINDS: dict[str, str] = {
     "shuffle": "items out of order",
 }
 STATUS_FAULTS = {"429": 429, "500": 500, "502": 502, "403": 403, "418": 418, "block": 432}
-_SPEC = re.compile(r"^(?P<endpoint>[\w*]+)=(?P<kind>\w+)(?::(?P<times>\d+))?(?:@(?P<arg>\d+(?:\.\d+)?))?$")
+_SPEC = re.compile(
+    r"^(?P<endpoint>[\w*]+)=(?P<kind>\w+)(?::(?P<times>\d+))?(?:@(?P<arg>\d+(?:\.\d+)?))?(?:~(?P<after>\d+))?$"
+)
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class Fault:
     kind: str
     times: int | None = None  # None: until cleared
     arg: float | None = None
+    after: int = 0  # requests that pass untouched before it applies
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -67,7 +70,7 @@ def parse_fault(spec: str) -> tuple[str, Fault]:
         raise ValueError(f"fault {spec!r}: unknown endpoint {endpoint!r} (one of {', '.join(ENDPOINTS)}, *)")
     times = int(m.group("times")) if m.group("times") else None
     arg = float(m.group("arg")) if m.group("arg") else None
-    return endpoint, Fault(m.group("kind"), times, arg)
+    return endpoint, Fault(m.group("kind"), times, arg, int(m.group("after") or 0))
 
 
 class FaultPlan:
@@ -95,7 +98,9 @@ class FaultPlan:
             elif isinstance(item, dict):
                 self.add(
                     str(item.get("endpoint", "*")),
-                    Fault(str(item.get("kind")), item.get("times"), item.get("arg")),
+                    Fault(
+                        str(item.get("kind")), item.get("times"), item.get("arg"), int(item.get("after") or 0)
+                    ),
                 )
             else:
                 raise ValueError("a fault is a spec string or an object with endpoint and kind")
@@ -111,6 +116,9 @@ class FaultPlan:
         for key in (endpoint, "*"):
             remaining = []
             for fault in self._faults.get(key, []):
+                if fault.after > 0:
+                    remaining.append(Fault(fault.kind, fault.times, fault.arg, fault.after - 1))
+                    continue
                 active.append(fault)
                 if fault.times is None:
                     remaining.append(fault)

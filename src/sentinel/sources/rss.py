@@ -19,6 +19,7 @@ import calendar
 import hashlib
 import json
 import re
+import xml.sax
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -209,10 +210,17 @@ def parse_feed(
                 rejects.append(("bad_shape", f"{type(exc).__name__}: {exc}"[:200]))
         return posts, rejects, False
     parsed = feedparser.parse(body, response_headers={"content-type": content_type} if content_type else None)
-    damaged = bool(parsed.get("bozo"))
-    if damaged and not parsed.entries and not parsed.get("version"):
+    # encoding notes are harmless; a SAX error means the XML is cut or broken somewhere
+    damaged = bool(parsed.get("bozo")) and isinstance(parsed.get("bozo_exception"), xml.sax.SAXException)
+    if parsed.get("bozo") and not parsed.entries and not parsed.get("version"):
         raise FetchError("bad_xml", f"not a feed: {str(parsed.get('bozo_exception'))[:120]}")
-    for entry in parsed.entries[:MAX_ITEMS]:
+    entries = list(parsed.entries[:MAX_ITEMS])
+    if damaged:
+        # In a cut or garbled document the entry at the break is partial (text cut short, no
+        # guid, no date) and junk after it can read as entries without ids: leave those for
+        # the next run, which fetches the whole feed again (no ETag is kept for this one).
+        entries = [e for e in entries if e.get("id") or e.get("link")][:-1]
+    for entry in entries:
         try:
             posts.append(entry_to_post(entry, platform=platform, now=now, id_regex=id_regex))
         except (TypeError, ValueError, KeyError) as exc:
