@@ -292,3 +292,27 @@ async def test_timeline_pages_by_since_id(make_ctx, simulator, sink):
     await source.close()
     assert sink.ids() == {p["id"] for p in posts}
     assert simulator.requests["timeline"] == 3
+
+
+async def test_long_text_failure_keeps_the_short_text_and_counts_it(make_ctx, simulator, sink, metrics):
+    posts = make_posts(3, long_every=1)
+    for p in posts:
+        simulator.feed.add(p)
+    simulator.faults.add_spec("extend=502")
+    source = weibo(make_ctx, simulator, retries=0)
+    await source.collect(sink)
+    await source.close()
+    assert sink.ids() == {p["id"] for p in posts}
+    for post in sink.posts.values():
+        assert post.extra.get("truncated") is True and len(post.text) < len(posts[0]["text"])
+    assert errors(metrics, "http_5xx") == 3 and source.ctx.health.consecutive_failures == 0
+
+
+async def test_long_text_block_blocks_the_run(make_ctx, simulator, sink):
+    for p in make_posts(2, long_every=1):
+        simulator.feed.add(p)
+    simulator.faults.add_spec("extend=block")
+    source = weibo(make_ctx, simulator)
+    await source.collect(sink)
+    await source.close()
+    assert source.ctx.health.blocked
