@@ -29,7 +29,7 @@ async def test_control_endpoints_switch_faults_and_add_posts(simulator):
         r = await client.post("/_posts", content="\n".join(json.dumps(p) for p in make_posts(3)))
         assert r.json()["posts"] == 3
         r = await client.post("/_faults", json={"spec": "search=500:1"})
-        assert json.loads(r.text) == {"search": [{"kind": "500", "times": 1, "arg": None}]}
+        assert json.loads(r.text) == {"search": [{"kind": "500", "times": 1, "arg": None, "after": 0}]}
         assert (await client.get(SEARCH, params=PARAMS)).status_code == 500
         ok = await client.get(SEARCH, params=PARAMS)
         assert ok.status_code == 200 and ok.json()["ok"] == 1
@@ -135,3 +135,29 @@ def test_cli_serve_with_scenario_and_fault(tmp_path: Path) -> None:
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "sentinel.sources.http",
+        "sentinel.sources.html",
+        "sentinel.sources.weibo",
+        "sentinel.sources.weibo_parse",
+        "sentinel.sources.wechat",
+        "sentinel.sources.rss",
+        "sentinel.sources.jsonfeed",
+        "sentinel.sources.mqtt",
+        "sentinel.sources.commands",
+        "sentinel.simulate.server",
+        "sentinel.simulate.feeds",
+        "sentinel.simulate.faults",
+    ],
+)
+def test_public_surface_is_explicit(module: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert len(set(mod.__all__)) == len(mod.__all__)
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name}"

@@ -34,7 +34,6 @@ __all__ = [
     "builtin_posts",
     "default_posts",
     "mid_to_bid",
-    "public",
     "rss_date",
     "to_json_feed_item",
     "to_mblog",
@@ -121,11 +120,6 @@ class Feed:
                 continue
             out.append(record)
         return out
-
-
-def public(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A feed record without the simulator's bookkeeping keys."""
-    return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
 # -- Weibo --------------------------------------------------------------------------------

@@ -418,9 +418,6 @@ class RecentKeys:
         while len(self._keys) > self.limit:
             self._keys.popitem(last=False)
 
-    def forget(self, key: Hashable) -> None:
-        self._keys.pop(key, None)
-
 
 class SeenSet:
     """What a stream of timestamped items has handed on already, kept in the cursor.
