@@ -9,7 +9,9 @@ Every indicator becomes a strength ``f`` in 0..1:
   kind of post (a promotion, a feel-good story) is no crisis.
 * ``negative_share``: share of negative weight among all posts against the usual share
   (at least 0.12): ``f = clip((share - base) / 0.4) * clip(n/20)``, or the same over the last
-  hour with ``clip(n_1h/40)``, whichever is larger.
+  hour with ``clip(n_1h/40)``, or -- when the last hour's share is at least 0.15 -- relative
+  to a low usual share, ``clip((share_1h/base - 1.5)/2) * clip((n_1h - 100)/200)``: the
+  largest of the three.
 * ``velocity``: the fastest negative story's posts per minute (or engagement growth),
   ``f = log(1+v) / log(1+saturation) * clip((negativity - 0.3) / 0.4)``.
 * ``reach``: followers behind the negative posts, ``f = clip((log10(1+sum) - 4) / 3)``
@@ -88,6 +90,11 @@ def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | 
     # the last hour too: a slow burn shows there before any ten minutes look unusual
     share_1h = ind.negative_1h / ind.posts_1h if ind.posts_1h > 0 else 0.0
     share = max(share, _clip((share_1h - base) / 0.4) * _clip(ind.posts_1h / 40.0))
+    # and relative to a low usual share, where many posts make a small lift certain (a big
+    # brand's slow burn: 5 % -> 18 % negative over hundreds of posts an hour)
+    raw = max(ind.base_share, 0.02)
+    if share_1h >= 0.15:
+        share = max(share, _clip((share_1h / raw - 1.5) / 2.0) * _clip((ind.posts_1h - 100.0) / 200.0))
     vol: float | None = None
     if ind.expected_negative is not None and ind.expected_posts is not None:
         # more negative posts only because there are more posts of every kind (a promotion,
