@@ -36,10 +36,11 @@ class _Opts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_levels(value: dict[str, Any], what: str) -> dict[str, Any]:
+def _check_levels(value: dict[str, Any]) -> dict[str, Any]:
     unknown = set(value) - set(LEVELS)
     if unknown:
-        raise ValueError(f"{what}: unknown level(s) {sorted(unknown)}; levels are {', '.join(LEVELS)}")
+        # the location (risk.thresholds, watch 'x'.min_voices) is added by the caller
+        raise ValueError(f"unknown level(s) {sorted(unknown)}; levels are {', '.join(LEVELS)}")
     return value
 
 
@@ -95,7 +96,7 @@ class EngineOptions(_Opts):
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
-        _check_levels(v, "thresholds")
+        _check_levels(v)
         merged = {**DEFAULT_THRESHOLDS, **v}
         values = [merged[level] for level in LEVELS]
         if values != sorted(values) or not all(0 <= x <= 100 for x in values):
@@ -105,7 +106,7 @@ class EngineOptions(_Opts):
     @field_validator("min_voices")
     @classmethod
     def _voices(cls, v: dict[str, int]) -> dict[str, int]:
-        _check_levels(v, "min_voices")
+        _check_levels(v)
         return {**DEFAULT_MIN_VOICES, **v}
 
     @field_validator("weights")
@@ -129,9 +130,15 @@ class WatchOptions(_Opts):
     quiet_min_level: str = "orange"
     utc_offset: float = Field(8.0, ge=-12, le=14)
 
-    _check_t = field_validator("thresholds")(classmethod(lambda cls, v: _check_levels(v, "thresholds")))
-    _check_v = field_validator("min_voices")(classmethod(lambda cls, v: _check_levels(v, "min_voices")))
-    _check_w = field_validator("weights")(classmethod(lambda cls, v: _check_weights(v)))
+    @field_validator("thresholds", "min_voices")
+    @classmethod
+    def _levels(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_levels(v)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_weights(v)
 
     @field_validator("quiet_hours")
     @classmethod
