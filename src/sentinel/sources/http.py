@@ -151,19 +151,20 @@ class FetchResult:
 
 
 class HostRateLimiter:
-    """Spaces requests to one host at least ``1/rate`` seconds apart, across sources."""
+    """Spaces requests to one host at least ``1/rate`` seconds apart, across sources.
+
+    No lock: the reservation below has no ``await`` in it, and one event loop runs it.
+    """
 
     def __init__(self) -> None:
         self._next: dict[str, float] = {}
-        self._lock = asyncio.Lock()
 
     async def wait(self, host: str, rate: float) -> None:
         if rate <= 0:
             return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next.get(host, 0.0))
-            self._next[host] = start + 1.0 / rate
+        now = time.monotonic()
+        start = max(now, self._next.get(host, 0.0))
+        self._next[host] = start + 1.0 / rate
         if start > now:
             await asyncio.sleep(start - now)
 
