@@ -121,3 +121,29 @@ def test_decode_payload_forms() -> None:
 def test_options_errors_name_the_key(make_ctx, options, key):
     with pytest.raises(ValueError, match=key):
         MqttSource(make_ctx("mqtt", options))
+
+
+async def test_acknowledged_messages_are_not_redelivered(make_ctx, mosquitto, metrics):
+    client_id = "sentinel-ack-test"
+    posts = make_posts(4)
+    first = RecordingSink(metrics, "src")
+    source = mqtt(make_ctx, mosquitto, client_id=client_id)
+    task = await start(source, first)
+    try:
+        async with aiomqtt.Client("127.0.0.1", mosquitto) as pub:
+            for p in posts:
+                await pub.publish("ingest/y", json.dumps(p, ensure_ascii=False), qos=1)
+        await wait_for(lambda: len(first.posts) == 4 and first.flushes >= 1)
+        await asyncio.sleep(0.3)  # let the PUBACKs reach the broker
+    finally:
+        await stop(task)
+    again = RecordingSink(metrics, "src")
+    restarted = mqtt(make_ctx, mosquitto, client_id=client_id)
+    task = await start(restarted, again)
+    try:
+        await asyncio.sleep(1.0)
+    finally:
+        await stop(task)
+    assert again.posts == {}
+    async with aiomqtt.Client("127.0.0.1", mosquitto, identifier=client_id, clean_session=True):
+        pass
