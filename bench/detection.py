@@ -130,7 +130,6 @@ def run_reference(times: Sequence[float], kind: str) -> list[float]:
         last_hour = bisect.bisect_left(times, t) - bisect.bisect_left(times, t - 3600)
         h = int(t // 3600)
         if kind == "mean+3sd":
-            history = [hour_counts.get(x, 0) for x in range(h - 14 * 24, h)]
             seen = [x for x in range(h - 14 * 24, h) if x * 3600 >= start]
             if len(seen) >= 24:
                 hist = [hour_counts.get(x, 0) for x in seen]
@@ -138,7 +137,6 @@ def run_reference(times: Sequence[float], kind: str) -> list[float]:
                 fire = last_hour > mean + 3 * sd and last_hour >= 5
             else:
                 fire = False
-            del history
         else:
             prev = bisect.bisect_left(times, t - 3600) - bisect.bisect_left(times, t - 13 * 3600)
             fire = t - start >= 13 * 3600 and last_hour >= 20 and last_hour >= 2 * prev / 12
