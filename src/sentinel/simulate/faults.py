@@ -48,6 +48,8 @@ _SPEC = re.compile(
 
 @dataclass(slots=True)
 class Fault:
+    """One fault: its kind, how many more requests it hits (None: all), its argument, its delay."""
+
     kind: str
     times: int | None = None  # None: until cleared
     arg: float | None = None

@@ -314,6 +314,7 @@ def to_wechat_article(record: Mapping[str, Any], text_html: str | None = None) -
 
 
 def to_json_feed_item(record: Mapping[str, Any], base: str) -> dict[str, Any]:
+    """A JSON Feed 1.1 item."""
     author = record.get("author") or {}
     return {
         "id": str(record["id"]),
@@ -326,6 +327,8 @@ def to_json_feed_item(record: Mapping[str, Any], base: str) -> dict[str, Any]:
 
 
 def rss_date(iso: str) -> str:
+    """An ISO 8601 time as RFC 822, the way ``<pubDate>`` wants it."""
+
     return format_datetime(datetime.fromisoformat(iso))
 
 

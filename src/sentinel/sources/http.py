@@ -132,6 +132,8 @@ class FetchError(Exception):
 
 @dataclass(slots=True)
 class FetchResult:
+    """One successful response: the body (capped), its headers, and ``data`` once decoded."""
+
     url: str
     status: int
     body: bytes
@@ -509,6 +511,8 @@ async def load_cursor(cursors: CursorStore, source: str) -> dict[str, Any]:
 
 
 async def save_cursor(cursors: CursorStore, source: str, cursor: Mapping[str, Any]) -> None:
+    """Store the cursor as JSON; call only after ``sink.flush()``."""
+
     await cursors.set_cursor(source, json.dumps(cursor, ensure_ascii=False, sort_keys=True))
 
 

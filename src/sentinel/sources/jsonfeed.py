@@ -83,6 +83,8 @@ def _offset(value: str) -> timezone:
 
 
 class JsonFeedOptions(HttpOptions):
+    """``[[source]] type = "jsonfeed"`` options: where the items are and how their fields map."""
+
     url: str = Field(min_length=1)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     platform: str = Field(min_length=1)

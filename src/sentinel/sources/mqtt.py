@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 
 class MqttOptions(BaseModel):
+    """``[[source]] type = "mqtt"`` options."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = "mqtt://127.0.0.1:1883"

@@ -37,6 +37,8 @@ MAX_ITEMS = 1000  # per document: a feed is a window of recent items, not an arc
 
 
 class RssOptions(HttpOptions):
+    """``[[source]] type = "rss"`` options."""
+
     url: str | None = None
     urls: list[str] = Field(default_factory=list)
     platform: str = Field("rss", min_length=1)

@@ -34,6 +34,8 @@ RATE_LIMITED_RETS = frozenset({200013, 45009})
 
 
 class WechatOptions(HttpOptions):
+    """``[[source]] type = "wechat"`` options."""
+
     base_url: str = "https://mp.weixin.qq.com"
     fakeids: list[str] = Field(default_factory=lambda: [""])
     query: str | None = None

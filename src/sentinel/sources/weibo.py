@@ -50,6 +50,8 @@ MARK_SLACK = 120.0
 
 
 class WeiboOptions(HttpOptions):
+    """``[[source]] type = "weibo"`` options: what to watch and how hard to ask."""
+
     base_url: str = "https://m.weibo.cn"
     keywords: list[str] = Field(default_factory=list)
     users: list[str] = Field(default_factory=list)

@@ -145,6 +145,8 @@ class WeiboItem:
 
 @dataclass(slots=True)
 class WeiboPage:
+    """A parsed ``getIndex`` page: its posts and the cards that could not be read."""
+
     items: list[WeiboItem] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)
 
