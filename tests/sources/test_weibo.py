@@ -316,3 +316,18 @@ async def test_long_text_block_blocks_the_run(make_ctx, simulator, sink):
     await source.collect(sink)
     await source.close()
     assert source.ctx.health.blocked
+
+
+async def test_counters_that_moved_are_handed_on_again(make_ctx, simulator, sink, clock):
+    posts = make_posts(3)
+    for p in posts:
+        simulator.feed.add(p)
+    source = weibo(make_ctx, simulator)
+    await source.collect(sink)
+    simulator.feed.add(dict(posts[2], reposts=9_999))  # the newest post starts to spread
+    await source.collect(sink)
+    await source.close()
+    assert (
+        sink.puts[("weibo", posts[2]["id"])] == 2 and sink.posts[("weibo", posts[2]["id"])].reposts == 9_999
+    )
+    assert sink.puts[("weibo", posts[1]["id"])] == 1

@@ -175,10 +175,14 @@ class WeiboSource(PollingSource):
                 if not item.pinned:
                     beyond = beyond or seen.beyond_mark(ts)
                 emitted += await self._emit_original(item, sink)
-                if not seen.is_new(item.post["id"], ts):
-                    continue
                 post = item.post
                 fingerprint = (post["reposts"], post["comments"], post["likes"])
+                if not seen.is_new(post["id"], ts):
+                    if post["id"] in self.recent and self.recent.fresh(post["id"], fingerprint):
+                        # handed on earlier with other counters: the store updates them (text is not touched)
+                        emitted += await sink.put(post)
+                        self.recent.remember(post["id"], fingerprint)
+                    continue
                 if self.recent.fresh(post["id"], fingerprint):  # not already handed on as an original
                     if post.get("truncated"):
                         post = await self._full_text(post)
@@ -204,6 +208,8 @@ class WeiboSource(PollingSource):
         fingerprint = (original["reposts"], original["comments"], original["likes"])
         if not self.recent.fresh(original["id"], fingerprint):
             return 0
+        if original.get("truncated") and original["id"] not in self.recent:
+            original = await self._full_text(original)
         accepted = await sink.put(original)
         self.recent.remember(original["id"], fingerprint)
         return int(accepted)
