@@ -383,3 +383,15 @@ def test_mapping_parser_takes_anything(record: Any) -> None:
 def test_mqtt_payload_decoder_takes_anything(payload: bytes) -> None:
     records, rejects = decode_payload(payload)
     assert isinstance(records, list) and all(reason for reason, _ in rejects)
+
+
+def test_embedded_long_text_is_used_and_not_marked_truncated() -> None:
+    mblog = {
+        "id": 9,
+        "text": "开头...<a href='/status/9'>全文</a>",
+        "isLongText": True,
+        "longText": {"longTextContent": "开头和<br />全部内容[怒]"},
+        "created_at": "刚刚",
+    }
+    page = parse_page({"ok": 1, "data": {"cards": [{"card_type": 9, "mblog": mblog}]}}, NOW)
+    assert page.items[0].post["text"] == "开头和\n全部内容[怒]" and "truncated" not in page.items[0].post

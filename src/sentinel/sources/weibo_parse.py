@@ -190,6 +190,7 @@ def mblog_to_post(mblog: Any, now: datetime, *, long_text: str | None = None) ->
         embedded = mblog.get("longText")
         if isinstance(embedded, dict) and isinstance(embedded.get("longTextContent"), str):
             raw_text = embedded["longTextContent"]
+    full = raw_text is not None
     if raw_text is None:
         raw_text = mblog.get("text")
     if not isinstance(raw_text, str):
@@ -209,7 +210,7 @@ def mblog_to_post(mblog: Any, now: datetime, *, long_text: str | None = None) ->
     bid = mblog.get("bid")
     if isinstance(bid, str) and bid.isalnum():
         post["bid"] = bid
-    if mblog.get("isLongText") is True and long_text is None:
+    if mblog.get("isLongText") is True and not full:
         post["truncated"] = True  # full text not fetched; the classifier sees the first ~140 chars
     return post
 
