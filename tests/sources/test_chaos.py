@@ -18,11 +18,11 @@ from sentinel.obs.metrics import Metrics
 from sentinel.simulate.feeds import Feed
 from sentinel.simulate.server import SimulatorServer
 from sentinel.sources.base import SourceContext, SourceHealth
+from sentinel.sources.weibo import WeiboSource
 from sentinel.store.sql import SqlStore
 
 from .conftest import FAST, NOW, RecordingSink, make_posts
 from .test_collectors import COLLECTORS, TYPES
-from .test_weibo import WeiboSource
 
 FAULTS = [
     None,

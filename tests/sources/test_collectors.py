@@ -309,10 +309,19 @@ def test_options_errors_name_the_key(make_ctx, cls, type_, options, key):
 def test_registry_points_at_these_classes() -> None:
     import importlib
 
-    for type_ in ("weibo", "wechat", "rss", "jsonfeed", "mqtt"):
+    from sentinel.sources.mqtt import MqttSource
+    from sentinel.sources.weibo import WeiboSource
+
+    expected = {
+        "weibo": WeiboSource,
+        "wechat": WechatSource,
+        "rss": RssSource,
+        "jsonfeed": JsonFeedSource,
+        "mqtt": MqttSource,
+    }
+    for type_, cls in expected.items():
         module, _, attr = SOURCE_TYPES[type_].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        assert cls.__name__.lower().startswith(type_.replace("jsonfeed", "jsonfeed")[:4])
+        assert getattr(importlib.import_module(module), attr) is cls
 
 
 def test_metrics_are_per_test(metrics: Metrics) -> None:
