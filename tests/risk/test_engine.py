@@ -201,3 +201,22 @@ def test_traditional_posts_match_a_simplified_query(start: datetime) -> None:
     engine.observe(posts)
     engine.evaluate(start + timedelta(minutes=2))
     assert len(engine.watches[0].entries) == 40
+
+
+def test_a_cheerful_cascade_stays_at_most_blue(start: datetime) -> None:
+    # a feel-good post reposted 400 times in ten minutes, some reposts with a "sad" emoticon
+    engine = _engine()
+    root = post("root", "暖心！艾克美小哥暴雨中救起落水老人，好样的[赞]", start, followers=3000, negative=0.1)
+    reposts = [
+        post(
+            f"r{i}",
+            "感动[泪]//@某人:好样的" if i % 4 == 0 else "转发微博",
+            start + timedelta(seconds=1 + i * 1.5),
+            repost_of="root",
+            negative=0.85 if i % 4 == 0 else 0.4,
+        )
+        for i in range(400)
+    ]
+    engine.observe([root, *reposts])
+    events = engine.evaluate(start + timedelta(minutes=30))
+    assert all(level_rank(e.level) <= 1 for e in events)
