@@ -154,3 +154,34 @@ async def test_publisher_and_worker_ride_out_a_broker_restart(broker: Broker) ->
         consumer.cancel()
         await pub.close()
         await worker.close()
+
+
+async def test_posts_nobody_would_receive_are_held_not_dropped(broker: Broker) -> None:
+    # the worker's session exists but is offline; after a restart the broker forgets its shared
+    # subscription until it reconnects, and answers publishes with "no matching subscribers"
+    worker = _bus(broker.url, "s", "classify", "held-w1")
+    await _started(worker)
+    await worker.close()
+    await asyncio.to_thread(broker.restart)
+    pub = _bus(broker.url, "s", "collect")
+    await _started(pub)
+    publishing = asyncio.create_task(_publish(pub, range(40)))
+
+    async def refused() -> bool:
+        return pub.unrouted > 0
+
+    await eventually(refused)
+    assert not publishing.done()  # held, and the sources feel it as backpressure
+    worker = _bus(broker.url, "s", "classify", "held-w1")
+    await _started(worker)
+    got: list[str] = []
+    try:
+        while len(got) < 40:
+            batch = await asyncio.wait_for(worker.get_batch(50, 0.2), 20)
+            got.extend(e.post.id for e in batch)
+            await worker.ack(batch)
+        await publishing
+        assert sorted(set(got)) == sorted(record(i)["id"] for i in range(40))
+    finally:
+        await worker.close()
+        await pub.close()

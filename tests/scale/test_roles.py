@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from sentinel.bus import build_bus
 from sentinel.config import ConfigError, config_from_dict
 from sentinel.obs.metrics import Metrics
 from sentinel.roles import WATERMARK_PREFIX, CollectRole, Watermark, run_role
@@ -43,6 +45,14 @@ async def test_collector_saves_watermarks_with_its_cursor(
     with posts.open("a") as fh:
         fh.write("{not json\n")
     cfg = _config(tmp_path, mqtt_url, topic_prefix, posts)
+    worker = build_bus(cfg.bus.model_copy(update={"client_id": f"{topic_prefix}-w"}), role="classify")
+    await worker.start()
+
+    async def take() -> None:  # a classifier worker: the broker holds posts nobody would receive
+        while True:
+            await worker.ack(await worker.get_batch(100, 0.01))
+
+    taking = asyncio.create_task(take())
     role = CollectRole(cfg, metrics=metrics)
     await role.start()
     try:
@@ -83,6 +93,8 @@ async def test_collector_saves_watermarks_with_its_cursor(
         assert m is not None and sum(m.buckets.values()) == 151
     finally:
         await again.stop()
+        taking.cancel()
+        await worker.close()
 
 
 def json_ts(r: dict) -> float:  # type: ignore[type-arg]

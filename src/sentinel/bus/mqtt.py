@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import math
 import os
 import random
 import socket
@@ -30,8 +32,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from sentinel.bus.base import Envelope
 from sentinel.config import BusConfig
@@ -42,6 +46,8 @@ __all__ = ["SHARE_GROUP", "MqttBus", "MqttEndpoint", "Reconnect"]
 log = logging.getLogger(__name__)
 SHARE_GROUP = "sentinel-classify"
 CONSUMING_ROLES = ("all", "classify")
+PUBLISH_WINDOW = 100  # publishes awaiting their PUBACK at once (paho's in-flight window)
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,11 @@ class MqttBus:
         self._handed_out = 0  # delivered by get_batch and not yet acknowledged
         self._publishing: set[asyncio.Task[None]] = set()
         self._publish_slots = asyncio.Semaphore(max(1, config.max_size))
+        self._window = asyncio.Semaphore(PUBLISH_WINDOW)  # publishes handed to the client at once
+        self._props: dict[str, Properties] = {}
+        self._acks: dict[int, asyncio.Future[ReasonCode]] = {}  # message id -> its PUBACK
+        self.unrouted = 0  # PUBACKs saying "no matching subscribers" (the post is sent again)
+        self._warned_unrouted = -math.inf
         self._idle = asyncio.Event()
         self._idle.set()
         self.reconnects = 0
@@ -180,7 +191,8 @@ class MqttBus:
         )
         # aiomqtt 2.5 acknowledges on receipt; paho underneath can leave it to us
         client._client.manual_ack_set(True)
-        client.pending_calls_threshold = 1 << 30  # we bound publishes ourselves
+        # we publish through paho (see _send) and read the PUBACKs ourselves
+        client._client.on_publish = functools.partial(self._on_puback, client)
         return client
 
     async def _run(self) -> None:
@@ -210,6 +222,9 @@ class MqttBus:
                 lost.set()
                 self._connected.clear()
                 self._client = None
+                for acked in self._acks.values():
+                    acked.cancel()  # no PUBACK will come on this connection: send them again
+                self._acks.clear()
             if self._closing:
                 return
             self.reconnects += 1
@@ -298,31 +313,65 @@ class MqttBus:
         self._publish_slots.release()
         self._maybe_idle()
 
+    def _properties(self, source: str) -> Properties:
+        props = self._props.get(source)
+        if props is None:  # building them is not free: one per source
+            props = Properties(PacketTypes.PUBLISH)
+            props.UserProperty = [("source", source)]
+            props.ContentType = "application/json"
+            self._props[source] = props
+        return props
+
     async def _publish_one(self, topic: str, payload: bytes, source: str) -> None:
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = [("source", source)]
-        props.ContentType = "application/json"
+        props = self._properties(source)
+        retry = Reconnect(base=0.2, cap=5.0)
         while True:
             await self._connected.wait()
-            client, lost = self._client, self._lost
+            client = self._client
             if client is None:
                 await asyncio.sleep(0.05)
                 continue
-            sending = asyncio.ensure_future(
-                client.publish(topic, payload, qos=1, properties=props, timeout=60)
-            )
-            waiter = asyncio.ensure_future(lost.wait())
-            try:
-                await asyncio.wait((sending, waiter), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            if sending.done() and sending.exception() is None:
+            async with self._window:
+                reason = await self._send(client, topic, payload, props)
+            if reason is not None and reason.value == 0:
                 return
-            # no PUBACK from this connection: send again once reconnected (a duplicate at worst)
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await sending
-            await asyncio.sleep(0.05)
+            if reason is not None and reason.value == NO_MATCHING_SUBSCRIBERS:
+                # nobody took it: no worker has subscribed yet, or the broker restarted and
+                # forgets shared subscriptions of sessions until they reconnect. Never drop a
+                # post for that: wait (backpressure on the sources) and send it again.
+                self.unrouted += 1
+                now = time.monotonic()
+                if now - self._warned_unrouted > 10.0:
+                    self._warned_unrouted = now
+                    log.warning("no classifier worker subscribed to %s; holding posts", topic)
+            elif reason is not None:
+                log.warning("broker refused a post on %s: %s; retrying", topic, reason)
+            await asyncio.sleep(retry.next_delay() if reason is not None else 0.05)
+
+    async def _send(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, props: Properties
+    ) -> ReasonCode | None:
+        """One QoS 1 publish; the PUBACK's reason code, or None if the connection dropped first."""
+        # paho directly: aiomqtt's publish neither returns the PUBACK reason code nor scales
+        # to many concurrent publishes (it scans its pending calls on every call)
+        if client is not self._client:
+            return None  # the connection dropped while we waited for the window
+        info = client._client.publish(topic, payload, qos=1, properties=props)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return None
+        acked: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
+        self._acks[info.mid] = acked
+        await asyncio.wait((acked,))
+        return None if acked.cancelled() else acked.result()
+
+    def _on_puback(
+        self, owner: aiomqtt.Client, _paho: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
+    ) -> None:
+        if owner is not self._client:
+            return  # a late callback of a dropped connection: its message ids mean nothing now
+        acked = self._acks.pop(mid, None)
+        if acked is not None and not acked.done():
+            acked.set_result(reason)
 
     # -- state -------------------------------------------------------------------------------
 
