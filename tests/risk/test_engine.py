@@ -220,3 +220,25 @@ def test_a_cheerful_cascade_stays_at_most_blue(start: datetime) -> None:
     engine.observe([root, *reposts])
     events = engine.evaluate(start + timedelta(minutes=30))
     assert all(level_rank(e.level) <= 1 for e in events)
+
+
+def test_a_lasting_shift_becomes_the_new_normal(start: datetime) -> None:
+    # two quiet days, then the brand is simply talked about three times as much, and more
+    # critically, for good: an alert may open, but it must not stay open forever
+    engine = _engine()
+    posts = []
+    t, i = start, 0
+    while t < start + timedelta(days=5):
+        shifted = t >= start + timedelta(days=2)
+        step = timedelta(seconds=20 if shifted else 60)
+        negative = 0.9 if (i % 3 == 0 if shifted else i % 10 == 0) else 0.2
+        posts.append(
+            post(str(i), "艾克美的酸奶" + ("太差了" if negative > 0.5 else "还行"), t, negative=negative)
+        )
+        t += step
+        i += 1
+    events = _replay(engine, posts, 600.0, t)
+    opened = [e for e in events if e.event == "opened"]
+    assert events and events[-1].event == "resolved"
+    last = events[-1].at
+    assert last - start < timedelta(days=4), (len(opened), last)

@@ -227,7 +227,10 @@ class Engine:
         opts = self.options
         for watch in self.watches:
             watch.expire(t)
-            watch.baseline.frozen = watch.levels.level >= 1
+            # the baseline does not learn from an open alert -- for a while: a lasting shift
+            # (a brand that simply grew) must become the new normal, or the alert never ends
+            levels = watch.levels
+            watch.baseline.frozen = levels.level >= 1 and t - levels.opened_at < opts.baseline_freeze
             watch.baseline.roll(t, frozen=watch.baseline.frozen)
             if watch.idle:
                 watch.risk = 0.0
@@ -368,5 +371,6 @@ class Engine:
             watch.levels.level = rank
             watch.levels.peak = rank
             watch.levels.changed_at = t
+            watch.levels.opened_at = t
             watch.levels.below_since = None
             watch.levels.low_since = None

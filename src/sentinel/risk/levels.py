@@ -36,6 +36,7 @@ class LevelState:
     low_since: float | None = None
     changed_at: float = float("-inf")
     resolved_at: float = float("-inf")
+    opened_at: float = float("-inf")
 
     def target(
         self, risk: float, voices: int, thresholds: dict[str, float], min_voices: dict[str, int]
@@ -64,6 +65,8 @@ class LevelState:
         if target > prev:
             if prev == 0 and target == 1 and now - self.resolved_at < cooldown:
                 return None
+            if prev == 0:
+                self.opened_at = now
             self._move(now, target)
             self.peak = max(self.peak, target)
             return Transition("opened" if prev == 0 else "escalated", target, prev)
