@@ -242,3 +242,16 @@ def test_a_lasting_shift_becomes_the_new_normal(start: datetime) -> None:
     assert events and events[-1].event == "resolved"
     last = events[-1].at
     assert last - start < timedelta(days=4), (len(opened), last)
+
+
+def test_a_second_sighting_adds_counter_growth_not_a_post(start: datetime) -> None:
+    engine = _engine()
+    first = post("k", "艾克美充电宝爆炸起火", start, followers=2_000_000, verified=True, reposts=10)
+    engine.observe([first])
+    engine.evaluate(start + timedelta(seconds=30))
+    again = post("k", "艾克美充电宝爆炸起火", start, followers=2_000_000, verified=True, reposts=410)
+    engine.observe([again])
+    engine.evaluate(start + timedelta(seconds=60))
+    watch = engine.watches[0]
+    assert len(watch.entries) == 1  # the same post, counted once
+    assert watch.story_vel["k"] >= 400  # its 400 new reposts count as spread
