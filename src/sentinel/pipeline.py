@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -26,7 +26,7 @@ from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError
 from sentinel.obs.logs import alert_event_fields
 from sentinel.obs.metrics import Metrics
-from sentinel.post import Post, PostError, parse_post
+from sentinel.post import Post, PostError, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.scoring import Scorer, load_classifier
 from sentinel.sources import build_source
@@ -304,25 +304,54 @@ class Runtime:
 
     async def _consume(self) -> None:
         cfg = self.config.bus
-        while True:
-            batch = await self.bus.get_batch(cfg.batch_size, cfg.batch_wait)
-            self.metrics.bus_depth.set(self.bus.depth())
+        # Two stages overlap: batch N+1 is looked up and classified (the classifier runs in its
+        # thread) while batch N is written and fed to the risk engine; commits stay in bus
+        # order. A post in two adjacent batches may be scored twice: the store's identity
+        # makes the second one "seen again", as it does for a concurrent writer.
+        committing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await self.bus.get_batch(cfg.batch_size, cfg.batch_wait)
+                self.metrics.bus_depth.set(self.bus.depth())
+                staged: _Staged | BaseException
+                try:
+                    staged = await self._stage(batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    staged = exc
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(self._commit_or_retry(batch, staged))
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await committing
+
+    async def _commit_or_retry(self, batch: Sequence[Envelope], staged: _Staged | BaseException) -> None:
+        try:
+            if isinstance(staged, BaseException):
+                raise staged
+            await self._commit(staged)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # not acknowledged: posts stay un-stored; retried after a pause rather than lost
+            log.exception("batch of %d failed; retrying", len(batch))
+            await asyncio.sleep(1.0)
             try:
                 await self.process(batch)
-            except asyncio.CancelledError:
-                raise
             except Exception:
-                # not acknowledged: posts stay un-stored; retried after a pause rather than lost
-                log.exception("batch of %d failed; retrying", len(batch))
-                await asyncio.sleep(1.0)
-                try:
-                    await self.process(batch)
-                except Exception:
-                    log.exception("batch failed twice; its posts will be re-read from their source")
-                    await self.bus.ack(batch)
+                log.exception("batch failed twice; its posts will be re-read from their source")
+                await self.bus.ack(batch)
 
     async def process(self, batch: Sequence[Envelope]) -> list[AlertEvent]:
         """Classify what is new, store it with its scores, update risk, emit alert events."""
+        return await self._commit(await self._stage(batch))
+
+    async def _stage(self, batch: Sequence[Envelope]) -> _Staged:
+        """What is new in the batch, classified; nothing is written yet."""
         unique: dict[tuple[str, str], Envelope] = {}
         for env in batch:
             unique[env.post.key] = env  # the latest sighting of a post in one batch wins
@@ -330,9 +359,14 @@ class Runtime:
         fresh = [e for k, e in unique.items() if k not in known]
         seen = [(e.post, e.source) for k, e in unique.items() if k in known]
         scored = await self.scorer.score([e.post for e in fresh])
+        return _Staged(batch, fresh, seen, scored)
+
+    async def _commit(self, staged: _Staged) -> list[AlertEvent]:
+        """Store the staged batch with its scores, update risk, emit alert events, ack."""
+        fresh = staged.fresh
         new = await self.store.write_batch(
-            [(sp, e.source) for sp, e in zip(scored, fresh, strict=True)],
-            seen,
+            [(sp, e.source) for sp, e in zip(staged.scored, fresh, strict=True)],
+            staged.seen,
             model=self.scorer.model_name,
             now=self.clock.now(),
         )
@@ -344,7 +378,7 @@ class Runtime:
             async with self._risk_lock:
                 self.risk.observe(new)
                 events = await self._evaluate_locked()
-        await self.bus.ack(batch)
+        await self.bus.ack(staged.batch)
         return events
 
     async def _tick(self) -> None:
@@ -371,6 +405,15 @@ class Runtime:
                 log.info("alert %s, risk %.0f", ev.event, ev.risk, extra=alert_event_fields(ev))
             self.dispatcher.wake()
         return events
+
+
+class _Staged(NamedTuple):
+    """A batch between the two stages of the consumer: looked up and classified, not stored."""
+
+    batch: Sequence[Envelope]
+    fresh: list[Envelope]
+    seen: list[tuple[Post, str]]
+    scored: list[ScoredPost]
 
 
 def _utcnow_plus(seconds: float) -> Any:
