@@ -109,3 +109,39 @@ async def test_roles_refuse_what_cannot_work(tmp_path: Path) -> None:
         await run_role(cfg, "classify")
     with pytest.raises(ConfigError, match="unknown role"):
         await run_role(cfg, "dance")
+
+
+async def test_role_all_runs_the_same_pipeline_over_mqtt(
+    tmp_path: Path, mqtt_url: str, topic_prefix: str
+) -> None:
+    from sentinel.pipeline import Runtime
+
+    records = [record(i) for i in range(200)]
+    posts = write_jsonl(tmp_path / "posts.jsonl", [*records, records[0]])
+    cfg = config_from_dict(
+        {
+            "storage": {"url": f"sqlite:///{tmp_path}/s.db"},
+            "metrics": {"enabled": False},
+            "classifier": {"type": "lexicon"},
+            "bus": {
+                "type": "mqtt",
+                "url": mqtt_url,
+                "topic_prefix": topic_prefix,
+                "client_id": f"{topic_prefix}-all",
+            },
+            "source": [{"name": "replay", "type": "file", "path": str(posts), "follow": False}],
+            "watch": [{"name": "acme", "query": "艾克美"}],
+        },
+        environ={},
+    )
+    runtime = Runtime(cfg, metrics=Metrics(), notifiers=[])
+    await runtime.start()
+    try:
+
+        async def stored() -> bool:
+            return await runtime.store.count_posts() == 200
+
+        await eventually(stored)
+        assert runtime.bus.depth() == 0
+    finally:
+        await runtime.stop()

@@ -5,7 +5,10 @@ workers share ``$share/sentinel-classify/{prefix}/posts/#``, so the broker hands
 post to one worker of the group. Delivery is at-least-once end to end:
 
 * a publish counts as done only when the broker's PUBACK came back; a publish that was
-  in flight when the connection dropped is sent again on the next connection;
+  in flight when the connection dropped is sent again on the next connection; a PUBACK
+  saying "no matching subscribers" (no worker subscribed yet, or a restarted broker that
+  has not yet seen the workers' sessions again) is not done either: the post is held and
+  sent again, so the sources feel backpressure instead of posts vanishing;
 * a worker acknowledges (PUBACK) a post only after the store committed it — paho's manual
   acknowledgement, reached through aiomqtt's client, because aiomqtt 2.5 has no ack API;
 * a worker keeps a persistent session under a fixed client id (``clean_start`` off, session
@@ -129,7 +132,6 @@ class MqttBus:
         self._closing = False
         self._runner: asyncio.Task[None] | None = None
         self._incoming: asyncio.Queue[Envelope] = asyncio.Queue()
-        self._paused = False  # draining: stop handing out posts, leave the rest to the broker
         self._handed_out = 0  # delivered by get_batch and not yet acknowledged
         self._publishing: set[asyncio.Task[None]] = set()
         self._publish_slots = asyncio.Semaphore(max(1, config.max_size))
@@ -258,8 +260,6 @@ class MqttBus:
         self._incoming.put_nowait(Envelope(post, source, time.monotonic(), token))
 
     async def get_batch(self, max_items: int, max_wait: float) -> list[Envelope]:
-        if self._paused:  # draining for shut-down: the broker keeps the rest for this session
-            await asyncio.Event().wait()
         batch = [await self._incoming.get()]
         deadline = time.monotonic() + max_wait
         while len(batch) < max_items:
@@ -276,7 +276,6 @@ class MqttBus:
             except TimeoutError:
                 break
         self._handed_out += len(batch)
-        self._idle.clear()
         return batch
 
     async def ack(self, envelopes: Sequence[Envelope]) -> None:
@@ -376,17 +375,16 @@ class MqttBus:
     # -- state -------------------------------------------------------------------------------
 
     def _maybe_idle(self) -> None:
-        if not self._publishing and self._handed_out == 0:
+        if not self._publishing:
             self._idle.set()
 
     async def drain(self) -> None:
-        """Wait until every publish got its PUBACK and every post handed out was acknowledged.
+        """Wait until every post published so far is the broker's: PUBACKed, so durable there.
 
-        Posts received but not yet handed out are left to the broker: unacknowledged, they
-        come back to this session (or another worker of the group) later.
+        That is what a source needs before it saves its cursor (at-least-once from then on).
+        Posts received and not yet acknowledged stay the broker's too: if this process stops
+        before storing them, they come back to its session or go to another worker.
         """
-        if self.consuming:
-            self._paused = True
         await self._idle.wait()
 
     def depth(self) -> int:
