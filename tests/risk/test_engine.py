@@ -255,3 +255,14 @@ def test_a_second_sighting_adds_counter_growth_not_a_post(start: datetime) -> No
     watch = engine.watches[0]
     assert len(watch.entries) == 1  # the same post, counted once
     assert watch.story_vel["k"] >= 400  # its 400 new reposts count as spread
+
+
+def test_posts_dated_in_the_future_count_as_arriving_now(start: datetime) -> None:
+    # a source that labels UTC times +08:00: its posts look eight hours ahead
+    engine = _engine()
+    ahead = [post(str(i), "艾克美太差了", start + timedelta(hours=8, seconds=i)) for i in range(5)]
+    engine.observe(ahead)
+    engine.evaluate(start)
+    engine.evaluate(start + timedelta(seconds=20))
+    assert engine.future == 5
+    assert len(engine.watches[0].entries) == 5

@@ -32,6 +32,8 @@ from sentinel.risk.watch import Entry, WatchState
 
 __all__ = ["Engine", "Silence"]
 
+FUTURE_TOLERANCE = 300.0  # seconds a post may be dated after the clock before it is "now"
+
 
 @dataclass(frozen=True, slots=True)
 class Silence:
@@ -100,6 +102,7 @@ class Engine:
         self._silences: list[Silence] = []
         self.observed = 0
         self.dropped = 0
+        self.future = 0  # posts dated in the future, counted as arriving when seen
 
     # -- input ----------------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Engine:
         tick = self.options.tick
         end = math.floor(now.timestamp() / tick) * tick
         if self._last_tick is None:
-            first = self._queue[0][0] if self._queue else now.timestamp()
+            first = min(self._queue[0][0], now.timestamp()) if self._queue else now.timestamp()
             self._last_tick = math.floor(first / tick) * tick
         events: list[AlertEvent] = []
         t = self._last_tick
@@ -142,7 +145,24 @@ class Engine:
             self._ingest_until(t)
             events.extend(self._tick(t))
         self._last_tick = max(self._last_tick, end)
+        self._pull_in_future_posts(now.timestamp())
         return events
+
+    def _pull_in_future_posts(self, now: float) -> None:
+        """Posts dated well after ``now`` come from a source with a wrong clock or zone (a UTC
+        time labelled +08:00 is eight hours ahead): count them as arriving now rather than
+        holding them back for hours. A replay never has any (its clock follows the posts)."""
+        queue = self._queue
+        if not queue or max(item[0] for item in queue) <= now + FUTURE_TOLERANCE:
+            return
+        fixed: list[tuple[float, str, str, int, _Queued]] = []
+        for ts, platform, pid, seq, item in queue:
+            if ts > now + FUTURE_TOLERANCE:
+                ts = now
+                self.future += 1
+            fixed.append((ts, platform, pid, seq, item))
+        heapq.heapify(fixed)
+        self._queue = fixed
 
     def _ingest_until(self, t: float) -> None:
         q = self._queue
