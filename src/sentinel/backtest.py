@@ -20,7 +20,7 @@ from sentinel.nlp.base import sentiment_label
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, ScoredPost, parse_post_json
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.scoring import Scorer, load_classifier
+from sentinel.scoring import Scorer, load_classifier, resighted
 
 __all__ = ["BacktestSummary", "run_backtest"]
 
@@ -74,7 +74,16 @@ class BacktestSummary:
         return "\n".join(lines)
 
 
-def _read(lines: Iterable[str | bytes], summary: BacktestSummary) -> Iterator[Post]:
+class _Resighting:
+    """A post seen before: the engine takes its grown counters, it is not classified again."""
+
+    __slots__ = ("post",)
+
+    def __init__(self, post: Post) -> None:
+        self.post = post
+
+
+def _read(lines: Iterable[str | bytes], summary: BacktestSummary) -> Iterator[Post | _Resighting]:
     recent = _RecentKeys()
     for line in lines:
         if not line.strip():
@@ -86,6 +95,7 @@ def _read(lines: Iterable[str | bytes], summary: BacktestSummary) -> Iterator[Po
             continue
         if recent.seen(post.key):
             summary.duplicates += 1
+            yield _Resighting(post)
             continue
         yield post
 
@@ -141,7 +151,7 @@ def run_backtest(
                 since[ev.watch] = ev.at
 
     bar = _progress(progress)
-    chunk: list[Post] = []
+    chunk: list[Post | _Resighting] = []
     for post in _read(lines, summary):
         chunk.append(post)
         if len(chunk) >= CHUNK:
@@ -158,20 +168,25 @@ def run_backtest(
 
 
 def _run_chunk(
-    chunk: list[Post],
+    chunk: list[Post | _Resighting],
     scorer: Scorer,
     engine: RiskEngine,
     clock: ManualClock,
     emit: Callable[[list[AlertEvent]], None],
     summary: BacktestSummary,
 ) -> None:
-    prescored = [_prescored(p, scorer.neutral_band) for p in chunk]
-    todo = [p for p, s in zip(chunk, prescored, strict=True) if s is None]
-    fresh = iter(scorer.score_now(todo))
-    for post, pre in zip(chunk, prescored, strict=True):
-        scored = pre if pre is not None else next(fresh)
+    posts = [p for p in chunk if isinstance(p, Post)]
+    prescored = {id(p): _prescored(p, scorer.neutral_band) for p in posts}
+    fresh = iter(scorer.score_now([p for p in posts if prescored[id(p)] is None]))
+    for item in chunk:
+        if isinstance(item, _Resighting):
+            post = item.post
+            scored = resighted([post])[0]
+        else:
+            post = item
+            scored = prescored[id(post)] or next(fresh)
+            summary.posts += 1
         clock.advance_to(post.created_at)  # event time: never backwards, even for late posts
-        summary.posts += 1
         summary.first = summary.first or post.created_at
         summary.last = clock.now()
         engine.observe([scored])

@@ -28,7 +28,7 @@ from sentinel.obs.logs import alert_event_fields
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.scoring import Scorer, load_classifier
+from sentinel.scoring import Scorer, load_classifier, resighted
 from sentinel.sources import build_source
 from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
@@ -374,9 +374,9 @@ class Runtime:
         for env in fresh:
             self.metrics.pipeline_latency_seconds.observe(now_mono - env.enqueued_at)
         events: list[AlertEvent] = []
-        if new:
+        if new or staged.seen:
             async with self._risk_lock:
-                self.risk.observe(new)
+                self.risk.observe([*new, *resighted(p for p, _ in staged.seen)])
                 events = await self._evaluate_locked()
         await self.bus.ack(staged.batch)
         return events

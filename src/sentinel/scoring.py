@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sentinel.config import ClassifierConfig
 from sentinel.nlp.base import Classifier, sentiment_label
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, ScoredPost
 
-__all__ = ["Scorer", "load_classifier"]
+__all__ = ["Scorer", "load_classifier", "resighted"]
 
 
 def load_classifier(config: ClassifierConfig) -> Classifier:
@@ -53,3 +53,9 @@ class Scorer:
 
     async def score(self, posts: Sequence[Post]) -> list[ScoredPost]:
         return await asyncio.to_thread(self.score_now, posts)
+
+
+def resighted(posts: Iterable[Post]) -> list[ScoredPost]:
+    """Posts seen again, for the risk engine: only their grown counters are news (spread
+    velocity), so they are not classified again; the engine ignores their placeholder scores."""
+    return [ScoredPost(p, 0.5, "neutral", {}) for p in posts]
