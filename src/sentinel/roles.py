@@ -185,7 +185,11 @@ class CountingSink(RuntimeSink):
         if self.mark.idle:
             # tell the scorer before the first post leaves: it must wait for us again
             self.mark.idle = False
-            await self.watermarks.write(self)
+            try:
+                await self.watermarks.write(self)
+            except BaseException:
+                self.mark.idle = True  # not written: the next put tries again
+                raise
         self.dirty = True
         if self.recent.add(post.key):
             ts = post.created_at.timestamp()
@@ -541,9 +545,12 @@ class ScoreRole(_Role):
         metrics: Metrics | None = None,
         risk: RiskEngine | None = None,
         poll: float = 0.2,
+        lease_ttl: float = 15.0,
     ) -> None:
         super().__init__(config, clock=clock, metrics=metrics)
         self.poll = poll
+        self.lease_ttl = lease_ttl
+        self.holder = default_holder("score")
         self._risk_given = risk
         self.risk: RiskEngine | None = None
         self.event_clock = ManualClock()
@@ -579,7 +586,7 @@ class ScoreRole(_Role):
         await super().stop()
 
     async def _lead(self) -> None:
-        lease = Lease(self.store.engine, "scorer", default_holder("score"), ttl=15.0, clock=self.clock)
+        lease = Lease(self.store.engine, "scorer", self.holder, ttl=self.lease_ttl, clock=self.clock)
         try:
             while True:
                 try:

@@ -132,3 +132,51 @@ async def test_without_watermarks_posts_are_scored_once_settled(tmp_path: Path, 
     await again._take_over()
     assert len(again.processed) == 40 and not await again.step()
     await role.store.close()
+
+
+async def test_a_standby_scorer_takes_over_and_the_sequence_continues(
+    tmp_path: Path, metrics: Metrics
+) -> None:
+    import asyncio
+
+    from .conftest import eventually
+
+    cfg = _config(
+        tmp_path,
+    )
+    records = stream(6000)
+    expected = _backtest(cfg, records)
+    scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+    posts = [parse_post(r) for r in records]
+
+    leader = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0.01, lease_ttl=1.0)
+    leader.holder = "leader"
+    standby = ScoreRole(cfg, metrics=Metrics(), risk=WindowEngine(WATCHES), poll=0.01, lease_ttl=1.0)
+    standby.holder = "standby"
+    await leader.start()
+    await standby.start()
+    try:
+        first, second = records[:3000], records[3000:]
+        await leader.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now(posts[:3000])], [], model="l", now=posts[0].created_at
+        )
+        await _mark(leader.store, first, idle=True)
+
+        async def caught_up(role: ScoreRole, n: int) -> bool:
+            return role.observed >= n
+
+        await eventually(lambda: caught_up(leader, 3000))
+        assert standby.risk is None and standby.observed == 0  # a standby does nothing
+        await leader.stop()  # releases the lease
+        await standby.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now(posts[3000:])], [], model="l", now=posts[0].created_at
+        )
+        await _mark(standby.store, first + second, idle=True)
+        await eventually(lambda: caught_up(standby, 3000))
+        await asyncio.sleep(0.1)
+        stored = [ev.to_json() for ev in await standby.store.alert_events()]
+        assert [(e["event"], e["level"], e["at"]) for e in stored] == [
+            (e["event"], e["level"], e["at"]) for e in expected
+        ]
+    finally:
+        await standby.stop()
