@@ -486,6 +486,19 @@ class NotifyRole(_Role):
 
     name = "notify"
 
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        lease_ttl: float = 15.0,
+    ) -> None:
+        super().__init__(config, clock=clock, metrics=metrics)
+        self.lease_ttl = lease_ttl
+        self.holder = default_holder("notify")
+        self.dispatcher: Any = None  # the Dispatcher while this process holds the lease
+
     async def start(self) -> None:
         await super().start()
         self._tasks.append(asyncio.create_task(self._lead(), name="notify"))
@@ -494,30 +507,30 @@ class NotifyRole(_Role):
         from sentinel.notify import build_notifiers
         from sentinel.notify.dispatcher import Dispatcher
 
-        lease = Lease(self.store.engine, "notify", default_holder("notify"), ttl=15.0, clock=self.clock)
-        dispatcher: Dispatcher | None = None
+        lease = Lease(self.store.engine, "notify", self.holder, ttl=self.lease_ttl, clock=self.clock)
         try:
             while True:
                 try:
                     held = await lease.acquire()
                 except Exception as exc:
                     log.warning("lease check failed: %s", exc)
-                    held = dispatcher is not None  # keep going through a short database outage
-                if held and dispatcher is None:
+                    held = self.dispatcher is not None  # keep going through a short database outage
+                if held and self.dispatcher is None:
                     notifiers = build_notifiers(
                         list(self.config.notifiers), clock=self.clock, metrics=self.metrics
                     )
-                    dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
-                    await dispatcher.start()
-                elif not held and dispatcher is not None:
-                    await dispatcher.stop(timeout=10.0)
-                    dispatcher = None
-                if dispatcher is not None:
-                    dispatcher.wake()  # events written by the scorer in another process
+                    self.dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
+                    await self.dispatcher.start()
+                elif not held and self.dispatcher is not None:
+                    await self.dispatcher.stop(timeout=10.0)
+                    self.dispatcher = None
+                if self.dispatcher is not None:
+                    self.dispatcher.wake()  # events written by the scorer in another process
                 await asyncio.sleep(lease.ttl / 5)
         finally:
-            if dispatcher is not None:
-                await dispatcher.stop(timeout=10.0)
+            if self.dispatcher is not None:
+                await self.dispatcher.stop(timeout=10.0)
+                self.dispatcher = None
             with contextlib.suppress(Exception):
                 await lease.release()
 

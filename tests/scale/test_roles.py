@@ -145,3 +145,48 @@ async def test_role_all_runs_the_same_pipeline_over_mqtt(
         assert runtime.bus.depth() == 0
     finally:
         await runtime.stop()
+
+
+async def test_one_notify_process_delivers_the_outbox(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from sentinel.risk.base import AlertEvent
+    from sentinel.roles import NotifyRole
+    from sentinel.store import schema as t
+
+    cfg = config_from_dict(
+        {
+            "storage": {"url": f"sqlite:///{tmp_path}/s.db"},
+            "metrics": {"enabled": False},
+            "notify": [{"type": "console"}],
+        },
+        environ={},
+    )
+    first = NotifyRole(cfg, metrics=Metrics(), lease_ttl=1.0)
+    second = NotifyRole(cfg, metrics=Metrics(), lease_ttl=1.0)
+    first.holder, second.holder = "first", "second"
+    await first.start()
+
+    async def leading(role: NotifyRole) -> bool:
+        return role.dispatcher is not None
+
+    await eventually(lambda: leading(first))
+    await second.start()
+    try:
+        # the scorer, in another process, wrote an event and its outbox row
+        event = AlertEvent("opened", "acme", "yellow", 55.0, datetime(2026, 11, 1, tzinfo=UTC))
+        await first.store.save_events([event], lambda ev: ["console"])
+
+        async def sent() -> bool:
+            async with first.store.engine.connect() as conn:
+                rows = (await conn.execute(select(t.outbox.c.status))).all()
+            return [r.status for r in rows] == ["sent"]
+
+        await eventually(sent)
+        assert second.dispatcher is None  # a standby sends nothing
+        await first.stop()  # releases the lease: the standby takes over
+        await eventually(lambda: leading(second))
+    finally:
+        await second.stop()
