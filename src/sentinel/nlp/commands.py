@@ -149,7 +149,7 @@ def train_command(
     out: Annotated[Path, typer.Option(help="output model directory")] = Path("models/default"),
     taxonomy: Annotated[Path | None, typer.Option(help="crisis-topic taxonomy YAML")] = None,
     seed: Annotated[int, typer.Option()] = 13,
-    epochs: Annotated[int, typer.Option()] = 6,
+    epochs: Annotated[int, typer.Option()] = 3,
     time_budget: Annotated[float, typer.Option(help="hard stop, in minutes")] = 28.0,
     batch_size: Annotated[int, typer.Option()] = 64,
     lr: Annotated[float, typer.Option(help="encoder learning rate")] = 1e-3,
@@ -157,8 +157,9 @@ def train_command(
     layers: Annotated[int, typer.Option(help="encoder layers")] = 2,
     mlm_epochs: Annotated[float, typer.Option(help="masked-character pretraining epochs")] = 0.0,
     distill: Annotated[float, typer.Option(help="weight of TF-IDF teacher soft targets (0..1)")] = 0.0,
+    strip_prob: Annotated[float, typer.Option(help="share of Weibo examples seen without emoticons")] = 0.5,
     limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
-    threads: Annotated[int, typer.Option()] = 2,
+    threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:
     """Train the bundled sentiment + crisis-topic model from the shared corpora."""
     from sentinel.nlp.train import TrainSettings, train
@@ -176,6 +177,7 @@ def train_command(
         layers=layers,
         mlm_epochs=mlm_epochs,
         distill=distill,
+        strip_prob=strip_prob,
         limit=limit,
         threads=threads,
     )

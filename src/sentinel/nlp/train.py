@@ -48,7 +48,7 @@ class TrainSettings:
     out: Path
     taxonomy: Path
     seed: int = 13
-    epochs: int = 6
+    epochs: int = 3
     time_budget: float = 28 * 60.0  # seconds; a hard stop, the schedule follows `epochs`
     batch_size: int = 64
     lr: float = 1e-3
@@ -72,7 +72,7 @@ class TrainSettings:
     distill: float = 0.0
     patience: int = 2
     limit: int | None = None  # subsample this many rows (quick experiments, tests)
-    threads: int = 2
+    threads: int = 1
     half: bool = True  # store weights as float16 (half the size; loaded back as float32)
     progress: bool = field(default_factory=lambda: sys.stderr.isatty())
 
