@@ -773,6 +773,8 @@ class ScoreRole(_Role):
         Keys first, then the rows of the new ones: the late window is re-read every step,
         and most of it has been observed already.
         """
+        if upper == -math.inf:
+            return []  # a collector has posts in flight and nothing is known to be complete
         keys = select(t.posts.c.pk, t.posts.c.created_ts).order_by(t.posts.c.created_ts, t.posts.c.pk)
         if math.isfinite(lower):
             keys = keys.where(t.posts.c.created_ts > lower)
