@@ -285,9 +285,9 @@ class Receiver:
 class Proc:
     """A child process with CPU, RSS and fd sampling from /proc (via psutil when installed)."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log.open("wb")
-        self.popen = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.pid = self.popen.pid
 
     def cpu_seconds(self) -> float:
@@ -317,6 +317,23 @@ class Proc:
                 self.popen.wait()
         self.log.close()
         return self.popen.returncode
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its direct children (PostgreSQL's backends)."""
+    total = 0.0
+    tck = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tck
+    return total
 
 
 async def scrape(client: httpx.AsyncClient, url: str) -> dict[str, float]:
@@ -380,31 +397,42 @@ def table_sizes(db: Path) -> dict[str, int]:
 
 
 class Bench:
-    """Sets up the three processes, drives the load, samples everything."""
+    """Sets up the processes, drives the load, samples everything.
+
+    ``--deployment embedded``: one ``sentinel run``. ``scaleout``: Mosquitto and PostgreSQL of
+    its own (tests/scale/support.py) and one ``sentinel run --role R`` per role; CPU, RSS and
+    fds are then summed over the role processes, and counters over their /metrics.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.dir = Path(args.workdir or tempfile.mkdtemp(prefix="sentinel-e2e-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = self.dir / "sentinel.db"
+        self.db_url = f"sqlite:///{self.db}"
         self.feed = self.dir / "feed.jsonl"
         self.feed.touch()
-        self.metrics_port = free_port()
-        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.roles = ["all"] if args.deployment == "embedded" else ["collect", "classify", "score", "notify"]
+        self.ports = {role: free_port() for role in self.roles}
+        self.metrics_urls = {role: f"http://127.0.0.1:{port}/metrics" for role, port in self.ports.items()}
         self.receiver = Receiver()
         self.load = Load(self.feed, args.brands, args.speedup, seed=args.seed)
-        self.samples: list[dict[str, Any]] = []
-        self.daemon: Proc | None = None
+        self.daemons: dict[str, Proc] = {}
         self.sim: Proc | None = None
-        self.cpu_count = os.cpu_count() or 1
+        self.servers: list[Any] = []  # Broker, PgCluster (scale-out)
+        self.mqtt_url = ""
+        self.server_pids: dict[str, int] = {}
 
     def config(self) -> Path:
         a = self.args
-        template = string.Template((CONFIGS / "embedded.toml").read_text(encoding="utf-8"))
+        name = "embedded.toml" if a.deployment == "embedded" else "scaleout.toml"
+        template = string.Template((CONFIGS / name).read_text(encoding="utf-8"))
         text = template.substitute(
             db=self.db,
+            db_url=self.db_url,
+            mqtt_url=self.mqtt_url,
             retention=a.retention,
-            metrics_port=self.metrics_port,
+            metrics_port=self.ports[self.roles[0]],
             classifier=a.classifier,
             model=a.model,
             threads=a.threads,
@@ -421,6 +449,25 @@ class Bench:
         path.write_text(text, encoding="utf-8")
         return path
 
+    def _servers(self) -> None:
+        """Mosquitto and PostgreSQL for the scale-out deployment (what CI installs)."""
+        sys.path.insert(0, str(ROOT))
+        from tests.scale.support import Broker, PgCluster
+
+        pg_bin = os.environ.get("SENTINEL_TEST_PG_BIN") or max(
+            (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), default=""
+        )
+        if not pg_bin:
+            raise RuntimeError("scale-out needs PostgreSQL binaries (SENTINEL_TEST_PG_BIN)")
+        broker, pg = Broker(), PgCluster(pg_bin)
+        self.servers += [broker, pg]
+        broker.start()
+        pg.init()
+        self.mqtt_url, self.db_url = broker.url, pg.url
+        assert broker.proc is not None
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        self.server_pids = {"mosquitto": broker.proc.pid, "postgresql": postmaster}
+
     async def start(self, client: httpx.AsyncClient) -> None:
         await self.receiver.start()
         self.sim_port = free_port()
@@ -429,33 +476,63 @@ class Bench:
             [exe, "simulate", "serve", "--port", str(self.sim_port), "--generate", "demo"],
             self.dir / "sim.log",
         )
+        if self.args.deployment == "scaleout":
+            await asyncio.to_thread(self._servers)
         cfg = self.config()
-        self.daemon = Proc([exe, "run", "-c", str(cfg)], self.dir / "daemon.log")
+        if self.args.deployment == "scaleout":
+            upgrade = [exe, "db", "upgrade", "-c", str(cfg)]
+            await asyncio.to_thread(subprocess.run, upgrade, cwd=ROOT, check=True, capture_output=True)
+        for role in self.roles:
+            env = {
+                **os.environ,
+                "SENTINEL_METRICS__LISTEN": f"127.0.0.1:{self.ports[role]}",
+                "SENTINEL_BUS__CLIENT_ID": f"bench-{role}",
+            }
+            self.daemons[role] = Proc(
+                [exe, "run", "-c", str(cfg), "--role", role], self.dir / f"daemon-{role}.log", env=env
+            )
         deadline = time.monotonic() + 180.0
-        while True:
-            if self.daemon.popen.poll() is not None:
-                raise RuntimeError(f"daemon exited: {(self.dir / 'daemon.log').read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                await scrape(client, self.metrics_url)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("daemon did not serve /metrics within 180 s")
-            await asyncio.sleep(0.5)
+        for role, proc in self.daemons.items():
+            while True:
+                if proc.popen.poll() is not None:
+                    log = (self.dir / f"daemon-{role}.log").read_text(errors="replace")
+                    raise RuntimeError(f"{role} exited: {log[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    await scrape(client, self.metrics_urls[role])
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{role} did not serve /metrics within 180 s")
+                await asyncio.sleep(0.5)
 
     def stop(self) -> dict[str, int | None]:
         codes: dict[str, int | None] = {}
-        if self.daemon is not None:
-            codes["daemon"] = self.daemon.stop()
+        for role, proc in self.daemons.items():  # collect first: nothing new after it
+            codes[role] = proc.stop()
         if self.sim is not None:
             codes["simulator"] = self.sim.stop(10.0)
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                server.close()
         self.load.close()
         return codes
+
+    async def table_sizes(self) -> dict[str, int]:
+        if self.args.deployment == "embedded":
+            return await asyncio.to_thread(table_sizes, self.db)
+        import asyncpg
+
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            sizes = {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in TABLES}
+            sizes["db_bytes"] = int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+        finally:
+            await conn.close()
+        return sizes
 
     async def drive(
         self, client: httpx.AsyncClient, rate: float, seconds: float, *, sample_every: float = 1.0
     ) -> list[dict[str, Any]]:
         """Write at ``rate`` for ``seconds``; a crisis episode every ``--crisis-every`` s."""
-        assert self.daemon is not None
         t0 = time.time()
         base = self.load.written
         samples: list[dict[str, Any]] = []
@@ -477,9 +554,11 @@ class Bench:
         return samples
 
     async def sample(self, client: httpx.AsyncClient) -> dict[str, Any]:
-        assert self.daemon is not None
-        m = await scrape(client, self.metrics_url)
-        mem = self.daemon.memory()
+        m: dict[str, float] = {}
+        for url in self.metrics_urls.values():
+            for key, value in (await scrape(client, url)).items():
+                m[key] = m.get(key, 0.0) + value
+        mems = {role: proc.memory() for role, proc in self.daemons.items()}
         return {
             "t": time.time(),
             "written": self.load.written,
@@ -487,10 +566,13 @@ class Bench:
             "ingested": m.get("sentinel_posts_ingested_total|source=bulk", 0.0)
             + m.get("sentinel_posts_duplicate_total|source=bulk", 0.0),
             "bus_depth": m.get("sentinel_bus_depth", 0.0),
-            "cpu_s": self.daemon.cpu_seconds(),
-            "rss": mem.get("VmRSS", 0),
-            "hwm": mem.get("VmHWM", 0),
-            "fds": self.daemon.fds(),
+            "cpu_s": sum(proc.cpu_seconds() for proc in self.daemons.values()),
+            # the broker's and the database's own CPU (scale-out), apart from sentinel's
+            "server_cpu_s": sum(tree_cpu_seconds(pid) for pid in self.server_pids.values()),
+            "rss": sum(mem.get("VmRSS", 0) for mem in mems.values()),
+            "hwm": sum(mem.get("VmHWM", 0) for mem in mems.values()),
+            "rss_by_role": {role: mem.get("VmRSS", 0) for role, mem in mems.items()},
+            "fds": sum(proc.fds() for proc in self.daemons.values()),
             "metrics": m,
         }
 
@@ -535,6 +617,7 @@ def step_report(bench: Bench, rate: float, samples: list[dict[str, Any]], warmup
     lag_start = a["written"] - a["ingested"]
     lag_end = b["written"] - b["ingested"]
     cpu = (b["cpu_s"] - a["cpu_s"]) / dt
+    server_cpu = (b["server_cpu_s"] - a["server_cpu_s"]) / dt
     depth = [s["bus_depth"] for s in window]
     # keeping up: takes in what is written, and the backlog (file + bus) does not grow
     kept_up = ingest_rate >= 0.95 * written_rate and lag_end - lag_start <= max(0.05 * written_rate * dt, 200)
@@ -548,6 +631,7 @@ def step_report(bench: Bench, rate: float, samples: list[dict[str, Any]], warmup
         "bus_depth_end": depth[-1],
         "kept_up": kept_up,
         "cpu_cores": round(cpu, 2),
+        "server_cpu_cores": round(server_cpu, 2),
         "rss_max_mib": round(max(s["rss"] for s in window) / 2**20, 1),
         "peak_rss_mib": round(b["hwm"] / 2**20, 1),
         "pipeline_latency": histogram_quantiles(
@@ -620,7 +704,7 @@ async def soak(bench: Bench, client: httpx.AsyncClient) -> dict[str, Any]:
         samples += chunk
         period = step_report(bench, a.rate, chunk, 0.0)
         periods.append(period)
-        sizes: dict[str, Any] = {"t": round(time.time() - t_start), **table_sizes(bench.db)}
+        sizes: dict[str, Any] = {"t": round(time.time() - t_start), **await bench.table_sizes()}
         tables.append(sizes)
         print_step(period)
         print(
@@ -680,7 +764,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with httpx.AsyncClient() as client:
         try:
             await bench.start(client)
-            print(f"daemon pid {bench.daemon.pid if bench.daemon else '?'}, workdir {bench.dir}", flush=True)
+            pids = {role: proc.pid for role, proc in bench.daemons.items()}
+            print(f"daemon pid(s) {pids}, workdir {bench.dir}", flush=True)
             await asyncio.sleep(args.settle)
             if args.mode == "ramp":
                 result.update(await ramp(bench, client))
@@ -689,7 +774,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             final = await bench.sample(client)
             result["daemon_peak_rss_mib"] = round(final["hwm"] / 2**20, 1)
             result["alert_events_received"] = len(bench.receiver.events)
-            result["table_sizes_end"] = table_sizes(bench.db)
+            result["table_sizes_end"] = await bench.table_sizes()
         finally:
             result["exit_codes"] = bench.stop()
             await bench.receiver.stop()
@@ -711,6 +796,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=500.0, help="soak: posts per second")
     p.add_argument("--duration", type=float, default=1800.0, help="soak: seconds")
     p.add_argument("--period", type=float, default=60.0, help="soak: seconds per reported period")
+    p.add_argument("--deployment", choices=["embedded", "scaleout"], default="embedded")
     p.add_argument("--classifier", default="transformer", help="transformer | lexicon")
     p.add_argument("--model", default="models/default")
     p.add_argument("--threads", type=int, default=2, help="[classifier] threads (torch intra-op; default 2)")
