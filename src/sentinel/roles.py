@@ -172,6 +172,7 @@ class CountingSink(RuntimeSink):
         self.mark = Watermark(source)
         self.recent = _RecentKeys()
         self.dirty = False  # published since the watermark was last written
+        self.checkpointed = False  # the source saves cursors (and the counts go with them)
 
     async def put(self, record: Mapping[str, Any] | Post) -> bool:
         if isinstance(record, Post):
@@ -222,6 +223,9 @@ class WatermarkCursors:
         if raw:
             # as last written: if it said idle, the first post put writes "busy" before it leaves
             sink.mark = Watermark.from_json(sink.source, raw)
+        else:
+            # a new source: the scorer must wait for it from its very first post
+            await self.write(sink)
 
     async def get_cursor(self, source: str) -> str | None:
         return await self.store.get_cursor(source)
@@ -239,12 +243,24 @@ class WatermarkCursors:
         async with self._lock:
             await self._write(sink, cursor)
 
-    async def mark_idle(self, sink: CountingSink) -> None:
-        """Everything this source put is acknowledged by the broker and nothing new came."""
+    async def refresh(self, sink: CountingSink) -> None:
+        """Called every second, once the bus is drained (all PUBACKs in).
+
+        A source that saves cursors gets its counts written with them; here it is only
+        marked idle once nothing new came. A source without cursors (a stream, a simulator)
+        gets its counts written here, since nothing else would.
+        """
         async with self._lock:
-            if sink.dirty or sink.mark.idle:
+            if sink.checkpointed:
+                if sink.dirty or sink.mark.idle:
+                    return
+                sink.mark.idle = True
+            elif sink.dirty:
+                sink.dirty = False
+            elif sink.mark.idle:
                 return
-            sink.mark.idle = True
+            else:
+                sink.mark.idle = True
             await self._write(sink, None)
 
     async def _write(self, sink: CountingSink, cursor: str | None) -> None:
@@ -267,6 +283,7 @@ class WatermarkCursors:
                     )
                 )
         if cursor is not None:
+            sink.checkpointed = True
             sink.dirty = False
 
 
@@ -373,7 +390,7 @@ class CollectRole(_Role):
                     next_run_time=datetime.now(UTC) + timedelta(seconds=random.uniform(0, 2)),
                 )
         self._scheduler.start()
-        self._tasks.append(asyncio.create_task(self._mark_idle(), name="watermarks"))
+        self._tasks.append(asyncio.create_task(self._watermarks(), name="watermarks"))
 
     async def _stream(self, source: Source) -> None:
         sink = next(s for src, _, s in self.sources if src is source)
@@ -399,17 +416,18 @@ class CollectRole(_Role):
             log.exception("source %s run failed", source.name)
             ctx.health.failure(self.clock.now(), "internal", repr(exc)[:200])
 
-    async def _mark_idle(self) -> None:
-        """Once a source has published nothing since its last cursor, say so: the scorer
-        need not wait for it (a finished file, a quiet feed) until it publishes again."""
+    async def _watermarks(self) -> None:
+        """Every second: sources that published nothing new are marked idle (the scorer need
+        not wait for a finished file or a quiet feed), sources without cursors get counts."""
         while True:
             await asyncio.sleep(1.0)
             try:
+                # what was published until now is the broker's once this returns; a steady
+                # stream never lets the bus drain completely, so do not wait for that
+                settle = getattr(self.bus, "settle", None)
+                await (settle() if settle is not None else self.bus.drain())
                 for _, _, sink in self.sources:
-                    if sink.dirty or sink.mark.idle:
-                        continue
-                    await self.bus.drain()
-                    await self.watermarks.mark_idle(sink)
+                    await self.watermarks.refresh(sink)
             except asyncio.CancelledError:
                 raise
             except Exception:

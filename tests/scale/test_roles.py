@@ -190,3 +190,44 @@ async def test_one_notify_process_delivers_the_outbox(tmp_path: Path) -> None:
         await eventually(lambda: leading(second))
     finally:
         await second.stop()
+
+
+async def test_watermarks_of_a_source_without_cursors(tmp_path: Path) -> None:
+    from sentinel.bus.memory import MemoryBus
+    from sentinel.clock import SystemClock
+    from sentinel.config import StorageConfig
+    from sentinel.roles import CountingSink, WatermarkCursors
+    from sentinel.store import SqlStore
+
+    store = SqlStore(StorageConfig(url=f"sqlite:///{tmp_path}/s.db"), Metrics())
+    await store.open()
+    cursors = WatermarkCursors(store, SystemClock())
+    sink = CountingSink("live", MemoryBus(), Metrics(), cursors)
+    try:
+        await cursors.load(sink)
+
+        async def mark() -> Watermark:
+            raw = await store.get_cursor(WATERMARK_PREFIX + "live")
+            assert raw is not None
+            return Watermark.from_json("live", raw)
+
+        first = await mark()  # a new source: the scorer waits for it from the start
+        assert not first.idle and first.max_ts is None
+        for i in range(3):
+            assert await sink.put(record(i))
+        assert await sink.put(record(1))  # seen again: published, not counted twice
+        await cursors.refresh(sink)
+        busy = await mark()
+        assert not busy.idle and sum(busy.buckets.values()) == 3
+        await cursors.refresh(sink)  # nothing new since: idle
+        assert (await mark()).idle
+        assert await sink.put(record(3))  # busy again, written before the post left
+        assert not (await mark()).idle
+        # a source that saves cursors: counts go with its cursor, idle only once quiet
+        await cursors.set_cursor("live", "offset-1")
+        assert await store.get_cursor("live") == "offset-1"
+        assert sum((await mark()).buckets.values()) == 4 and sink.checkpointed
+        await cursors.refresh(sink)
+        assert (await mark()).idle
+    finally:
+        await store.close()

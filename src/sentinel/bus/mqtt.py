@@ -387,6 +387,12 @@ class MqttBus:
         """
         await self._idle.wait()
 
+    async def settle(self) -> None:
+        """Wait for the publishes in flight now (not for ones started meanwhile, as drain does)."""
+        pending = set(self._publishing)
+        if pending:
+            await asyncio.wait(pending)
+
     def depth(self) -> int:
         return self._incoming.qsize() + len(self._publishing)
 
