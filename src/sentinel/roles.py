@@ -392,6 +392,11 @@ class CollectRole(_Role):
         self._scheduler.start()
         self._tasks.append(asyncio.create_task(self._watermarks(), name="watermarks"))
 
+    async def readiness(self) -> dict[str, bool]:
+        checks = await super().readiness()
+        checks["broker"] = bool(getattr(self.bus, "connected", True))
+        return checks
+
     async def _stream(self, source: Source) -> None:
         sink = next(s for src, _, s in self.sources if src is source)
         backoff = 1.0
@@ -480,6 +485,11 @@ class ClassifyRuntime(Runtime):
 
     async def _warm_start(self) -> None:
         return None  # no risk state here
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = await super().readiness()
+        checks["broker"] = bool(getattr(self.bus, "connected", True))
+        return checks
 
     async def _consume(self) -> None:
         cfg = self.config.bus
