@@ -95,3 +95,14 @@ def test_build_classifier_dispatches_on_type() -> None:
 def test_relative_model_path_resolves_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert resolve_model_dir("models/default") == MODEL_DIR
+
+
+def test_seed_terms_set_a_floor_under_topic_scores(shipped: TransformerClassifier) -> None:
+    text = "吃了他家的凉皮食物中毒，整整住院三天"
+    head_only = TransformerClassifier(MODEL_DIR, quantize=True, seed_floor=None)
+    with_floor = shipped.classify([text])[0].topics
+    alone = head_only.classify([text])[0].topics
+    assert with_floor["product_safety"] >= 0.6
+    assert with_floor["product_safety"] == pytest.approx(max(0.6, alone["product_safety"]), abs=1e-6)
+    # the floor only touches topics whose seed terms occur
+    assert with_floor["data_privacy"] == pytest.approx(alone["data_privacy"], abs=1e-6)

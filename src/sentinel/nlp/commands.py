@@ -224,6 +224,11 @@ def evaluate_command(
         bundled = resolve_model_dir(model or "models/default") / "taxonomy.yaml"
         taxonomy = load_taxonomy(bundled) if bundled.is_file() else None
         result["topics"] = evaluate_topics(clf, topics, taxonomy=taxonomy)
+        if getattr(clf, "seed_floor", None) is not None:
+            # The same posts with the head's scores alone: what the model learnt past the seeds.
+            floor, clf.seed_floor = clf.seed_floor, None  # type: ignore[attr-defined]
+            result["topics_head_only"] = evaluate_topics(clf, topics)
+            clf.seed_floor = floor  # type: ignore[attr-defined]
     if as_json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
@@ -247,6 +252,12 @@ def _print_report(result: dict[str, Any]) -> None:
         for name, r in result["heldout"].items():
             base = f"  baseline {r['baseline_accuracy']:.4f}" if "baseline_accuracy" in r else ""
             print(f"  {name:<45} n={int(r['n']):>5}  accuracy {r['accuracy']:.4f}{base}")
+    if "topics_head_only" in result:
+        print("topics, model head alone (threshold 0.5):")
+        for name, r in result["topics_head_only"].items():
+            print(
+                f"  {name:<26} P {r['precision']:.3f}  R {r['recall']:.3f}  F1 {r['f1']:.3f}  n={int(r['support'])}"
+            )
     if "topics" in result:
         print("topics (threshold 0.5):")
         for name, r in result["topics"].items():

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
+from transformers.utils import logging as hf_logging
 
 from sentinel.nlp.data import Example, load_corpora, split_of
 from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel
@@ -68,7 +69,10 @@ class TrainSettings:
     mlm_epochs: float = 0.0
     strip_prob: float = 0.5
     seed_mask_prob: float = 0.3
-    topic_weight: float = 0.5
+    topic_weight: float = 1.0
+    # Weak topic labels are rare (a few % of posts each): without up-weighting positives the
+    # head learns "no topic" everywhere and rarely reaches 0.5.
+    topic_pos_weight: float = 5.0
     distill: float = 0.0
     patience: int = 2
     limit: int | None = None  # subsample this many rows (quick experiments, tests)
@@ -381,7 +385,11 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
                 soft_loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, soft)
                 loss = (1 - s.distill) * loss + s.distill * soft_loss
             if topics.shape[1]:
-                loss = loss + s.topic_weight * F.binary_cross_entropy_with_logits(out.topic_logits, topics)
+                pos_weight = torch.full((topics.shape[1],), s.topic_pos_weight)
+                topic_loss = F.binary_cross_entropy_with_logits(
+                    out.topic_logits, topics, pos_weight=pos_weight
+                )
+                loss = loss + s.topic_weight * topic_loss
             opt.step(loss)
             running += loss.item()
             bar.update(1)
@@ -435,6 +443,8 @@ def save(model: SentinelModel, tok: CharTokenizer, s: TrainSettings, summary: di
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.safetensors"):
         stale.unlink()
+    if not s.progress:
+        hf_logging.disable_progress_bar()  # "Writing model shards" would land in logs and pipes
     to_save = copy.deepcopy(model).half() if s.half else model
     to_save.save_pretrained(out, safe_serialization=True)
     tok.save(out)

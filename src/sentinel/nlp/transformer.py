@@ -21,6 +21,7 @@ from transformers.utils import logging as hf_logging
 
 from sentinel.nlp.base import Scores
 from sentinel.nlp.modeling import SentinelConfig, SentinelModel
+from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import CharTokenizer
 
 __all__ = ["TransformerClassifier", "resolve_model_dir"]
@@ -70,8 +71,14 @@ class TransformerClassifier:
         batch_size: int = 64,
         quantize: bool = True,
         label_map: Mapping[str, str] | None = None,
+        seed_floor: float | None = 0.6,
     ) -> None:
         self.path = resolve_model_dir(model)
+        # A post that names a topic's seed term ("食物中毒", "裁员") scores at least
+        # `seed_floor` on it: the head is trained on seed matches but, being small and
+        # trained briefly, under-scores some of them. None = the head's scores alone.
+        self.seed_floor = seed_floor
+        self.taxonomy: Taxonomy | None = None
         self.max_length = max_length
         self.batch_size = max(1, batch_size)
         self.threads = threads
@@ -89,6 +96,8 @@ class TransformerClassifier:
             net = SentinelModel.from_pretrained(self.path, dtype=torch.float32)
             self._tok: CharTokenizer | None = CharTokenizer.load(self.path)
             self.topic_labels = list(net.config.topic_labels)
+            if (self.path / "taxonomy.yaml").is_file():
+                self.taxonomy = load_taxonomy(self.path / "taxonomy.yaml")
             self.max_length = min(max_length, net.config.max_position_embeddings)
         else:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -122,10 +131,15 @@ class TransformerClassifier:
             neg = torch.sigmoid(result.sentiment_logits).tolist()
             topics = torch.sigmoid(result.topic_logits).tolist()
             labels = self.topic_labels
-            return [
-                Scores(negative=n, topics={label: round(p, 6) for label, p in zip(labels, t, strict=True)})
-                for n, t in zip(neg, topics, strict=True)
-            ]
+            out = []
+            for text, n, t in zip(texts, neg, topics, strict=True):
+                scores = {label: round(p, 6) for label, p in zip(labels, t, strict=True)}
+                if self.taxonomy is not None and self.seed_floor is not None:
+                    for topic_id in self.taxonomy.match(text):
+                        if topic_id in scores:
+                            scores[topic_id] = max(scores[topic_id], self.seed_floor)
+                out.append(Scores(negative=n, topics=scores))
+            return out
         enc = self._hf_tok(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
