@@ -1,7 +1,8 @@
 """The headline fault test, with real processes: 1 collector, 3 classifier workers, 1 scorer.
 
-During the run one worker is SIGKILLed (and a replacement with the same client id
-started), the broker is restarted, and PostgreSQL is restarted. Afterwards every post is
+During the run the broker is restarted while the collector publishes, one worker is
+SIGKILLed (and a replacement with the same client id started), and PostgreSQL is
+restarted. Afterwards every post is
 stored exactly once, and the alert events equal ``sentinel backtest`` over the same stream.
 
 ``SENTINEL_SCALE_N`` sets the number of posts (the issue's 100,000 takes several minutes
@@ -50,7 +51,7 @@ name = "replay"
 type = "file"
 path = "{posts}"
 follow = true
-checkpoint_every = 1000
+checkpoint_every = 500
 [[watch]]
 name = "acme"
 query = "艾克美"
@@ -135,6 +136,17 @@ async def _missing(url: str) -> str:
     return f"{len(gone)} missing, first {gone[:5]}, last {gone[-5:]}"
 
 
+async def _wait_published(fleet: Fleet, url: str, at_least: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        fleet.check_alive()
+        raw = await _query(url, "SELECT cursor FROM source_cursors WHERE source = 'watermark:replay'")
+        if isinstance(raw, str) and sum(json.loads(raw)["buckets"].values()) >= at_least:
+            return
+        assert time.monotonic() < deadline, f"fewer than {at_least} posts published after {within}s"
+        await asyncio.sleep(0.05)
+
+
 async def _wait_stored(fleet: Fleet, url: str, at_least: int, within: float) -> int:
     deadline = time.monotonic() + within
     while True:
@@ -190,14 +202,15 @@ async def test_faults_lose_nothing_and_alerts_match_the_one_process_run(
     url = pg_cluster.url
     started = time.monotonic()
 
-    await _wait_stored(fleet, url, N // 5, 120)
+    # the broker restarts while the collector is still publishing (its watermark tells how far)
+    await _wait_published(fleet, url, N // 4, 120)
+    await asyncio.to_thread(broker.restart)
+
+    await _wait_stored(fleet, url, (N * 3) // 10, 120)
     fleet.kill("worker-2")  # holding unacknowledged posts in its session
     await asyncio.sleep(1.0)
     fleet.start("worker-2b", "classify", SENTINEL_BUS__CLIENT_ID="worker-2")
     del fleet.procs["worker-2"]
-
-    await _wait_stored(fleet, url, (N * 2) // 5, 120)
-    await asyncio.to_thread(broker.restart)
 
     await _wait_stored(fleet, url, (N * 3) // 5, 120)
     await asyncio.to_thread(pg_cluster.restart)
