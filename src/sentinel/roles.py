@@ -26,7 +26,6 @@ import logging
 import math
 import random
 import signal
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -268,7 +267,7 @@ class WatermarkCursors:
         if mark.buckets:
             newest = max(mark.buckets)
             mark.buckets = {b: n for b, n in mark.buckets.items() if b > newest - KEEP_BUCKETS}
-        mark.at = time.time()
+        mark.at = self.clock.now().timestamp()
         rows = [(WATERMARK_PREFIX + sink.source, mark.to_json())]
         if cursor is not None:
             rows.append((sink.source, cursor))
@@ -739,7 +738,7 @@ class ScoreRole(_Role):
                 )
             )
             marks = [Watermark.from_json(r.source[len(WATERMARK_PREFIX) :], r.cursor) for r in rows]
-        wall = time.time()
+        wall = self.clock.now().timestamp()
         live = [m for m in marks if m.idle or wall - m.at < STALE_SECONDS]
         if not live:
             return math.inf, wall - SETTLE_SECONDS

@@ -180,3 +180,35 @@ async def test_a_standby_scorer_takes_over_and_the_sequence_continues(
         ]
     finally:
         await standby.stop()
+
+
+async def test_with_live_data_quiet_periods_still_cool_alerts_down(tmp_path: Path, metrics: Metrics) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sentinel.clock import ManualClock
+
+    wall = ManualClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+    cfg = _config(tmp_path)
+    role = ScoreRole(cfg, metrics=metrics, clock=wall, risk=WindowEngine(WATCHES, window=300), poll=0)
+    await role.store.open()
+    role._channels = lambda ev: []
+    await role._take_over()
+    scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+    # a burst of negative posts in the last two minutes (live: created just now)
+    start = wall.now() - timedelta(minutes=2)
+    burst = [
+        parse_post(
+            {**r, "created_at": (start + timedelta(seconds=i)).isoformat(), "text": "艾克美 太差了 垃圾 投诉"}
+        )
+        for i, r in enumerate(stream(20))
+    ]
+    await role.store.write_batch(
+        [(sp, "live") for sp in scorer.score_now(burst)], [], model="l", now=wall.now() - timedelta(seconds=5)
+    )
+    assert await role.step()
+    assert [e.event for e in role.events] == ["opened", "escalated"]
+    # no new posts; the wall clock moves on: the window empties and the alert resolves
+    wall.advance(timedelta(minutes=6))
+    assert not await role.step()
+    assert [e.event for e in role.events][-1] == "resolved"
+    await role.store.close()
