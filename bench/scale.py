@@ -84,6 +84,12 @@ async def _publish_and_wait(broker: Broker, pg: PgCluster, n: int) -> tuple[floa
     return published, stored
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): what a worker costs per post."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(workers: int, n: int, classifier: str, pg_bin: str, workdir: Path) -> dict[str, float]:
     broker, pg = Broker(), PgCluster(pg_bin)
     broker.start()
@@ -103,10 +109,15 @@ def run_once(workers: int, n: int, classifier: str, pg_bin: str, workdir: Path) 
                     env={**os.environ, "SENTINEL_BUS__CLIENT_ID": f"bench-worker-{k}"},
                 )
             )
-        # wait until every worker's shared subscription exists, or early posts skip it
+        # let every worker subscribe first (posts would be held until one does), so that the
+        # timing measures steady throughput
         time.sleep(8.0)
+        before = sum(_cpu_seconds(p.pid) for p in procs)
         published, stored = asyncio.run(_publish_and_wait(broker, pg, n))
+        cpu = sum(_cpu_seconds(p.pid) for p in procs) - before
         return {
+            "worker_cpu_s": cpu,
+            "posts_per_worker_cpu_s": n / cpu if cpu else 0.0,
             "workers": workers,
             "posts": n,
             "publish_per_s": n / published,
