@@ -63,19 +63,10 @@ __all__ = ["Load", "Receiver", "main"]
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
 UTC8 = timezone(timedelta(hours=8))
-# distinct names, none a substring of another, none the simulator's 艾克美
-BRANDS = (
-    "百味园",
-    "鲜果坊",
-    "云朵乳业",
-    "星河咖啡",
-    "青禾食品",
-    "麦香村",
-    "蓝莓谷",
-    "晨光饮品",
-    "松果零食",
-    "海盐工坊",
-)
+# distinct names, none a substring of another, none the simulator's 艾克美: one [[watch]] each
+_PREFIXES = ("百味", "鲜果", "云朵", "星河", "青禾", "麦香", "蓝莓", "晨光", "松果", "海盐")
+_SUFFIXES = ("园", "坊", "乳业", "咖啡", "食品", "村", "谷", "饮品", "零食", "工坊")
+BRANDS = tuple(p + s for s in _SUFFIXES for p in _PREFIXES)[:60]
 SIM_BRAND = "艾克美"
 TABLES = ("posts", "classifications", "alerts", "alert_events", "outbox", "audit_log")
 

@@ -70,3 +70,10 @@ def test_ramp_runs_end_to_end_and_reports(tmp_path: Path) -> None:
         assert set(step["alerts"][key]) == {"n", "p50", "p95", "p99", "max"}
     assert result["table_sizes_end"]["posts"] > 0
     assert result["exit_codes"]["all"] == 0  # the daemon stopped cleanly on SIGTERM
+
+
+def test_bench_brands_never_match_each_others_watch() -> None:
+    names = e2e.BRANDS
+    assert len(set(names)) == len(names) >= 40
+    assert not [(a, b) for a in names for b in names if a != b and a in b]
+    assert all(e2e.SIM_BRAND not in b for b in names)
