@@ -126,7 +126,6 @@ class MqttBus:
         self._username = config.username or self.endpoint.username
         self._password = config.password or self.endpoint.password
         self._client: aiomqtt.Client | None = None
-        self._lost = asyncio.Event()  # set when the current connection is gone
         self._generation = 0
         self._connected = asyncio.Event()
         self._closing = False
@@ -201,11 +200,10 @@ class MqttBus:
         backoff = Reconnect()
         while not self._closing:
             client = self._new_client()
-            lost = asyncio.Event()
             try:
                 async with client:
                     self._generation += 1
-                    self._client, self._lost = client, lost
+                    self._client = client
                     backoff.reset()
                     if self.consuming:
                         await client.subscribe(self.subscription, qos=1)
@@ -220,8 +218,9 @@ class MqttBus:
                         self._receive(message)
             except aiomqtt.MqttError as exc:
                 log.warning("mqtt connection to %s:%d lost: %s", self.endpoint.host, self.endpoint.port, exc)
+            except Exception:  # whatever it was, the bus must come back, not die quietly
+                log.exception("mqtt connection to %s:%d failed", self.endpoint.host, self.endpoint.port)
             finally:
-                lost.set()
                 self._connected.clear()
                 self._client = None
                 for acked in self._acks.values():
