@@ -156,8 +156,9 @@ class MqttBus:
             task.cancel()
         if self._runner is not None:
             self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            # a broker that does not answer the DISCONNECT must not hold up shut-down
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._runner, 15.0)
             self._runner = None
         self._connected.clear()
 
