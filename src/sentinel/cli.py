@@ -60,13 +60,13 @@ def run(
     _setup_logging(cfg)
     from sentinel.pipeline import Runtime
 
-    if role != "all":
-        from sentinel.roles import run_role
-
-        asyncio.run(run_role(cfg, role))
-        return
     try:
-        asyncio.run(Runtime(cfg).run())
+        if role == "all":
+            asyncio.run(Runtime(cfg).run())
+        else:
+            from sentinel.roles import run_role
+
+            asyncio.run(run_role(cfg, role))
     except ConfigError as exc:
         typer.echo(f"config error:\n{exc}", err=True)
         raise typer.Exit(2) from None

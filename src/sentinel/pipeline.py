@@ -189,6 +189,9 @@ class Runtime:
 
     def _start_sources(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
+        from sentinel.store.retention import RetentionJob
+
+        RetentionJob(self.store, self.config.storage, self.clock).schedule(self._scheduler)
         for sc in self.config.sources:
             if not sc.enabled:
                 continue
