@@ -158,6 +158,9 @@ def train_command(
     mlm_epochs: Annotated[float, typer.Option(help="masked-character pretraining epochs")] = 0.0,
     distill: Annotated[float, typer.Option(help="weight of TF-IDF teacher soft targets (0..1)")] = 0.5,
     strip_prob: Annotated[float, typer.Option(help="share of Weibo examples seen without emoticons")] = 0.5,
+    linear_init: Annotated[
+        float, typer.Option(help="fit the linear head by logistic regression first (C; 0 = off)")
+    ] = 0.0,
     limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:
@@ -178,6 +181,7 @@ def train_command(
         mlm_epochs=mlm_epochs,
         distill=distill,
         strip_prob=strip_prob,
+        linear_init=linear_init,
         limit=limit,
         threads=threads,
     )
