@@ -8,7 +8,7 @@ gives the same output, byte for byte.
 from __future__ import annotations
 
 import json
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +18,7 @@ from sentinel.clock import ManualClock
 from sentinel.config import Config, level_rank
 from sentinel.nlp.base import sentiment_label
 from sentinel.obs.metrics import Metrics
-from sentinel.post import Post, PostError, ScoredPost, parse_post_json
+from sentinel.post import Post, PostError, RecentKeys, ScoredPost, parse_post_json
 from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.scoring import Scorer, load_classifier, resighted
 
@@ -26,23 +26,6 @@ __all__ = ["BacktestSummary", "run_backtest"]
 
 CHUNK = 512
 DEDUP_WINDOW = 500_000  # recent post keys remembered: duplicates arrive close together
-
-
-class _RecentKeys:
-    """A bounded set of recently seen (platform, id) keys: memory stays flat on any stream."""
-
-    def __init__(self, size: int = DEDUP_WINDOW) -> None:
-        self.size = size
-        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def seen(self, key: tuple[str, str]) -> bool:
-        if key in self._keys:
-            self._keys.move_to_end(key)
-            return True
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-        return False
 
 
 @dataclass
@@ -84,7 +67,7 @@ class _Resighting:
 
 
 def _read(lines: Iterable[str | bytes], summary: BacktestSummary) -> Iterator[Post | _Resighting]:
-    recent = _RecentKeys()
+    recent = RecentKeys(DEDUP_WINDOW)
     for line in lines:
         if not line.strip():
             continue

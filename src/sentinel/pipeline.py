@@ -33,7 +33,7 @@ from sentinel.sources import build_source
 from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
 
-__all__ = ["Runtime", "RuntimeSink"]
+__all__ = ["Runtime", "RuntimeSink", "run_streaming"]
 
 log = logging.getLogger(__name__)
 WARM_START_WINDOW = timedelta(hours=24)
@@ -50,15 +50,20 @@ class RuntimeSink:
         self.accepted = 0
         self.rejected = 0
 
-    async def put(self, record: Mapping[str, Any] | Post) -> bool:
+    def validate(self, record: Mapping[str, Any] | Post) -> Post | None:
+        """The record as a post, or None when it is invalid (rejection counted)."""
         if isinstance(record, Post):
-            post = record
-        else:
-            try:
-                post = parse_post(record)
-            except PostError as exc:
-                self.reject(exc.reason, exc.detail)
-                return False
+            return record
+        try:
+            return parse_post(record)
+        except PostError as exc:
+            self.reject(exc.reason, exc.detail)
+            return None
+
+    async def put(self, record: Mapping[str, Any] | Post) -> bool:
+        post = self.validate(record)
+        if post is None:
+            return False
         await self.bus.publish(post, self.source)
         self.accepted += 1
         return True
@@ -223,18 +228,7 @@ class Runtime:
         self._scheduler.start()
 
     async def _run_streaming(self, source: Source, sink: RuntimeSink) -> None:
-        backoff = 1.0
-        while not self._stopping.is_set():
-            try:
-                await source.collect(sink)
-                return  # a finite stream (a file without follow, a finished scenario)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a source bug must not take the daemon down
-                log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
-                self.metrics.fetch_errors.labels(source.name, type(exc).__name__).inc()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 60.0)
+        await run_streaming(source, sink, self.metrics, self._stopping)
 
     async def _run_poll(self, source: Source, ctx: SourceContext, sink: RuntimeSink) -> None:
         if self._stopping.is_set():
@@ -417,6 +411,22 @@ class _Staged(NamedTuple):
     fresh: list[Envelope]
     seen: list[tuple[Post, str]]
     scored: list[ScoredPost]
+
+
+async def run_streaming(source: Source, sink: RuntimeSink, metrics: Metrics, stopping: asyncio.Event) -> None:
+    """Run a streaming source until it ends or ``stopping`` is set; a crash restarts it with backoff."""
+    backoff = 1.0
+    while not stopping.is_set():
+        try:
+            await source.collect(sink)
+            return  # a finite stream (a file without follow, a finished scenario)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a source bug must not take the daemon down
+            log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
+            metrics.fetch_errors.labels(source.name, type(exc).__name__).inc()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
 
 
 def _utcnow_plus(seconds: float) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = [
     "Author",
     "Post",
     "PostError",
+    "RecentKeys",
     "ScoredPost",
     "parse_post",
     "parse_post_json",
@@ -225,3 +227,22 @@ def parse_post_json(line: str | bytes, *, max_text: int = MAX_TEXT_CHARS) -> Pos
     except (json.JSONDecodeError, RecursionError) as exc:
         raise PostError("bad_json", str(exc)[:120]) from None
     return parse_post(obj, max_text=max_text)
+
+
+class RecentKeys:
+    """A bounded set of recently seen (platform, id) keys: duplicates arrive close together,
+    so remembering the last ``size`` keeps memory flat on a stream of any length."""
+
+    def __init__(self, size: int = 500_000) -> None:
+        self.size = size
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def seen(self, key: tuple[str, str]) -> bool:
+        """True if ``key`` was seen before; remembers it either way."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return True
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+        return False

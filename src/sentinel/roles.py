@@ -26,7 +26,6 @@ import logging
 import math
 import random
 import signal
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,8 +38,8 @@ from sentinel.bus import Envelope, build_bus
 from sentinel.clock import Clock, ManualClock, SystemClock
 from sentinel.config import Config, ConfigError
 from sentinel.obs.metrics import Metrics
-from sentinel.pipeline import Runtime, RuntimeSink
-from sentinel.post import Post, PostError, ScoredPost, parse_post
+from sentinel.pipeline import Runtime, RuntimeSink, run_streaming
+from sentinel.post import Post, RecentKeys, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
@@ -145,23 +144,6 @@ class Watermark:
         )
 
 
-class _RecentKeys:
-    """A bounded set of post keys, so a post seen twice in a row is counted once."""
-
-    def __init__(self, size: int = 500_000) -> None:
-        self.size = size
-        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def add(self, key: tuple[str, str]) -> bool:
-        if key in self._keys:
-            self._keys.move_to_end(key)
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-        return True
-
-
 class CountingSink(RuntimeSink):
     """A :class:`RuntimeSink` that counts what it publishes, for the source's watermark."""
 
@@ -169,19 +151,14 @@ class CountingSink(RuntimeSink):
         super().__init__(source, bus, metrics)
         self.watermarks = watermarks
         self.mark = Watermark(source)
-        self.recent = _RecentKeys()
+        self.recent = RecentKeys()
         self.dirty = False  # published since the watermark was last written
         self.checkpointed = False  # the source saves cursors (and the counts go with them)
 
     async def put(self, record: Mapping[str, Any] | Post) -> bool:
-        if isinstance(record, Post):
-            post = record
-        else:
-            try:
-                post = parse_post(record)
-            except PostError as exc:
-                self.reject(exc.reason, exc.detail)
-                return False
+        post = self.validate(record)
+        if post is None:
+            return False
         if self.mark.idle:
             # tell the scorer before the first post leaves: it must wait for us again
             self.mark.idle = False
@@ -191,7 +168,7 @@ class CountingSink(RuntimeSink):
                 self.mark.idle = True  # not written: the next put tries again
                 raise
         self.dirty = True
-        if self.recent.add(post.key):
+        if not self.recent.seen(post.key):
             ts = post.created_at.timestamp()
             bucket = int(ts // BUCKET_SECONDS)
             self.mark.buckets[bucket] = self.mark.buckets.get(bucket, 0) + 1
@@ -398,18 +375,7 @@ class CollectRole(_Role):
 
     async def _stream(self, source: Source) -> None:
         sink = next(s for src, _, s in self.sources if src is source)
-        backoff = 1.0
-        while not self._stopping.is_set():
-            try:
-                await source.collect(sink)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a source bug must not take the collector down
-                log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
-                self.metrics.fetch_errors.labels(source.name, type(exc).__name__).inc()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 60.0)
+        await run_streaming(source, sink, self.metrics, self._stopping)
 
     async def _poll(self, source: Source, ctx: SourceContext, sink: CountingSink) -> None:
         if self._stopping.is_set():
