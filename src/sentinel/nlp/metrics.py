@@ -10,7 +10,7 @@ CLASSES = ("negative", "neutral", "positive")
 
 
 def sentiment_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, object]:
-    """Accuracy, macro-F1 over the gold classes, and a confusion matrix gold -> predicted.
+    """Accuracy, macro-F1 over the classes seen, and a confusion matrix gold -> predicted.
 
     ``neutral`` predictions count as wrong for binary gold labels; the confusion matrix shows
     how many posts the neutral band absorbed.
@@ -23,7 +23,7 @@ def sentiment_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str
         confusion[g][p] += 1
     correct = sum(confusion[c][c] for c in labels)
     f1s = []
-    for c in sorted(set(gold)):
+    for c in labels:  # like scikit-learn: every label in gold or predicted
         tp = confusion[c][c]
         fp = sum(confusion[g][c] for g in labels) - tp
         fn = sum(confusion[c].values()) - tp
