@@ -220,6 +220,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.events: list[tuple[float, dict[str, Any]]] = []
+        self.on_event: Any = None  # called with (received, event) as each one arrives
         self.requests = 0
         self._server: asyncio.Server | None = None
         self.port = 0
@@ -260,6 +261,8 @@ class Receiver:
                     doc = json.loads(body)
                     for ev in doc.get("events") or [doc]:
                         self.events.append((received, ev))
+                        if self.on_event is not None:
+                            self.on_event(received, ev)
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
                 )
@@ -407,6 +410,10 @@ class Bench:
         self.ports = {role: free_port() for role in self.roles}
         self.metrics_urls = {role: f"http://127.0.0.1:{port}/metrics" for role, port in self.ports.items()}
         self.receiver = Receiver()
+        self.receiver.on_event = self._newest_seen
+        # event id -> written time of the newest post its decision saw, looked up on arrival
+        # (the load keeps only the last 120 s of write times)
+        self.newest_seen: dict[Any, float] = {}
         self.load = Load(self.feed, args.brands, args.speedup, seed=args.seed)
         self.daemons: dict[str, Proc] = {}
         self.sim: Proc | None = None
@@ -567,6 +574,14 @@ class Bench:
             "metrics": m,
         }
 
+    def _newest_seen(self, received: float, ev: dict[str, Any]) -> None:
+        brand = ev.get("watch")
+        if brand in self.load.times and ev.get("at"):
+            at = datetime.fromisoformat(ev["at"]).timestamp()
+            newest = self.load.newest_before(brand, at)
+            if newest is not None:
+                self.newest_seen[(ev.get("id"), brand, ev.get("at"))] = newest
+
     def latencies(self, since: float, until: float) -> dict[str, Any]:
         served: list[float] = []
         tick: list[float] = []
@@ -582,7 +597,7 @@ class Bench:
             brand = ev.get("watch")
             if brand not in self.load.times:
                 continue  # the simulator's watch: its posts are not timed here
-            newest = self.load.newest_before(brand, at)
+            newest = self.newest_seen.get((ev.get("id"), ev.get("watch"), ev.get("at")))
             if newest is not None:
                 served.append(received - newest)
             tick.append(received - at)
