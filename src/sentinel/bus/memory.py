@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from sentinel.bus.base import Envelope
+from sentinel.bus.base import Envelope, take_batch
 from sentinel.post import Post
 
 __all__ = ["MemoryBus"]
@@ -33,21 +33,7 @@ class MemoryBus:
         await self._queue.put(Envelope(post, source, time.monotonic()))
 
     async def get_batch(self, max_items: int, max_wait: float) -> list[Envelope]:
-        batch = [await self._queue.get()]
-        deadline = time.monotonic() + max_wait
-        while len(batch) < max_items:
-            try:
-                batch.append(self._queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except TimeoutError:
-                break
+        batch = await take_batch(self._queue, max_items, max_wait)
         return batch
 
     async def ack(self, envelopes: Sequence[Envelope]) -> None:

@@ -40,7 +40,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from sentinel.bus.base import Envelope
+from sentinel.bus.base import Envelope, take_batch
 from sentinel.config import BusConfig
 from sentinel.post import Post, PostError, parse_post
 
@@ -260,21 +260,7 @@ class MqttBus:
         self._incoming.put_nowait(Envelope(post, source, time.monotonic(), token))
 
     async def get_batch(self, max_items: int, max_wait: float) -> list[Envelope]:
-        batch = [await self._incoming.get()]
-        deadline = time.monotonic() + max_wait
-        while len(batch) < max_items:
-            try:
-                batch.append(self._incoming.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._incoming.get(), remaining))
-            except TimeoutError:
-                break
+        batch = await take_batch(self._incoming, max_items, max_wait)
         self._handed_out += len(batch)
         return batch
 
