@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,7 +29,8 @@ from sentinel.risk.options import EngineOptions, watch_options
 from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands
 from sentinel.risk.text import fold
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
-from sentinel.risk.watch import Entry, WatchState
+from sentinel.risk.watch import WatchState
+from sentinel.risk.window import Entry, voice_of
 
 __all__ = ["Engine", "Silence"]
 
@@ -57,16 +59,8 @@ class _Queued:
     bands: list[int] | None = None
 
 
-def _sample(sp: ScoredPost) -> dict[str, Any]:
-    p = sp.post
-    return {
-        "id": p.id,
-        "text": p.text[:280],
-        "author": p.author.name or p.author.id,
-        "followers": p.author.followers,
-        "url": p.url,
-        "negative": round(sp.negative, 3),
-    }
+# the few weights a window entry can have, one float object each (entries share them)
+_WEIGHTS = {w: w for w in (1.0, 0.5, 0.3, 0.15)}
 
 
 def _negativity(p: float) -> float:
@@ -231,12 +225,16 @@ class Engine:
         story.severity = max(story.severity, sev)
         followers = p.author.followers
         weight = 0.3 if by_text and followers < 10 else 1.0
-        author = p.author.id or f"post:{p.id}"
-        kol = followers >= self.options.kol_followers or (p.author.verified and followers >= 10_000)
+        # interned: one string per author however many of their posts the windows hold
+        author = sys.intern(p.author.id) if p.author.id else f"post:{p.id}"
+        voice = None
+        if v >= 0.5:  # only negative posts feed reach, KOL, topic and the alert's samples
+            kol = followers >= self.options.kol_followers or (p.author.verified and followers >= 10_000)
+            voice = voice_of(sp, kol, sev)
         for i in sorted(watches) if len(watches) > 1 else watches:
             watch = self.watches[i]
             w = weight * (0.5 if watch.author_posts.get(author, 0) >= 3 else 1.0)
-            watch.add(Entry(ts, key, story.id, author, w, v, followers, kol, sev, sp))
+            watch.add(Entry(ts, story.id, author, _WEIGHTS.get(w, w), v, voice))
 
     def _negativity_of(self, story_id: str) -> float:
         story = self.stories.stories.get(story_id)
@@ -364,7 +362,7 @@ class Engine:
             at=datetime.fromtimestamp(t, UTC).astimezone(tz),
             factors=factors,
             posts=[e.key[1] for e in top[: opts.top_posts]],
-            samples=[_sample(e.post) for e in top[: opts.samples]],
+            samples=[e.voice.sample() for e in top[: opts.samples] if e.voice is not None],
             previous_level=LEVELS[previous - 1] if previous and event != "resolved" else None,
         )
 

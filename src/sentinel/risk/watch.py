@@ -13,30 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from sentinel.config import LEVELS, WatchConfig
-from sentinel.post import ScoredPost
 from sentinel.risk.baseline import SeasonalBaseline
 from sentinel.risk.levels import LevelState
 from sentinel.risk.options import EngineOptions, WatchOptions
 from sentinel.risk.query import Query, parse_query
 from sentinel.risk.score import Indicators, Score, risk_score
+from sentinel.risk.window import Entry, TimedFifo
 
 __all__ = ["Entry", "WatchState"]
-
-
-@dataclass(slots=True)
-class Entry:
-    """A post as a watch's windows see it."""
-
-    ts: float
-    key: tuple[str, str]
-    story: str
-    author: str
-    weight: float  # bot-likeness down-weighting, 0..1
-    negative: float  # negativity 0..1 (reposts inherit part of their story's)
-    followers: int
-    kol: bool
-    severity: float
-    post: ScoredPost
 
 
 def _add(d: dict[str, int], k: str) -> None:
@@ -78,7 +62,7 @@ class WatchState:
     hour_negative: float = 0.0  # sum of the minutes' negative weight
     hour_posts: float = 0.0
     # distinct negative voices over the last hour (a slow burn has few per ten minutes)
-    hour_voices: deque[tuple[float, str]] = field(default_factory=deque)
+    hour_voices: TimedFifo = field(default_factory=TimedFifo)
     hour_authors: dict[str, int] = field(default_factory=dict)
     baseline: SeasonalBaseline = field(default_factory=SeasonalBaseline)
     levels: LevelState = field(default_factory=LevelState)
@@ -117,14 +101,15 @@ class WatchState:
         self.posts += w
         self.negative += w * e.negative
         _add(self.author_posts, e.author)
-        if e.negative >= 0.5:
-            self.reach += w * e.negative * e.followers
-            self.severity += w * e.negative * e.severity
+        v = e.voice
+        if v is not None:  # negative (>= 0.5): the engine gives exactly these a voice
+            self.reach += w * e.negative * v.followers
+            self.severity += w * e.negative * v.severity
             self.neg_strong += w * e.negative
             _add(self.neg_authors, e.author)
-            self.hour_voices.append((e.ts, e.author))
+            self.hour_voices.append(e.ts, e.author)
             _add(self.hour_authors, e.author)
-            if e.kol:
+            if v.kol:
                 _add(self.kol_authors, e.author)
         self.add_velocity(e.ts, e.story, w)
         minute = e.ts - e.ts % 60
@@ -152,12 +137,13 @@ class WatchState:
             self.posts -= w
             self.negative -= w * e.negative
             _sub(self.author_posts, e.author)
-            if e.negative >= 0.5:
-                self.reach -= w * e.negative * e.followers
-                self.severity -= w * e.negative * e.severity
+            v = e.voice
+            if v is not None:
+                self.reach -= w * e.negative * v.followers
+                self.severity -= w * e.negative * v.severity
                 self.neg_strong -= w * e.negative
                 _sub(self.neg_authors, e.author)
-                if e.kol:
+                if v.kol:
                     _sub(self.kol_authors, e.author)
         if not entries:  # no drift: empty windows are exactly zero
             self.posts = self.negative = self.reach = self.severity = self.neg_strong = 0.0
@@ -175,8 +161,8 @@ class WatchState:
             self.hour_negative -= bucket[2]
         if not self.minutes:
             self.hour_negative = self.hour_posts = 0.0
-        while self.hour_voices and self.hour_voices[0][0] < now - 3600:
-            _sub(self.hour_authors, self.hour_voices.popleft()[1])
+        for author in self.hour_voices.pop_before(now - 3600):
+            _sub(self.hour_authors, author)
 
     @property
     def idle(self) -> bool:
@@ -245,7 +231,7 @@ class WatchState:
         for e in self.entries:
             sizes[e.story] = sizes.get(e.story, 0) + 1
         ranked = sorted(
-            (e for e in self.entries if e.negative >= 0.5),
+            (e for e in self.entries if e.voice is not None),
             key=lambda e: (
                 -(e.negative * e.weight * (1 + math.log10(1 + e.followers)) * math.log2(1 + sizes[e.story])),
                 e.key,
