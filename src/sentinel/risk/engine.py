@@ -26,7 +26,7 @@ from sentinel.obs.metrics import Metrics
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.risk.options import EngineOptions, watch_options
-from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands
+from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands, watch_indices
 from sentinel.risk.text import fold
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
 from sentinel.risk.watch import WatchState
@@ -89,7 +89,13 @@ class Engine:
         self.watches = [WatchState.from_config(w, watch_options(w), self.options) for w in watches]
         self.topics = topics or load_topic_severity(self.options.taxonomy)
         self.metrics = metrics
-        self.stories = StoryIndex(threshold=self.options.dedup_threshold, ttl=self.options.story_ttl)
+        self.stories = StoryIndex(
+            threshold=self.options.dedup_threshold,
+            ttl=self.options.story_ttl,
+            max_posts=self.options.max_story_posts,
+            max_stories=self.options.max_stories,
+            on_evict=self._evicted if metrics is not None else None,
+        )
         self._queue: list[tuple[float, str, str, int, _Queued]] = []
         self._seq = 0
         self._last_tick: float | None = None
@@ -179,24 +185,29 @@ class Engine:
         p = sp.post
         key = p.key
         counts = p.reposts + p.comments
-        known = self.stories.story_of(key)
-        if known is not None:  # seen before: only the growth of its counters is news
-            grown = counts - self.stories.counts.get(key, counts)
-            self.stories.counts[key] = max(counts, self.stories.counts.get(key, 0))
-            if grown > 0:
-                for i in known.watches:
-                    self.watches[i].add_velocity(max(ts, tick - self.options.tick), known.id, float(grown))
+        index = self.stories
+        if index.knows(key):  # seen before: only the growth of its counters is news
+            known = index.story_of(key)
+            last = index.last_counts(key)
+            index.set_counts(key, max(counts, last))
+            if known is not None and counts > last:
+                for i in watch_indices(known.watches):
+                    self.watches[i].add_velocity(
+                        max(ts, tick - self.options.tick), known.id, float(counts - last)
+                    )
             return
-        watches = set(item.matched)
+        watches = 0
+        for i in item.matched:
+            watches |= 1 << i
         parent: Story | None = None
         if p.repost_of is not None:
-            parent = self.stories.story_of((p.platform, p.repost_of)) or self.stories.stories.get(p.repost_of)
+            parent = index.story_of((p.platform, p.repost_of)) or index.stories.get(p.repost_of)
             if parent is not None:
                 watches |= parent.watches
         if not watches:
             return
-        story, by_text = self.stories.assign(key, ts, p.text, p.repost_of, item.signature, item.bands)
-        self.stories.counts[key] = counts
+        story, by_text = index.assign(key, ts, p.text, p.repost_of, item.signature, item.bands)
+        index.set_counts(key, counts)
         fresh = story.size == 0
         story.watches |= watches
         own = _negativity(sp.negative)
@@ -231,10 +242,14 @@ class Engine:
         if v >= 0.5:  # only negative posts feed reach, KOL, topic and the alert's samples
             kol = followers >= self.options.kol_followers or (p.author.verified and followers >= 10_000)
             voice = voice_of(sp, kol, sev)
-        for i in sorted(watches) if len(watches) > 1 else watches:
+        for i in watch_indices(watches):
             watch = self.watches[i]
             w = weight * (0.5 if watch.author_posts.get(author, 0) >= 3 else 1.0)
             watch.add(Entry(ts, story.id, author, _WEIGHTS.get(w, w), v, voice))
+
+    def _evicted(self, kind: str, n: int) -> None:
+        assert self.metrics is not None
+        self.metrics.risk_index_evictions.labels(kind).inc(n)
 
     def _negativity_of(self, story_id: str) -> float:
         story = self.stories.stories.get(story_id)

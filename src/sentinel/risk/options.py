@@ -79,6 +79,9 @@ class EngineOptions(_Opts):
     short_window: Duration = Field(600.0, gt=0)
     velocity_window: Duration = Field(120.0, gt=0)
     story_ttl: Duration = Field(86400.0, gt=0)
+    # the story index's size caps (besides story_ttl); see risk/stories.py and docs/performance.md
+    max_story_posts: int = Field(300_000, ge=100, description="post keys the story index remembers")
+    max_stories: int = Field(50_000, ge=100, description="stories the story index keeps")
     baseline_freeze: Duration = Field(6 * 3600.0, ge=0, description="longest an open alert stops learning")
     thresholds: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     hysteresis: float = Field(10.0, ge=0, le=50)

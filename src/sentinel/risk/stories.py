@@ -8,20 +8,44 @@
    signatures is at least ``threshold`` (0.5 by default; measured on the labelled pairs in
    ``tests/data/dup_pairs.jsonl``, see docs/risk.md).
 
-State is bounded by ``ttl``: posts and stories not seen for that long are forgotten.
+State is bounded by ``ttl`` (posts and stories not seen for that long are forgotten) and by
+count: at most ``max_posts`` post keys and ``max_stories`` stories. The caps matter at high
+volume, where a day of post keys would be gigabytes (~330 bytes a post before the caps).
+Both evict like CLOCK, an LRU approximation: the oldest entry goes first unless it was used
+since it was queued (a post re-sighted or reposted, a story that gained a post), in which case
+it goes to the back of the queue once more; a large story (``large`` posts or more) also gets
+one extra round when quiet. So the stories that matter, recent and large, keep grouping their
+near-duplicates and repost chains; what goes is the long tail of one-post stories. A post
+whose key was evicted and which is seen again counts as new.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from sentinel.risk.text import clean_for_dedup
 
-__all__ = ["Story", "StoryIndex", "minhash_signatures", "signatures_and_bands", "similarity"]
+__all__ = [
+    "DEFAULT_MAX_POSTS",
+    "DEFAULT_MAX_STORIES",
+    "Story",
+    "StoryIndex",
+    "minhash_signatures",
+    "signatures_and_bands",
+    "similarity",
+    "watch_indices",
+]
+
+# sized for the memory budget at 1,500 matched posts/s (docs/performance.md, *Memory*):
+# ~150 bytes a post key, ~1.5 KB a story with its signature and band keys
+DEFAULT_MAX_POSTS = 300_000
+DEFAULT_MAX_STORIES = 50_000
+STORY_TEXT_CHARS = 140  # what alert events and the fast-post factor show of a story
 
 NUM_HASHES = 32
 BANDS = 8
@@ -83,6 +107,16 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / NUM_HASHES
 
 
+def watch_indices(mask: int) -> Iterator[int]:
+    """The watch indices set in a story's ``watches`` bit mask, ascending."""
+    i = 0
+    while mask:
+        if mask & 1:
+            yield i
+        mask >>= 1
+        i += 1
+
+
 _BAND_MIX = _rng.integers(1, 2**61, size=(1, ROWS), dtype=np.uint64) | np.uint64(1)
 _BAND_IDS = np.arange(BANDS, dtype=np.uint64)
 
@@ -100,9 +134,13 @@ def _band_keys(sig: np.ndarray) -> list[int]:
     return keys
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Story:
-    """A group of posts about one thing; ``id`` is its first post's id (or the unseen parent's)."""
+    """A group of posts about one thing; ``id`` is its first post's id (or the unseen parent's).
+
+    Kept small, since an index holds tens of thousands: ``watches`` is a bit mask of watch
+    indices, the signature is raw bytes, the text only what events show of it.
+    """
 
     id: str
     first_ts: float
@@ -113,38 +151,93 @@ class Story:
     root_negative: float | None = None
     root_followers: int = 0
     severity: float = 0.0
-    watches: set[int] = field(default_factory=set)
-    signature: np.ndarray | None = None
-    bands: list[int] = field(default_factory=list)
+    watches: int = 0
+    sig: bytes | None = None
+    queued_ts: float = 0.0  # last_ts when it last joined the eviction queue
+    spared: bool = False  # a large quiet story's extra round was used
 
     @property
     def negativity(self) -> float:
         mean = self.negative_sum / self.size if self.size else 0.0
         return max(mean, self.root_negative or 0.0)
 
+    @property
+    def signature(self) -> np.ndarray | None:
+        return None if self.sig is None else np.frombuffer(self.sig, dtype=np.uint64)
+
 
 class StoryIndex:
-    """Assigns posts to stories; remembers posts and stories for ``ttl`` seconds of event time."""
+    """Assigns posts to stories; remembers posts and stories for ``ttl`` seconds of event time,
+    and at most ``max_posts`` post keys and ``max_stories`` stories (see the module docstring).
 
-    def __init__(self, *, threshold: float = 0.5, ttl: float = 86400.0) -> None:
+    >>> idx = StoryIndex(max_posts=2)
+    >>> for i in range(3):
+    ...     _ = idx.assign(("weibo", str(i)), float(i), "转发", "root", None)
+    >>> idx.posts, idx.evicted_posts, idx.knows(("weibo", "0"))
+    (2, 1, False)
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.5,
+        ttl: float = 86400.0,
+        max_posts: int = DEFAULT_MAX_POSTS,
+        max_stories: int = DEFAULT_MAX_STORIES,
+        large: int = 20,
+        on_evict: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.threshold = threshold
         self.ttl = ttl
+        self.max_posts = max_posts
+        self.max_stories = max_stories
+        self.large = large
+        self.on_evict = on_evict  # (kind, n): "post" / "story" entries dropped by the caps
         self.stories: dict[str, Story] = {}
-        self._post_story: dict[tuple[str, str], str] = {}
-        self.counts: dict[tuple[str, str], int] = {}  # reposts + comments at the last sighting
-        self._post_seen: deque[tuple[float, tuple[str, str]]] = deque()
+        # post keys are stored as their 64-bit hash: 32 bytes instead of a tuple and its id
+        # string (~110); two of a million keys colliding has odds of about 1 in 30 million
+        self._post_story: dict[int, str] = {}
+        self._counts: dict[int, int] = {}  # reposts + comments at the last sighting, when > 0
+        self._post_ts = array("d")  # first-sighting times, in queue order, for the ttl
+        self._post_queue: deque[int] = deque()  # hashed keys, oldest first (the CLOCK queue)
+        self._post_head = 0
+        self._used: set[int] = set()  # keys looked up since they were queued (a second chance)
+        self._story_queue: deque[Story] = deque()
         self._bands: dict[int, str] = {}
         self._last_sweep = float("-inf")
+        self._latest = float("-inf")
+        self.evicted_posts = 0
+        self.evicted_stories = 0
 
     def __len__(self) -> int:
         return len(self.stories)
 
+    @property
+    def posts(self) -> int:
+        """How many post keys the index remembers."""
+        return len(self._post_story)
+
     def story_of(self, key: tuple[str, str]) -> Story | None:
-        sid = self._post_story.get(key)
-        return self.stories.get(sid) if sid is not None else None
+        h = hash(key)
+        sid = self._post_story.get(h)
+        if sid is None:
+            return None
+        self._used.add(h)
+        return self.stories.get(sid)
 
     def knows(self, key: tuple[str, str]) -> bool:
-        return key in self._post_story
+        return hash(key) in self._post_story
+
+    def last_counts(self, key: tuple[str, str]) -> int:
+        """Reposts + comments of a known post when it was last seen."""
+        return self._counts.get(hash(key), 0)
+
+    def set_counts(self, key: tuple[str, str], counts: int) -> None:
+        h = hash(key)
+        if counts > 0:
+            self._counts[h] = counts
+        else:
+            self._counts.pop(h, None)
 
     def assign(
         self,
@@ -160,49 +253,122 @@ class StoryIndex:
         story: Story | None = None
         by_text = False
         if repost_of is not None:
-            parent = self._post_story.get((platform, repost_of))
+            ph = hash((platform, repost_of))
+            parent = self._post_story.get(ph)
+            if parent is not None:
+                self._used.add(ph)  # a reposted post stays: its chain keeps growing
             sid = parent if parent is not None else repost_of
             story = self.stories.get(sid)
             if story is None:
-                story = self.stories[sid] = Story(id=sid, first_ts=ts, last_ts=ts, text=text)
+                story = self._new_story(sid, ts, text)
         elif key[1] in self.stories:  # its reposts arrived first and named the story after it
             story = self.stories[key[1]]
-            if signature is not None and story.signature is None:
-                story.signature, story.bands = signature, _band_keys(signature)
-                for band in story.bands:
+            if signature is not None and story.sig is None:
+                story.sig = signature.tobytes()
+                for band in _band_keys(signature):
                     self._bands.setdefault(band, story.id)
         elif signature is not None:
             bands = bands if bands is not None else _band_keys(signature)
             for band in bands:
                 owner = self._bands.get(band)
                 cand = self.stories.get(owner) if owner is not None else None
-                if cand is not None and cand.signature is not None:
-                    if similarity(cand.signature, signature) >= self.threshold:
+                if cand is not None and cand.sig is not None:
+                    if similarity(np.frombuffer(cand.sig, dtype=np.uint64), signature) >= self.threshold:
                         story, by_text = cand, True
                         break
             if story is None:
-                story = self.stories[key[1]] = Story(
-                    id=key[1], first_ts=ts, last_ts=ts, text=text, signature=signature, bands=bands
-                )
+                story = self._new_story(key[1], ts, text)
+                story.sig = signature.tobytes()
                 for band in bands:
                     self._bands.setdefault(band, story.id)
         if story is None:
             story = self.stories.get(key[1])
             if story is None:
-                story = self.stories[key[1]] = Story(id=key[1], first_ts=ts, last_ts=ts, text=text)
+                story = self._new_story(key[1], ts, text)
         story.last_ts = max(story.last_ts, ts)
-        self._post_story[key] = story.id
-        self._post_seen.append((ts, key))
+        h = hash(key)
+        if h not in self._post_story:
+            self._queue_post(h, ts)
+        self._post_story[h] = story.id
         return story, by_text
+
+    def _new_story(self, sid: str, ts: float, text: str) -> Story:
+        story = self.stories[sid] = Story(id=sid, first_ts=ts, last_ts=ts, text=text[:STORY_TEXT_CHARS])
+        story.queued_ts = ts
+        self._story_queue.append(story)
+        if len(self.stories) > self.max_stories:
+            self._evict_stories()
+        return story
+
+    def _queue_post(self, h: int, ts: float) -> None:
+        self._latest = max(self._latest, ts)
+        # the queue must stay in time order for the ttl: a late post is queued as of the latest
+        self._post_ts.append(self._latest)
+        self._post_queue.append(h)
+        if len(self._post_queue) > self.max_posts:
+            self._evict_posts()
+
+    def _evict_posts(self) -> None:
+        queue, used = self._post_queue, self._used
+        while len(queue) > self.max_posts:
+            h = queue.popleft()
+            self._post_head += 1
+            if h in used:  # second chance: to the back of the queue, as of now
+                used.discard(h)
+                self._post_ts.append(self._latest)
+                queue.append(h)
+                continue
+            self._forget_post(h)
+            self.evicted_posts += 1
+            if self.on_evict is not None:
+                self.on_evict("post", 1)
+        self._compact()
+
+    def _forget_post(self, h: int) -> None:
+        self._post_story.pop(h, None)
+        self._counts.pop(h, None)
+        self._used.discard(h)
+
+    def _compact(self) -> None:
+        head = self._post_head
+        if head >= 4096 and head * 2 >= len(self._post_ts):
+            del self._post_ts[:head]
+            self._post_head = 0
+
+    def _evict_stories(self) -> None:
+        queue = self._story_queue
+        while len(self.stories) > self.max_stories and queue:
+            story = queue.popleft()
+            if self.stories.get(story.id) is not story:
+                continue  # already forgotten (ttl) or replaced
+            if story.last_ts > story.queued_ts or (story.size >= self.large and not story.spared):
+                # used since it was queued, or large: once more round the queue
+                story.spared = story.last_ts <= story.queued_ts
+                story.queued_ts = story.last_ts
+                queue.append(story)
+                continue
+            self._drop_story(story)
+            self.evicted_stories += 1
+            if self.on_evict is not None:
+                self.on_evict("story", 1)
+
+    def _drop_story(self, story: Story) -> None:
+        del self.stories[story.id]
+        if story.sig is not None:
+            for band in _band_keys(np.frombuffer(story.sig, dtype=np.uint64)):
+                if self._bands.get(band) == story.id:
+                    del self._bands[band]
 
     def expire(self, now: float) -> None:
         """Forget posts older than ``ttl`` and, hourly, stories idle for that long."""
         horizon = now - self.ttl
-        seen = self._post_seen
-        while seen and seen[0][0] < horizon:
-            _, key = seen.popleft()
-            self._post_story.pop(key, None)
-            self.counts.pop(key, None)
+        ts, queue = self._post_ts, self._post_queue
+        head = self._post_head
+        while queue and ts[head] < horizon:
+            self._forget_post(queue.popleft())
+            head += 1
+        self._post_head = head
+        self._compact()
         # the sweep runs on hour boundaries of event time, so that it does not depend on
         # when evaluate() happened to be called
         hour = now // 3600
@@ -210,8 +376,8 @@ class StoryIndex:
             return
         self._last_sweep = hour
         horizon = hour * 3600 - self.ttl
-        for sid in [sid for sid, s in self.stories.items() if s.last_ts < horizon]:
-            story = self.stories.pop(sid)
-            for band in story.bands:
-                if self._bands.get(band) == sid:
-                    del self._bands[band]
+        stale = [s for s in self.stories.values() if s.last_ts < horizon]
+        for story in stale:
+            self._drop_story(story)
+        if stale:
+            self._story_queue = deque(s for s in self._story_queue if self.stories.get(s.id) is s)
