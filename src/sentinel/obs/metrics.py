@@ -87,11 +87,6 @@ class Metrics:
         self.alert_events = Counter(
             "sentinel_alert_events_total", "Alert events", ["watch", "level", "event"], registry=r
         )
-        self.risk_index_evictions = Counter(
-            "sentinel_risk_index_evictions_total",
-            "Story-index entries dropped by its size caps (kind: post, story), not by story_ttl",
-            ["kind"], registry=r,
-        )
 
         # notifications
         self.notifications = Counter(

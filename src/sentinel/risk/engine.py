@@ -94,7 +94,6 @@ class Engine:
             ttl=self.options.story_ttl,
             max_posts=self.options.max_story_posts,
             max_stories=self.options.max_stories,
-            on_evict=self._evicted if metrics is not None else None,
         )
         self._queue: list[tuple[float, str, str, int, _Queued]] = []
         self._seq = 0
@@ -246,10 +245,6 @@ class Engine:
             watch = self.watches[i]
             w = weight * (0.5 if watch.author_posts.get(author, 0) >= 3 else 1.0)
             watch.add(Entry(ts, story.id, author, _WEIGHTS.get(w, w), v, voice))
-
-    def _evicted(self, kind: str, n: int) -> None:
-        assert self.metrics is not None
-        self.metrics.risk_index_evictions.labels(kind).inc(n)
 
     def _negativity_of(self, story_id: str) -> float:
         story = self.stories.stories.get(story_id)
