@@ -26,10 +26,22 @@ from sentinel.store import schema as t
 from sentinel.store.lease import Lease, default_holder
 from sentinel.store.sql import SqlStore
 
-__all__ = ["RetentionJob"]
+__all__ = ["RetentionJob", "run_interval"]
 
 log = logging.getLogger(__name__)
 JOB_ID = "sentinel-retention"
+
+
+def run_interval(retention: float) -> float:
+    """How often to prune: hourly, or a tenth of a shorter retention (at least every minute).
+
+    With a fixed hour, a short retention (minutes, as high-volume deployments and the soak
+    use) would let the tables grow to an hour past it between runs, and the first run of a
+    soak comes a minute in, when nothing is old enough yet.
+    """
+    if retention <= 0:
+        return 3600.0
+    return min(3600.0, max(60.0, retention / 10.0))
 
 
 class RetentionJob:
@@ -45,7 +57,7 @@ class RetentionJob:
         clock: Clock,
         *,
         batch: int = 2000,
-        every: float = 3600.0,
+        every: float | None = None,
         pause: float = 0.05,
         lease: Lease | None = None,
     ) -> None:
@@ -53,9 +65,9 @@ class RetentionJob:
         self.retention = timedelta(seconds=config.retention)
         self.clock = clock
         self.batch = batch
-        self.every = every
+        self.every = every if every is not None else run_interval(config.retention)
         self.pause = pause
-        self.lease = lease or Lease(store.engine, "retention", default_holder("retention"), ttl=every)
+        self.lease = lease or Lease(store.engine, "retention", default_holder("retention"), ttl=self.every)
         self.removed_total = 0
         self._running = asyncio.Lock()
 
@@ -102,7 +114,8 @@ class RetentionJob:
             log.exception("retention job failed")
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
-        """Add the job (first run a minute after start, then every ``every`` seconds)."""
+        """Add the job (first run a minute after start, then every ``every`` seconds:
+        :func:`run_interval` of the retention unless given)."""
         scheduler.add_job(
             self._job,
             IntervalTrigger(seconds=self.every, jitter=min(60.0, self.every / 10)),
