@@ -108,3 +108,45 @@ def test_another_seed_gives_another_model(
     wa = load_file(str(first[0] / "model.safetensors"))
     wc = load_file(str(tmp_path / "c" / "model.safetensors"))
     assert any(not bool((wa[k] == wc[k]).all()) for k in wa)
+
+
+def test_idf_linear_head_is_fitted_then_frozen(toy_data: Path, tmp_path: Path) -> None:
+    """``linear_idf`` + ``linear_init`` + ``freeze_linear``: the sentiment column is the fitted
+    TF-IDF-style logistic regression and training leaves it exactly there, while the topic
+    columns and the encoder still learn."""
+    import dataclasses
+
+    import torch
+
+    from sentinel.nlp.modeling import SentinelModel
+    from sentinel.nlp.train import _fit_idf, _fit_linear_head
+
+    settings = dataclasses.replace(
+        _settings(toy_data, tmp_path / "idf"), linear_idf=True, linear_init=4.0, freeze_linear=True
+    )
+    train(settings, log=lambda _: None)
+    model = SentinelModel.from_pretrained(str(tmp_path / "idf")).float()
+    idf = model.idf
+    assert int((idf > 0).sum()) > 50  # n-grams in two or more texts
+    assert int((idf == 0).sum()) > 0  # one-off n-grams (the row numbers) and empty buckets
+
+    # Refit from scratch with the same data: the saved column equals the fit (up to fp16).
+    from sentinel.nlp.data import load_corpora, split_of
+    from sentinel.nlp.taxonomy import load_taxonomy
+    from sentinel.nlp.text import CharTokenizer
+    from sentinel.nlp.train import _encode_examples
+
+    taxonomy = load_taxonomy(settings.taxonomy)
+    examples = [e for e in load_corpora(settings.data, taxonomy) if split_of(e.text) == "train"]
+    tok = CharTokenizer.build(e.text for e in examples)
+    enc = _encode_examples(examples, tok, taxonomy, settings.max_length, None)
+    fresh = SentinelModel(model.config)
+    assert _fit_idf(fresh, tok, enc) > 50
+    assert torch.allclose(fresh.idf, idf, atol=1e-2)
+    accuracy = _fit_linear_head(fresh, tok, enc, 4.0)
+    assert accuracy > 0.9
+    assert torch.allclose(fresh.linear.weight[:, 0], model.linear.weight[:, 0], atol=2e-3)
+    assert float(model.linear.weight[:, 1:].detach().abs().sum()) > 0  # topic columns trained
+    clf = TransformerClassifier(tmp_path / "idf", quantize=True, threads=1)
+    scores = clf.classify(["太差，失望", "很好，推荐"])
+    assert scores[0].negative > 0.5 > scores[1].negative

@@ -161,6 +161,12 @@ def train_command(
     linear_init: Annotated[
         float, typer.Option(help="fit the linear head by logistic regression first (C; 0 = off)")
     ] = 0.0,
+    linear_idf: Annotated[
+        bool, typer.Option(help="IDF-weighted, L2-normalised n-gram bag in the linear head")
+    ] = False,
+    freeze_linear: Annotated[
+        bool, typer.Option(help="keep the fitted sentiment column of the linear head fixed")
+    ] = False,
     limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:
@@ -182,6 +188,8 @@ def train_command(
         distill=distill,
         strip_prob=strip_prob,
         linear_init=linear_init,
+        linear_idf=linear_idf,
+        freeze_linear=freeze_linear,
         limit=limit,
         threads=threads,
     )

@@ -55,10 +55,12 @@ class SentinelConfig(BertConfig):
         topic_labels: list[str] | None = None,
         max_chars: int = 128,
         stride: int = 2,
+        linear_idf: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.stride = stride
+        self.linear_idf = linear_idf
         self.ngram_buckets = ngram_buckets
         self.ngram_dim = ngram_dim
         self.linear_buckets = linear_buckets
@@ -98,6 +100,11 @@ class SentinelModel(PreTrainedModel):
         self.out = nn.Linear(h, n_out)
         self.linear = nn.Embedding(config.linear_buckets, n_out, sparse=True)
         self.linear_bias = nn.Parameter(torch.zeros(n_out))
+        # With ``linear_idf`` the n-gram bag is weighted like TF-IDF (one inverse document
+        # frequency per bucket, 0 for buckets seen in fewer than two training texts) and
+        # L2-normalised: the head is then the TF-IDF + logistic regression baseline itself.
+        if config.linear_idf:
+            self.register_buffer("idf", torch.ones(config.linear_buckets))
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -130,6 +137,12 @@ class SentinelModel(PreTrainedModel):
         # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
         unigram = input_ids % buckets
         mask = attention_mask.unsqueeze(-1).to(self.linear.weight.dtype)
+        if self.config.linear_idf:
+            grams = torch.stack([unigram, (bigram + 1) % buckets, (trigram + 2) % buckets], -1)
+            weight = self.idf[grams] * mask  # (B, T, 3)
+            summed = (self.linear(grams) * weight.unsqueeze(-1)).sum((1, 2))
+            norm = weight.square().sum((1, 2)).clamp(min=1e-6).sqrt().unsqueeze(-1)
+            return summed / norm + self.linear_bias
         summed = ((self.linear(unigram) + self.linear((bigram + 1) % buckets)) * mask).sum(1)
         summed = summed + (self.linear((trigram + 2) % buckets) * mask).sum(1)
         length = attention_mask.sum(1, keepdim=True).clamp(min=1).to(summed.dtype)

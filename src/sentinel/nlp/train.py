@@ -23,7 +23,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,6 +75,8 @@ class TrainSettings:
     topic_pos_weight: float = 5.0
     distill: float = 0.5
     linear_init: float = 0.0  # >0: fit the linear head's sentiment column first, LR with this C
+    linear_idf: bool = False  # weight the n-gram bag by IDF, L2-normalised (TF-IDF inside the model)
+    freeze_linear: bool = False  # keep the fitted sentiment column fixed; the encoder learns the rest
     patience: int = 2
     limit: int | None = None  # subsample this many rows (quick experiments, tests)
     threads: int = 1
@@ -160,28 +162,55 @@ def _tensor(tok: CharTokenizer, rows: Sequence[Sequence[int]]) -> tuple[torch.Te
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded], c: float) -> float:
-    """Initialise the sentiment column of the linear n-gram head with an L2 logistic
-    regression on exactly the features that head sees (hashed 1-3-grams, summed, divided by
-    sqrt(3 * length)); the encoder then starts from a converged linear model instead of
-    racing it. Weibo rows are used with and without emoticons. Returns the training accuracy."""
-    from scipy.sparse import csr_matrix
-    from sklearn.linear_model import LogisticRegression
-
-    buckets = model.config.linear_buckets
-    rows = [e.base for e in enc] + [e.stripped for e in enc if e.stripped is not None]
-    labels = np.array([e.negative for e in enc] + [e.negative for e in enc if e.stripped is not None])
-    indptr, indices, values = [0], [], []
+def _grams(tok: CharTokenizer, rows: Sequence[Sequence[int]], buckets: int) -> Iterator[np.ndarray]:
+    """The linear head's bucket ids of each row (its 1-, 2- and 3-grams), as the model hashes them."""
     for start in range(0, len(rows), 2048):
         ids_np, mask_np = tok.pad(rows[start : start + 2048])
         ids = torch.from_numpy(ids_np)
         bigram, trigram = hash_ngrams(ids, buckets)
         grams = torch.stack([ids % buckets, (bigram + 1) % buckets, (trigram + 2) % buckets], -1).numpy()
         for i, length in enumerate(mask_np.sum(1)):
-            cols = grams[i, :length].reshape(-1)
-            indices.append(cols)
-            values.append(np.full(len(cols), 1.0 / math.sqrt(3 * length), dtype=np.float32))
-            indptr.append(indptr[-1] + len(cols))
+            yield grams[i, :length].reshape(-1)
+
+
+def _fit_idf(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded]) -> int:
+    """Smoothed IDF per bucket over the training texts, as scikit-learn computes it; buckets
+    found in fewer than two texts get 0 (min_df = 2: a one-off n-gram is noise). Returns the
+    number of live buckets."""
+    buckets = model.config.linear_buckets
+    df = np.zeros(buckets, dtype=np.int64)
+    for cols in _grams(tok, [e.base for e in enc], buckets):
+        df[np.unique(cols)] += 1
+    idf = np.log((1 + len(enc)) / (1 + df)) + 1.0
+    idf[df < 2] = 0.0
+    with torch.no_grad():
+        model.idf.copy_(torch.from_numpy(idf.astype(np.float32)))
+    return int((df >= 2).sum())
+
+
+def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded], c: float) -> float:
+    """Initialise the sentiment column of the linear n-gram head with an L2 logistic
+    regression on exactly the features that head sees (hashed 1-3-grams, summed, divided by
+    sqrt(3 * length), or IDF-weighted and L2-normalised with ``linear_idf``); the encoder then
+    starts from a converged linear model instead of racing it. Weibo rows are used with and
+    without emoticons. Returns the training accuracy."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    buckets = model.config.linear_buckets
+    idf = model.idf.numpy() if model.config.linear_idf else None
+    rows = [e.base for e in enc] + [e.stripped for e in enc if e.stripped is not None]
+    labels = np.array([e.negative for e in enc] + [e.negative for e in enc if e.stripped is not None])
+    indptr, indices, values = [0], [], []
+    for cols in _grams(tok, rows, buckets):
+        if idf is None:
+            weights = np.full(len(cols), 1.0 / math.sqrt(len(cols)), dtype=np.float32)
+        else:
+            weights = idf[cols].astype(np.float32)
+            weights /= max(1e-3, float(np.sqrt(np.square(weights).sum())))
+        indices.append(cols)
+        values.append(weights)
+        indptr.append(indptr[-1] + len(cols))
     features = csr_matrix(
         (np.concatenate(values), np.concatenate(indices), np.array(indptr)), shape=(len(rows), buckets)
     )
@@ -230,6 +259,7 @@ class _Optimizer:
             betas=(0.9, 0.98),
             eps=1e-6,
         )
+        self.frozen_column = model.linear.weight if s.freeze_linear else None
         factor = _lr_lambda(total, s.warmup)
         self.schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (self.dense, self.sparse)]
 
@@ -237,6 +267,14 @@ class _Optimizer:
         self.dense.zero_grad(set_to_none=True)
         self.sparse.zero_grad(set_to_none=True)
         loss.backward()
+        if self.frozen_column is not None:
+            # The fitted sentiment column stays as logistic regression left it: zero its
+            # gradient (SparseAdam then never moves it, its moments stay 0).
+            grad = self.frozen_column.grad
+            if grad is not None:
+                grad = grad.coalesce()
+                grad.values()[:, 0] = 0.0
+                self.frozen_column.grad = grad
         torch.nn.utils.clip_grad_norm_(self.dense_params, 1.0)
         self.dense.step()
         self.sparse.step()
@@ -378,12 +416,16 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         max_chars=s.max_length,
         stride=s.stride,
         hidden_act=s.activation,
+        linear_idf=s.linear_idf,
     )
     _set_seed(s.seed)
     model = SentinelModel(config)
 
     if s.mlm_epochs > 0:
         _pretrain_mlm(model, tok, [e.base for e in train_enc], s, emit)
+    if s.linear_idf:
+        live = _fit_idf(model, tok, train_enc)
+        emit(f"linear head: IDF over {live} n-gram buckets seen in two or more texts")
     if s.linear_init > 0:
         accuracy = _fit_linear_head(model, tok, train_enc, s.linear_init)
         emit(
