@@ -81,6 +81,7 @@ class SentinelModel(PreTrainedModel):
     base_model_prefix = "sentinel"
     _supports_sdpa = True
     _supports_attention_backend = True
+    idf: torch.Tensor  # buffer, present when ``config.linear_idf``
 
     def __init__(self, config: SentinelConfig) -> None:
         super().__init__(config)
