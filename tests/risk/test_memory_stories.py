@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+import numpy as np
 from risk_helpers import post
 
 from sentinel.config import config_from_dict
@@ -20,7 +21,7 @@ def _random_text(rng: random.Random, n: int = 20) -> str:
     return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(n))
 
 
-def _sig(text: str):  # type: ignore[no-untyped-def]
+def _sig(text: str) -> np.ndarray | None:
     return minhash_signatures([fold(text)])[0]
 
 

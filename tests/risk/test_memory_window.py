@@ -24,7 +24,7 @@ def test_entries_hold_no_scored_post_and_only_negatives_a_voice(start: datetime)
     engine.evaluate(start + timedelta(seconds=201))
     entries = list(engine.watches[0].entries)
     assert len(entries) == 200
-    assert "post" not in Entry.__slots__  # type: ignore[attr-defined]
+    assert "post" not in Entry.__slots__
     negative = [e for e in entries if e.voice is not None]
     assert len(negative) == 50 and all(e.negative >= 0.5 for e in negative)
     assert all(e.negative < 0.5 for e in entries if e.voice is None)
