@@ -3,29 +3,45 @@
 Same classifier and risk engine as the daemon, driven by a :class:`ManualClock` that
 follows the posts' ``created_at``. No network, no store, no wall clock: the same input
 gives the same output, byte for byte.
+
+Speed (docs/risk.md, "Backtest speed"): each distinct text is classified once
+(:class:`~sentinel.scoring.TextCache`: reposts and copies repeat their text); with the
+transformer, classification runs in a worker process one chunk ahead of the engine, so
+the two use both cores (torch holds the GIL here, so a thread would not overlap them);
+and the default engine takes a whole chunk per ``observe`` / ``evaluate``.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+import logging
+import math
+import multiprocessing
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
 from sentinel.clock import ManualClock
-from sentinel.config import Config, level_rank
-from sentinel.nlp.base import sentiment_label
+from sentinel.config import ClassifierConfig, Config, level_rank
+from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, RecentKeys, ScoredPost, parse_post_json
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.scoring import Scorer, load_classifier, resighted
+from sentinel.risk.engine import Engine
+from sentinel.scoring import Scorer, TextCache, load_classifier, resighted
 
-__all__ = ["BacktestSummary", "run_backtest"]
+__all__ = ["CACHE_SIZE", "BacktestSummary", "run_backtest"]
 
-CHUNK = 512
+CHUNK = 2048  # posts read, classified and handed to the engine at a time
 DEDUP_WINDOW = 500_000  # recent post keys remembered: duplicates arrive close together
+CACHE_SIZE = 50_000  # distinct texts remembered with their scores (tens of MB at most)
+AHEAD = 2  # chunks classified ahead of the engine by the worker process
+log = logging.getLogger("sentinel")
 
 
 @dataclass
@@ -37,6 +53,9 @@ class BacktestSummary:
     seconds_in_level: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     first: datetime | None = None
     last: datetime | None = None
+    classified: int = 0  # texts the classifier saw
+    cache_hits: int = 0  # posts whose text was classified before (or earlier in the same chunk)
+    worker_cpu: float | None = None  # CPU seconds of the classifier worker process, if one ran
 
     def render(self) -> str:
         lines = [
@@ -44,6 +63,12 @@ class BacktestSummary:
         ]
         if self.rejected:
             lines.append("  " + ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())))
+        if self.classified or self.cache_hits:
+            share = self.cache_hits / max(self.classified + self.cache_hits, 1)
+            worker = "" if self.worker_cpu is None else f"  worker CPU: {self.worker_cpu:.1f} s"
+            lines.append(
+                f"classified: {self.classified} texts  cache hits: {self.cache_hits} ({share:.1%}){worker}"
+            )
         if self.first and self.last:
             lines.append(f"span: {self.first.isoformat()} .. {self.last.isoformat()}")
         opened = {k.split(":")[1]: v for k, v in self.events.items() if k.startswith("opened:")}
@@ -98,6 +123,144 @@ def _prescored(post: Post, neutral_band: float) -> ScoredPost | None:
     return ScoredPost(post, negative, sentiment_label(negative, neutral_band), topics)
 
 
+# -- classification: each distinct text once, optionally in a worker process ---------------
+
+_WORKER_CLASSIFIER: Classifier | None = None
+
+
+def _worker_start(config: ClassifierConfig) -> None:
+    global _WORKER_CLASSIFIER
+    _WORKER_CLASSIFIER = load_classifier(config)
+
+
+def _worker_classify(texts: list[str]) -> list[Scores]:
+    assert _WORKER_CLASSIFIER is not None
+    return _WORKER_CLASSIFIER.classify(texts)
+
+
+class _Slot:
+    """The scores of one distinct text, filled in when its chunk's classification is done."""
+
+    __slots__ = ("scores",)
+
+    def __init__(self) -> None:
+        self.scores: Scores | None = None
+
+
+@dataclass(slots=True)
+class _Chunk:
+    items: list[Post | _Resighting]
+    scores: list[_Slot | ScoredPost | None]  # per item: its text's slot, a prescored post, or None
+    asked: list[_Slot]  # the slots this chunk asked the classifier for, in request order
+    texts: list[str]  # their texts
+    answer: Future[list[Scores]] | list[Scores]
+
+
+class _Classification:
+    """Classifies the stream chunk by chunk: every distinct text once (a :class:`TextCache` of
+    slots, so a text asked for by a chunk still in flight is not asked for again), in the
+    main process or in one worker process. Hits and misses are decided in stream order here,
+    and the classifier sees the same batches either way, so the output does not depend on
+    the worker's timing."""
+
+    def __init__(
+        self, scorer: Scorer | None, config: ClassifierConfig, *, cache_size: int, worker: bool
+    ) -> None:
+        self.config = config
+        self.neutral_band = config.neutral_band
+        self.cache: TextCache[_Slot] = TextCache(cache_size)
+        self.classified = 0
+        self.worker_cpu: float | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._scorer = scorer
+        if worker:
+            # spawn: a fresh interpreter, nothing inherited from this process's threads
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(config,),
+            )
+
+    def submit(self, items: list[Post | _Resighting]) -> _Chunk:
+        scores: list[_Slot | ScoredPost | None] = []
+        asked: list[_Slot] = []
+        texts: list[str] = []
+        for item in items:
+            if isinstance(item, _Resighting):
+                scores.append(None)
+                continue
+            pre = _prescored(item, self.neutral_band)
+            if pre is not None:
+                scores.append(pre)
+                continue
+            slot = self.cache.get(item.text)
+            if slot is None:
+                slot = _Slot()
+                self.cache.put(item.text, slot)
+                asked.append(slot)
+                texts.append(item.text)
+            scores.append(slot)
+        self.classified += len(texts)
+        answer: Future[list[Scores]] | list[Scores] = self._ask(texts) if texts else []
+        return _Chunk(items, scores, asked, texts, answer)
+
+    def _ask(self, texts: list[str]) -> Future[list[Scores]] | list[Scores]:
+        if self._pool is not None:
+            try:
+                return self._pool.submit(_worker_classify, texts)
+            except BrokenProcessPool as exc:
+                self._give_up(exc)
+        return self._in_process(texts)
+
+    def _give_up(self, exc: BaseException) -> None:
+        # e.g. an embedding whose __main__ a spawned interpreter cannot import: the same
+        # batches in this process give the same output, only slower
+        if self._pool is not None:
+            log.warning("backtest: classifier worker failed (%s); classifying in this process", exc)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _in_process(self, texts: list[str]) -> list[Scores]:
+        if self._scorer is None:
+            self._scorer = Scorer(load_classifier(self.config), self.config, Metrics())
+        return self._scorer.classify(texts)
+
+    def _answer(self, chunk: _Chunk) -> list[Scores]:
+        if not isinstance(chunk.answer, Future):
+            return chunk.answer
+        try:
+            return chunk.answer.result()
+        except BrokenProcessPool as exc:
+            self._give_up(exc)
+            return self._in_process(chunk.texts)
+
+    def scored(self, chunk: _Chunk) -> list[ScoredPost]:
+        answer = self._answer(chunk)
+        for slot, s in zip(chunk.asked, answer, strict=True):
+            slot.scores = s
+        band = self.neutral_band
+        out: list[ScoredPost] = []
+        for item, got in zip(chunk.items, chunk.scores, strict=True):
+            if isinstance(item, _Resighting):
+                out.append(resighted([item.post])[0])
+            elif isinstance(got, ScoredPost):
+                out.append(got)
+            else:
+                assert got is not None and got.scores is not None
+                s = got.scores
+                out.append(ScoredPost(item, s.negative, sentiment_label(s.negative, band), dict(s.topics)))
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            try:  # what the worker cost, for the summary (the main process's own is the rest)
+                self.worker_cpu = self._pool.submit(time.process_time).result()
+            except BrokenProcessPool:
+                pass
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_backtest(
     config: Config,
     lines: Iterable[str | bytes],
@@ -106,12 +269,17 @@ def run_backtest(
     engine: RiskEngine | None = None,
     scorer: Scorer | None = None,
     progress: bool = False,
+    cache_size: int = CACHE_SIZE,
+    worker: bool | None = None,
 ) -> BacktestSummary:
-    """Score and evaluate every post in stream order; write one JSON line per alert event."""
+    """Score and evaluate every post in stream order; write one JSON line per alert event.
+
+    ``worker``: classify in a worker process (default: yes for the transformer when no
+    ``scorer`` is given; the lexicon is cheaper than shipping texts to another process).
+    """
     summary = BacktestSummary()
-    metrics = Metrics()
-    if scorer is None:
-        scorer = Scorer(load_classifier(config.classifier), config.classifier, metrics)
+    if worker is None:
+        worker = scorer is None and config.classifier.type != "lexicon"
     if engine is None:
         from sentinel.risk import build_risk_engine
 
@@ -133,49 +301,108 @@ def run_backtest(
                 level[ev.watch] = ev.level
                 since[ev.watch] = ev.at
 
+    feed = _Feed(engine, clock, emit, summary)
+    classification = _Classification(scorer, config.classifier, cache_size=cache_size, worker=worker)
     bar = _progress(progress)
-    chunk: list[Post | _Resighting] = []
-    for post in _read(lines, summary):
-        chunk.append(post)
-        if len(chunk) >= CHUNK:
-            _run_chunk(chunk, scorer, engine, clock, emit, summary)
-            bar(len(chunk))
-            chunk = []
-    if chunk:
-        _run_chunk(chunk, scorer, engine, clock, emit, summary)
-        bar(len(chunk))
+    ahead = AHEAD if worker else 0
+    pending: deque[_Chunk] = deque()
+    try:
+        for items in _chunks(_read(lines, summary), CHUNK):
+            pending.append(classification.submit(items))
+            while len(pending) > ahead:
+                _consume(pending.popleft(), classification, feed, summary, bar)
+        while pending:
+            _consume(pending.popleft(), classification, feed, summary, bar)
+    finally:
+        classification.close()
+    summary.classified = classification.classified
+    summary.cache_hits = classification.cache.hits
+    summary.worker_cpu = classification.worker_cpu
     for watch, lvl in level.items():
         if level_rank(lvl):
             summary.seconds_in_level[lvl] += (clock.now() - since[watch]).total_seconds()
     return summary
 
 
-def _run_chunk(
-    chunk: list[Post | _Resighting],
-    scorer: Scorer,
-    engine: RiskEngine,
-    clock: ManualClock,
-    emit: Callable[[list[AlertEvent]], None],
+def _consume(
+    chunk: _Chunk,
+    classification: _Classification,
+    feed: _Feed,
     summary: BacktestSummary,
+    bar: Callable[[int], object],
 ) -> None:
-    posts = [p for p in chunk if isinstance(p, Post)]
-    prescored = {id(p): _prescored(p, scorer.neutral_band) for p in posts}
-    fresh = iter(scorer.score_now([p for p in posts if prescored[id(p)] is None]))
-    for item in chunk:
-        if isinstance(item, _Resighting):
-            post = item.post
-            scored = resighted([post])[0]
-        else:
-            post = item
-            scored = prescored[id(post)] or next(fresh)
-            summary.posts += 1
-        clock.advance_to(post.created_at)  # event time: never backwards, even for late posts
-        summary.first = summary.first or post.created_at
-        summary.last = clock.now()
-        engine.observe([scored])
-        events = engine.evaluate(clock.now())
+    feed(classification.scored(chunk))
+    summary.posts += sum(1 for item in chunk.items if not isinstance(item, _Resighting))
+    bar(len(chunk.items))
+
+
+def _chunks(items: Iterator[Post | _Resighting], size: int) -> Iterator[list[Post | _Resighting]]:
+    chunk: list[Post | _Resighting] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Feed:
+    """Hands scored posts to the engine in stream order, the clock following ``created_at``.
+
+    The default :class:`Engine` counts a post at the first tick after it whatever the batch
+    (docs/risk.md, "Event time and determinism"), so it gets a whole chunk per ``observe`` /
+    ``evaluate``. The one thing batching could change is a late post (dated before a tick
+    that one-post-at-a-time feeding would already have evaluated): the batch is cut before
+    it, so it is counted at the same tick as before. Any other engine gets one post per
+    call, as it always did.
+    """
+
+    def __init__(
+        self,
+        engine: RiskEngine,
+        clock: ManualClock,
+        emit: Callable[[list[AlertEvent]], None],
+        summary: BacktestSummary,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.emit = emit
+        self.summary = summary
+        self.tick = engine.options.tick if isinstance(engine, Engine) else None
+
+    def __call__(self, scored: Sequence[ScoredPost]) -> None:
+        if self.tick is None:
+            self._one_by_one(scored)
+            return
+        engine, clock, summary, tick = self.engine, self.clock, self.summary, self.tick
+        batch: list[ScoredPost] = []
+        for sp in scored:
+            created = sp.post.created_at
+            if batch and created.timestamp() < math.floor(clock.now().timestamp() / tick) * tick:
+                engine.observe(batch)
+                self._evaluate()
+                batch = []
+            clock.advance_to(created)  # event time: never backwards, even for late posts
+            if summary.first is None:
+                summary.first = created
+            batch.append(sp)
+        if batch:
+            engine.observe(batch)
+            self._evaluate()
+
+    def _evaluate(self) -> None:
+        self.summary.last = self.clock.now()
+        events = self.engine.evaluate(self.clock.now())
         if events:
-            emit(events)
+            self.emit(events)
+
+    def _one_by_one(self, scored: Sequence[ScoredPost]) -> None:
+        for sp in scored:
+            self.clock.advance_to(sp.post.created_at)
+            self.summary.first = self.summary.first or sp.post.created_at
+            self.engine.observe([sp])
+            self._evaluate()
 
 
 def _progress(enabled: bool) -> Callable[[int], object]:
