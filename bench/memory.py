@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load.start_episode(now)
             next_crisis = now + args.crisis_every
         load.write(now, int(args.rate * (sec + 1)))
+        load.finished.clear()  # the bench's latency bookkeeping, not the engine's memory
         lines = buf.getvalue().splitlines()
         buf.seek(0)
         buf.truncate()
