@@ -3,15 +3,19 @@
 Every indicator becomes a strength ``f`` in 0..1:
 
 * ``volume``: negative-weighted posts in the short window (and the last hour) against the
-  seasonal baseline. ``f = clip(log2((obs+1.5)/(exp+1.5)) / 3) * clip(z / 3)`` with
-  ``z = (obs-exp)/sqrt(exp+1)``: eight times the usual negative volume, and significant;
-  times ``0.2 + 0.8 clip(log2(negative growth / growth of all posts))``: a surge of every
-  kind of post (a promotion, a feel-good story) is no crisis.
+  seasonal baseline. ``f = clip(log2((obs+1.5)/(exp+1.5)) / 3 * (1 + clip((z-6)/6))) *
+  clip(z / 3)`` with ``z = (obs-exp)/sqrt(exp+1)``: eight times the usual negative volume,
+  and significant -- or less than eight times when it is far beyond chance (z of 6 to 12: a
+  big brand's hour with four times its usual complaints is certain, not a fluke); times
+  ``0.2 + 0.8 clip(log2(negative growth / growth of all posts))``: a surge of every kind of
+  post (a promotion, a feel-good story) is no crisis.
 * ``negative_share``: share of negative weight among all posts against the usual share
-  (at least 0.12): ``f = clip((share - base) / 0.4) * clip(n/20)``, or the same over the last
-  hour with ``clip(n_1h/40)``, or -- when the last hour's share is at least 0.15 -- relative
-  to a low usual share, ``clip((share_1h/base - 1.5)/2) * clip((n_1h - 100)/200)``: the
-  largest of the three.
+  (at least 0.12): ``f = clip((share - base) / 0.4) * clip(n/n_full)`` where ``n_full =
+  clip(2 * expected posts + 8, 8, 20)`` (20 before the baseline knows the watch: a watch that
+  usually sees one post in ten minutes has its share's evidence from ten), or the same over
+  the last hour with ``clip(n_1h/40)``, or -- when the last hour's share is at least 0.10 --
+  relative to a low usual share, ``clip((share_1h/base - 1.5)/2) * clip((n_1h - 100)/200)``:
+  the largest of the three.
 * ``velocity``: the fastest negative story's posts per minute (or engagement growth),
   ``f = log(1+v) / log(1+saturation) * clip((negativity - 0.3) / 0.4)``.
 * ``reach``: followers behind the negative posts, ``f = clip((log10(1+sum) - 4) / 3)``
@@ -41,6 +45,13 @@ __all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score"]
 ANOMALY = ("volume", "negative_share", "velocity")
 FLOOR_SHARE = 0.12
 SEVERITY = ("reach", "kol", "topic")
+# posts the short window's share needs for full strength: twice the watch's usual count plus
+# eight, within these bounds (the upper one is also the cold-start value)
+SHARE_POSTS_MIN, SHARE_POSTS_MAX = 8.0, 20.0
+# the last hour's share at which the share relative to the usual one counts
+RELATIVE_SHARE_FROM = 0.10
+# z at which the volume's log-ratio starts to count extra, and doubles at twice that
+SURE_Z = 6.0
 
 
 def _clip(x: float) -> float:
@@ -73,7 +84,10 @@ class Indicators:
 def _volume(obs: float, exp: float) -> float:
     ratio = (obs + 1.5) / (exp + 1.5)
     z = (obs - exp) / math.sqrt(exp + 1.0)
-    return _clip(math.log2(ratio) / 3.0) * _clip(z / 3.0)
+    # a rise far beyond chance needs less than eight times the usual: hundreds of posts an
+    # hour make a fourfold rise in complaints certain (a big brand's slow burn)
+    sure = 1.0 + _clip((z - SURE_Z) / SURE_Z)
+    return _clip(math.log2(ratio) / 3.0 * sure) * _clip(z / 3.0)
 
 
 def _outpaces(neg: float, exp_neg: float, posts: float, exp_posts: float) -> float:
@@ -86,14 +100,19 @@ def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | 
     # a share below 0.12 is ordinary whatever the history says (a tiny base would make
     # every handful of complaints look like a jump)
     base = max(ind.base_share, FLOOR_SHARE)
-    share = _clip((ind.share - base) / 0.4) * _clip(ind.posts / 20.0)
+    # how many posts make the share evidence depends on how many the watch usually sees: seven
+    # posts in ten minutes are nothing for a big brand and a burst for one with a post or two
+    n_full = SHARE_POSTS_MAX
+    if ind.expected_posts is not None:
+        n_full = min(SHARE_POSTS_MAX, max(SHARE_POSTS_MIN, 2.0 * ind.expected_posts + 8.0))
+    share = _clip((ind.share - base) / 0.4) * _clip(ind.posts / n_full)
     # the last hour too: a slow burn shows there before any ten minutes look unusual
     share_1h = ind.negative_1h / ind.posts_1h if ind.posts_1h > 0 else 0.0
     share = max(share, _clip((share_1h - base) / 0.4) * _clip(ind.posts_1h / 40.0))
     # and relative to a low usual share, where many posts make a small lift certain (a big
-    # brand's slow burn: 5 % -> 18 % negative over hundreds of posts an hour)
+    # brand's slow burn: 5 % -> 14 % negative over hundreds of posts an hour)
     raw = max(ind.base_share, 0.02)
-    if share_1h >= 0.15:
+    if share_1h >= RELATIVE_SHARE_FROM:
         share = max(share, _clip((share_1h / raw - 1.5) / 2.0) * _clip((ind.posts_1h - 100.0) / 200.0))
     vol: float | None = None
     if ind.expected_negative is not None and ind.expected_posts is not None:
