@@ -48,8 +48,9 @@ def engine_sizes(engine: Engine) -> dict[str, int]:
     stories = engine.stories
     return {
         "entries": sum(len(w.entries) for w in engine.watches),
-        "samples": sum(w.sampled for w in engine.watches) if hasattr(engine.watches[0], "sampled") else -1,
+        "voices_1h": sum(len(w.hour_voices) for w in engine.watches),
         "stories": len(stories),
+        # (the fallback lets this bench run against commits before the index had caps)
         "post_keys": stories.posts if hasattr(stories, "posts") else len(stories._post_story),
     }
 
