@@ -58,6 +58,7 @@ def engine_sizes(engine: Engine) -> dict[str, int]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load = Load(Path(os.devnull), args.brands, args.speedup, seed=args.seed)
     buf = io.StringIO()
+    load.close()
     load._fh = buf  # the lines, not a file
     classifier = LexiconClassifier()
     cache: dict[str, tuple[float, str, dict[str, float]]] = {}
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for line in result["top"]:
             print(line)
+    tracemalloc.stop()
     del engine
     return result
 
