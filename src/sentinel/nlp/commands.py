@@ -155,7 +155,7 @@ def train_command(
     lr: Annotated[float, typer.Option(help="encoder learning rate")] = 1e-3,
     hidden: Annotated[int, typer.Option(help="encoder width")] = 128,
     layers: Annotated[int, typer.Option(help="encoder layers")] = 2,
-    mlm_epochs: Annotated[float, typer.Option(help="masked-character pretraining epochs")] = 0.0,
+    mlm_epochs: Annotated[float, typer.Option(help="masked-character pretraining epochs")] = 2.0,
     distill: Annotated[float, typer.Option(help="weight of TF-IDF teacher soft targets (0..1)")] = 0.5,
     strip_prob: Annotated[float, typer.Option(help="share of Weibo examples seen without emoticons")] = 0.5,
     linear_init: Annotated[

@@ -66,7 +66,7 @@ class TrainSettings:
     linear_buckets: int = 1 << 18
     max_length: int = 128
     dropout: float = 0.1
-    mlm_epochs: float = 0.0
+    mlm_epochs: float = 2.0
     strip_prob: float = 0.5
     seed_mask_prob: float = 0.3
     topic_weight: float = 1.0
