@@ -38,7 +38,10 @@ from sentinel.scoring import Scorer, TextCache, load_classifier, resighted
 __all__ = ["CACHE_SIZE", "BacktestSummary", "run_backtest"]
 
 CHUNK = 2048  # posts read, classified and handed to the engine at a time
-DEDUP_WINDOW = 500_000  # recent post keys remembered: duplicates arrive close together
+# recent post keys remembered (~340 bytes each): a re-fetched post arrives close to its first
+# sighting, and one older than this is still recognised by the engine's story index (24 h),
+# so only the summary's duplicate count and a wasted classification depend on this
+DEDUP_WINDOW = 100_000
 CACHE_SIZE = 50_000  # distinct texts remembered with their scores (tens of MB at most)
 AHEAD = 2  # chunks classified ahead of the engine by the worker process
 log = logging.getLogger("sentinel")
