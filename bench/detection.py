@@ -1,6 +1,7 @@
 """Detection benchmark: the risk engine against two reference detectors on labelled streams.
 
     python bench/detection.py --days 30 --seeds 0 1 2
+    python bench/detection.py --suite      # every target on every run behind docs/risk.md
 
 For each seed it generates ``sentinel simulate scenario --name month`` (background with a
 daily rhythm, four crisis shapes, three decoys), scores the posts with the lexicon
@@ -235,43 +236,28 @@ def perf(posts: int) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--days", type=float, default=30.0)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--scenario", default="month")
-    ap.add_argument("--query", default="艾克美 OR ACME")
-    ap.add_argument("--volume", type=float, default=40.0, help="background posts/hour at the daily peak")
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--perf", type=int, metavar="POSTS", help="measure throughput on POSTS posts instead")
-    args = ap.parse_args(argv)
-    if args.perf:
-        perf(args.perf)
-        return 0
+def run_set(
+    scenario: str, seeds: Sequence[int], days: float, volume: float, query: str, verbose: bool = False
+) -> tuple[dict[str, Result], int, float]:
+    """Every detector over the streams of ``seeds``: merged results, posts, engine CPU seconds."""
     start = datetime(2026, 11, 2, 0, 0, tzinfo=UTC8)
     by_detector: dict[str, list[Result]] = defaultdict(list)
     posts_total, engine_seconds = 0, 0.0
-    for seed in args.seeds:
+    for seed in seeds:
         records = list(
-            generate(
-                args.scenario,
-                start=start + timedelta(days=seed),
-                seed=seed,
-                days=args.days,
-                volume=args.volume,
-            )
+            generate(scenario, start=start + timedelta(days=seed), seed=seed, days=days, volume=volume)
         )
         scored = score_posts(records)
         incs = incidents(records)
-        transitions, secs = run_engine(scored, args.query)
+        transitions, secs = run_engine(scored, query)
         posts_total += len(scored)
         engine_seconds += secs
-        by_detector["sentinel"].append(evaluate(transitions, incs, args.days, engine=True))
+        by_detector["sentinel"].append(evaluate(transitions, incs, days, engine=True))
         times = sorted(sp.post.created_at.timestamp() for sp in scored)
         for kind in ("mean+3sd", "hour/12h"):
             alerts = [(t, 1) for t in run_reference(times, kind)]
-            by_detector[kind].append(evaluate(alerts, incs, args.days, engine=False))
-        if args.verbose:
+            by_detector[kind].append(evaluate(alerts, incs, days, engine=False))
+        if verbose:
             for inc in incs:
                 levels = [lvl for t, lvl in transitions if inc.onset <= t <= inc.last + GRACE]
                 first = next((t for t, lvl in transitions if inc.onset <= t and lvl >= 2), None)
@@ -287,12 +273,76 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             if stray:
                 print(f"seed {seed} transitions outside incidents: {stray}", file=sys.stderr)
+    return {name: merge(results) for name, results in by_detector.items()}, posts_total, engine_seconds
+
+
+# the runs behind docs/risk.md "Evaluation": (name, scenario, seeds, days, volume)
+SUITE: tuple[tuple[str, str, tuple[int, ...], float, float], ...] = (
+    ("default volume", "month", (0, 1, 2, 3, 4), 30.0, 40.0),
+    ("small brand", "month", (5, 6), 30.0, 8.0),
+    ("small brand, more seeds", "month", (7, 8, 9), 30.0, 8.0),
+    ("large brand", "month", (0,), 30.0, 400.0),
+    ("background", "background", (0,), 90.0, 40.0),
+    ("background, small", "background", (0,), 90.0, 8.0),
+    ("background, large", "background", (0,), 60.0, 400.0),
+)
+
+
+def suite(query: str) -> None:
+    """Every target on every run of the suite: one line each."""
+    print(
+        "| run | crises ≥ yellow | median delay (better reference) | ratio (target ≤ 0.5) "
+        "| false alarms / 30 d (target ≤ 1) | decoys above blue (target 0) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, scenario, seeds, days, volume in SUITE:
+        started = time.perf_counter()
+        results, _, _ = run_set(scenario, seeds, days, volume, query)
+        r = results["sentinel"]
+        med = statistics.median(r.delays) if r.delays else None
+        refs = [
+            (statistics.median(results[k].delays), k)
+            for k in ("mean+3sd", "hour/12h")
+            if results[k].delays and results[k].detected
+        ]
+        best = min(refs) if refs else None
+        ratio = "-" if med is None or best is None else f"{med / best[0]:.2f}"
+        ref = "-" if best is None else f"{best[0] / 60:.1f} min, {best[1]}"
+        fa = r.false_alarms * 30.0 / r.days if r.days else 0.0
+        print(
+            f"| {name} (seeds {' '.join(map(str, seeds))}, volume {volume:g}) | {r.detected}/{r.crises} "
+            f"| {_fmt_delay(med)} ({ref}) | {ratio} | {fa:.2f} | {r.decoys_escalated}/{r.decoys} |",
+            flush=True,
+        )
+        print(f"  ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=float, default=30.0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--scenario", default="month")
+    ap.add_argument("--query", default="艾克美 OR ACME")
+    ap.add_argument("--volume", type=float, default=40.0, help="background posts/hour at the daily peak")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--perf", type=int, metavar="POSTS", help="measure throughput on POSTS posts instead")
+    ap.add_argument("--suite", action="store_true", help="every target on every run of docs/risk.md")
+    args = ap.parse_args(argv)
+    if args.perf:
+        perf(args.perf)
+        return 0
+    if args.suite:
+        suite(args.query)
+        return 0
+    results, posts_total, engine_seconds = run_set(
+        args.scenario, args.seeds, args.days, args.volume, args.query, args.verbose
+    )
     print(
         "| detector | crises detected | median delay | worst delay | false alarms / 30 d | decoys escalated |"
     )
     print("|---|---|---|---|---|---|")
     for name in ("sentinel", "mean+3sd", "hour/12h"):
-        r = merge(by_detector[name])
+        r = results[name]
         med = statistics.median(r.delays) if r.delays else None
         worst = max(r.delays) if r.delays else None
         fa = r.false_alarms * 30.0 / r.days if r.days else 0.0
