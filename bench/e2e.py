@@ -112,12 +112,16 @@ class Episode:
 class Load:
     """Writes canonical posts as JSON lines at a target rate; remembers what it wrote, per brand."""
 
-    def __init__(self, path: Path, brands: int, speedup: float, seed: int = 0) -> None:
+    def __init__(
+        self, path: Path, brands: int, speedup: float, seed: int = 0, start: datetime | None = None
+    ) -> None:
         self.path = path
         self.brands = list(BRANDS[:brands])
         self.speedup = speedup
         self.rng = random.Random(seed)
-        start = datetime.now(UTC)
+        # the scenario's content depends on the hour it starts at (its daily rhythm): a fixed
+        # start makes two runs of bench/memory.py see the same posts
+        start = start or datetime.now(UTC)
         self.filler: list[tuple[str, dict[str, Any]]] = []
         self.crises: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         for i, brand in enumerate(self.brands):

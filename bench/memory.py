@@ -40,7 +40,8 @@ from sentinel.risk.options import EngineOptions
 
 __all__ = ["engine_sizes", "main"]
 
-START = datetime(2026, 11, 28, 4, 0, tzinfo=UTC).timestamp()
+START_AT = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # 12:00 in UTC+8
+START = START_AT.timestamp()
 
 
 def engine_sizes(engine: Engine) -> dict[str, int]:
@@ -56,7 +57,7 @@ def engine_sizes(engine: Engine) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    load = Load(Path(os.devnull), args.brands, args.speedup, seed=args.seed)
+    load = Load(Path(os.devnull), args.brands, args.speedup, seed=args.seed, start=START_AT)
     buf = io.StringIO()
     load.close()
     load._fh = buf  # the lines, not a file

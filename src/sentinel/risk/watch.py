@@ -18,7 +18,7 @@ from sentinel.risk.levels import LevelState
 from sentinel.risk.options import EngineOptions, WatchOptions
 from sentinel.risk.query import Query, parse_query
 from sentinel.risk.score import Indicators, Score, risk_score
-from sentinel.risk.window import Entry, TimedFifo
+from sentinel.risk.window import Entry, TimedFifo, Window
 
 __all__ = ["Entry", "WatchState"]
 
@@ -47,7 +47,7 @@ class WatchState:
     min_voices: dict[str, int]
     short: float
     vel_window: float
-    entries: deque[Entry] = field(default_factory=deque)
+    entries: Window = field(default_factory=Window)
     posts: float = 0.0
     negative: float = 0.0
     reach: float = 0.0
@@ -131,8 +131,7 @@ class WatchState:
     def expire(self, now: float) -> None:
         horizon = now - self.short
         entries = self.entries
-        while entries and entries[0].ts < horizon:
-            e = entries.popleft()
+        for e in entries.pop_before(horizon):
             w = e.weight
             self.posts -= w
             self.negative -= w * e.negative
@@ -227,11 +226,9 @@ class WatchState:
 
     def top_entries(self, n: int) -> list[Entry]:
         """The posts that matter most now: negative, far-reaching, in big stories."""
-        sizes: dict[str, int] = {}
-        for e in self.entries:
-            sizes[e.story] = sizes.get(e.story, 0) + 1
+        sizes = self.entries.story_sizes()
         ranked = sorted(
-            (e for e in self.entries if e.voice is not None),
+            self.entries.negatives(),
             key=lambda e: (
                 -(e.negative * e.weight * (1 + math.log10(1 + e.followers)) * math.log2(1 + sizes[e.story])),
                 e.key,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sentinel.post import ScoredPost
 
-__all__ = ["Entry", "TimedFifo", "Voice", "voice_of"]
+__all__ = ["Entry", "TimedFifo", "Voice", "Window", "voice_of"]
 
 SAMPLE_CHARS = 280  # an alert sample's text is cut here (notifiers cut it further)
 
@@ -122,6 +123,82 @@ class TimedFifo:
             head += 1
         if head == end or (head >= self._COMPACT and head * 2 >= end):
             del ts[:head]  # amortised: each slot is moved at most once per halving
+            head = 0
+        self._head = head
+        return out
+
+
+class Window:
+    """A watch's short window: :class:`Entry` rows kept as columns, oldest first.
+
+    An ``Entry`` object with its own ``ts`` float costs ~130 bytes; here a row is three
+    doubles in arrays and three pointers in lists (48 bytes) plus what it points at (shared
+    story ids, interned authors, the voice of a negative post). ``append`` takes an entry,
+    iteration and ``pop_before`` hand entries back (made on the way out: the windows are
+    read whole only when an alert event is built).
+    """
+
+    __slots__ = ("_author", "_head", "_negative", "_story", "_ts", "_voice", "_weight")
+
+    _COMPACT = 4096
+
+    def __init__(self) -> None:
+        self._ts = array("d")
+        self._weight = array("d")
+        self._negative = array("d")
+        self._story: list[str | None] = []
+        self._author: list[str | None] = []
+        self._voice: list[Voice | None] = []
+        self._head = 0
+
+    def __len__(self) -> int:
+        return len(self._ts) - self._head
+
+    def __bool__(self) -> bool:
+        return len(self._ts) > self._head
+
+    def append(self, e: Entry) -> None:
+        self._ts.append(e.ts)
+        self._weight.append(e.weight)
+        self._negative.append(e.negative)
+        self._story.append(e.story)
+        self._author.append(e.author)
+        self._voice.append(e.voice)
+
+    def _entry(self, i: int) -> Entry:
+        story, author = self._story[i], self._author[i]
+        assert story is not None and author is not None
+        return Entry(self._ts[i], story, author, self._weight[i], self._negative[i], self._voice[i])
+
+    def __iter__(self) -> Iterator[Entry]:
+        return (self._entry(i) for i in range(self._head, len(self._ts)))
+
+    def story_sizes(self) -> dict[str, int]:
+        """Entries per story in the window."""
+        sizes: dict[str, int] = {}
+        for i in range(self._head, len(self._story)):
+            sid = self._story[i]
+            assert sid is not None
+            sizes[sid] = sizes.get(sid, 0) + 1
+        return sizes
+
+    def negatives(self) -> Iterator[Entry]:
+        """The entries of negative posts (those with a voice), oldest first."""
+        voice = self._voice
+        return (self._entry(i) for i in range(self._head, len(voice)) if voice[i] is not None)
+
+    def pop_before(self, horizon: float) -> list[Entry]:
+        """Remove and return, oldest first, the entries older than ``horizon``."""
+        ts, head, end = self._ts, self._head, len(self._ts)
+        out: list[Entry] = []
+        story, author, voice = self._story, self._author, self._voice
+        while head < end and ts[head] < horizon:
+            out.append(self._entry(head))
+            story[head] = author[head] = voice[head] = None  # let go of what it pointed at
+            head += 1
+        if head == end or (head >= self._COMPACT and head * 2 >= end):
+            for column in (ts, self._weight, self._negative, story, author, voice):
+                del column[:head]  # amortised: each row moves at most once per halving
             head = 0
         self._head = head
         return out
