@@ -3,13 +3,15 @@ still come out complete (issue 10: the engine's memory at high rates)."""
 
 from __future__ import annotations
 
+import random
+from collections import deque
 from datetime import datetime, timedelta
 
 from risk_helpers import post
 
 from sentinel.config import config_from_dict
 from sentinel.risk import build_risk_engine
-from sentinel.risk.window import Entry, TimedFifo
+from sentinel.risk.window import Entry, TimedFifo, Voice, Window
 
 WATCH = {"name": "艾克美", "query": "艾克美 OR ACME"}
 
@@ -97,3 +99,36 @@ def test_hour_of_voices_is_bounded_by_the_hour(start: datetime) -> None:
     assert len(watch.hour_voices) <= 61 * 10
     assert len(watch.entries) <= 11 * 10
     assert len(watch.hour_authors) <= 61 * 10
+
+
+def test_window_columns_behave_like_a_deque_of_entries() -> None:
+    rng = random.Random(1)
+    window, reference = Window(), deque[Entry]()
+    t = 0.0
+    for step in range(30_000):
+        t += rng.random()
+        voice = (
+            Voice("weibo", str(step), step, False, 0.0, "帖子", None, None, 0.9)
+            if rng.random() < 0.3
+            else None
+        )
+        e = Entry(t, f"s{step % 97}", f"a{step % 13}", 1.0, 0.9 if voice else 0.1, voice)
+        window.append(e)
+        reference.append(e)
+        if step % 37 == 0:
+            horizon = t - rng.random() * 300
+            gone = window.pop_before(horizon)
+            expected = []
+            while reference and reference[0].ts < horizon:
+                expected.append(reference.popleft())
+            assert [(x.ts, x.story, x.author, x.voice) for x in gone] == [
+                (x.ts, x.story, x.author, x.voice) for x in expected
+            ]
+            assert len(window) == len(reference)
+    assert [(x.ts, x.story, x.voice) for x in window] == [(x.ts, x.story, x.voice) for x in reference]
+    assert [x.voice for x in window.negatives()] == [x.voice for x in reference if x.voice is not None]
+    sizes: dict[str, int] = {}
+    for x in reference:
+        sizes[x.story] = sizes.get(x.story, 0) + 1
+    assert window.story_sizes() == sizes
+    assert len(window._ts) <= 2 * len(window) + 4096  # popped rows are compacted away
