@@ -1,11 +1,12 @@
 """What a watch's windows keep per post: as little as the indicators and alert samples need.
 
 At 1,500 posts/s a 600 s window holds close to a million entries, so their size is the
-engine's memory. An :class:`Entry` keeps the numbers every indicator needs; only a post that
+engine's memory. An :class:`Entry` has the numbers every indicator needs; only a post that
 counts as negative (the only kind the reach, KOL and topic indicators and the alert's top
 posts look at) carries a :class:`Voice` with its id, reach and the few fields of its alert
 sample. Nothing keeps the whole ``ScoredPost`` (its author object, extras, topics, counters),
-which is what made the windows cost ~1 KB per post.
+which is what made the windows cost ~1 KB per post. The :class:`Window` stores entries as
+columns (~48 bytes a row), and the hour of negative voices is a :class:`TimedFifo`.
 """
 
 from __future__ import annotations
