@@ -575,6 +575,8 @@ class Bench:
             "hwm": sum(mem.get("VmHWM", 0) for mem in mems.values()),
             "rss_by_role": {role: mem.get("VmRSS", 0) for role, mem in mems.items()},
             "fds": sum(proc.fds() for proc in self.daemons.values()),
+            # the machine is shared: every figure is read beside the load it was taken under
+            "load": os.getloadavg()[0],
             "metrics": m,
         }
 
@@ -644,6 +646,7 @@ def step_report(bench: Bench, rate: float, samples: list[dict[str, Any]], warmup
         "server_cpu_cores": round(server_cpu, 2),
         "rss_max_mib": round(max(s["rss"] for s in window) / 2**20, 1),
         "peak_rss_mib": round(b["hwm"] / 2**20, 1),
+        "load_avg_1m": [round(min(s["load"] for s in window), 2), round(max(s["load"] for s in window), 2)],
         "pipeline_latency": histogram_quantiles(
             a["metrics"], b["metrics"], "sentinel_pipeline_latency_seconds"
         ),
@@ -739,6 +742,18 @@ async def soak(bench: Bench, client: httpx.AsyncClient) -> dict[str, Any]:
         "periods": periods,
         "tables": tables,
         "rss_slope_mib_per_hour": _round(slope_per_hour([(s["t"], s["rss"] / 2**20) for s in settled])),
+        # the windows take 10 min to fill and the hour of voices an hour: the second half is
+        # what says whether memory is flat
+        "rss_slope_second_half_mib_per_hour": _round(
+            slope_per_hour(
+                [(s["t"], s["rss"] / 2**20) for s in samples if s["t"] - t_start >= a.duration / 2]
+            )
+        ),
+        "load_avg_1m_min_mean_max": [
+            round(min(s["load"] for s in samples), 2),
+            round(statistics.fmean(s["load"] for s in samples), 2),
+            round(max(s["load"] for s in samples), 2),
+        ],
         "fd_slope_per_hour": _round(slope_per_hour([(s["t"], float(s["fds"])) for s in settled])),
         "rss_first_last_mib": [round(first["rss"] / 2**20, 1), round(last["rss"] / 2**20, 1)],
         "fds_first_last": [first["fds"], last["fds"]],
@@ -752,6 +767,7 @@ async def soak(bench: Bench, client: httpx.AsyncClient) -> dict[str, Any]:
                 "fds": s["fds"],
                 "bus_depth": s["bus_depth"],
                 "backlog": s["written"] - s["ingested"],
+                "load": round(s["load"], 2),
             }
             for s in samples
         ],
