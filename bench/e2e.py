@@ -51,7 +51,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -144,7 +144,7 @@ class Load:
         self.next_brand = 0
         # per brand: created_at (= written) times of recent posts, for the latency lookup
         self.times: dict[str, deque[float]] = {b: deque() for b in self.brands}
-        self._fh = path.open("a", encoding="utf-8")
+        self._fh: TextIO = path.open("a", encoding="utf-8")
 
     def close(self) -> None:
         self._fh.close()
