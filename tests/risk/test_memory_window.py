@@ -132,3 +132,31 @@ def test_window_columns_behave_like_a_deque_of_entries() -> None:
         sizes[x.story] = sizes.get(x.story, 0) + 1
     assert window.story_sizes() == sizes
     assert len(window._ts) <= 2 * len(window) + 4096  # popped rows are compacted away
+
+
+def test_a_level_held_by_the_fast_post_floor_raises_no_event(start: datetime) -> None:
+    # found by the soak: a fast post from a big account holds the watch at yellow while its
+    # score (four voices: a low evidence gate) sits below yellow; that used to emit
+    # "deescalated yellow -> yellow" every cooldown
+    engine = build_risk_engine(
+        config_from_dict({"watch": [WATCH], "risk": {"cooldown": "30s", "resolve_after": "1h"}})
+    )
+    root = post("kol", "艾克美酸奶喝出异物，孩子急性肠胃炎，客服至今未回应", start, followers=3_000_000)
+    events = []
+    t = start
+    for minute in range(20):
+        batch = [
+            post(
+                f"r{minute}-{i}",
+                "转发微博",
+                t + timedelta(seconds=i * 2),
+                author=f"u{i % 4}",
+                repost_of="kol",
+            )
+            for i in range(30)
+        ]
+        engine.observe(([root] if minute == 0 else []) + batch)
+        t += timedelta(minutes=1)
+        events += engine.evaluate(t)
+    assert [(e.event, e.level) for e in events] == [("opened", "blue"), ("escalated", "yellow")]
+    assert engine.watches[0].levels.level == 2  # still held at yellow

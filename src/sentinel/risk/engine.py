@@ -293,7 +293,9 @@ class Engine:
             if self.metrics is not None:
                 ind = score.indicators
                 self._export(watch, ind.share, ind.posts, ind.expected_posts)
-            if tr is None:
+            if tr is None or (tr.event == "deescalated" and tr.level == tr.previous):
+                # the fast-post floor held the level where it was (LevelState.step reports a
+                # step "down" to the same level once per cooldown): no change, no event
                 continue
             factors = score.factors()
             if fast is not None:
