@@ -35,6 +35,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
+    MALLOC_ARENA_MAX=2 \
     SENTINEL_HEALTHCHECK_URL=http://127.0.0.1:9464/healthz
 # a fixed, unprivileged uid/gid, so that volumes and Kubernetes' runAsNonRoot line up
 RUN groupadd --system --gid 10001 sentinel \
