@@ -87,6 +87,11 @@ class Metrics:
         self.alert_events = Counter(
             "sentinel_alert_events_total", "Alert events", ["watch", "level", "event"], registry=r
         )
+        self.risk_index_evictions = Counter(
+            "sentinel_risk_index_evictions_total",
+            "Story-index entries dropped by its count caps (max_story_posts, max_stories)",
+            ["kind"], registry=r,
+        )
 
         # notifications
         self.notifications = Counter(

@@ -94,6 +94,7 @@ class Engine:
             ttl=self.options.story_ttl,
             max_posts=self.options.max_story_posts,
             max_stories=self.options.max_stories,
+            on_evict=self._count_eviction if metrics is not None else None,
         )
         self._queue: list[tuple[float, str, str, int, _Queued]] = []
         self._seq = 0
@@ -104,6 +105,10 @@ class Engine:
         self.future = 0  # posts dated in the future, counted as arriving when seen
 
     # -- input ----------------------------------------------------------------------------
+
+    def _count_eviction(self, kind: str, n: int) -> None:
+        assert self.metrics is not None
+        self.metrics.risk_index_evictions.labels(kind).inc(n)
 
     def observe(self, posts: Sequence[ScoredPost]) -> None:
         """Queue scored posts; posts no watch can concern are dropped here."""
