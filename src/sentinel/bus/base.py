@@ -6,12 +6,11 @@ committed it, and the store's (platform, id) identity absorbs redeliveries.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sentinel.batching import take_batch
 from sentinel.post import Post
 
 __all__ = ["Bus", "Envelope", "take_batch"]
@@ -45,23 +44,3 @@ class Bus(Protocol):
     def depth(self) -> int: ...
 
     async def close(self) -> None: ...
-
-
-async def take_batch(queue: asyncio.Queue[Envelope], max_items: int, max_wait: float) -> list[Envelope]:
-    """Wait for one envelope, then take up to ``max_items`` arriving within ``max_wait`` s."""
-    batch = [await queue.get()]
-    deadline = time.monotonic() + max_wait
-    while len(batch) < max_items:
-        try:
-            batch.append(queue.get_nowait())
-            continue
-        except asyncio.QueueEmpty:
-            pass
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            batch.append(await asyncio.wait_for(queue.get(), remaining))
-        except TimeoutError:
-            break
-    return batch

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
+from sentinel.batching import take_batch
 from sentinel.nlp.base import Classifier, Scores
 
 __all__ = ["EngineStats", "InferenceEngine"]
@@ -91,28 +92,10 @@ class InferenceEngine:
                 await self._worker
         self._executor.shutdown(wait=True)
 
-    async def _collect(self, queue: asyncio.Queue[_Item]) -> list[_Item]:
-        batch = [await queue.get()]
-        deadline = asyncio.get_running_loop().time() + self.max_wait
-        while len(batch) < self.max_batch_size:
-            try:
-                batch.append(queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(queue.get(), remaining))
-            except TimeoutError:
-                break
-        return batch
-
     async def _run(self, queue: asyncio.Queue[_Item]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect(queue)
+            batch = await take_batch(queue, self.max_batch_size, self.max_wait)
             try:
                 live = sorted((i for i in batch if not i.future.done()), key=lambda i: len(i.text))
                 if live:
