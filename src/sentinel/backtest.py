@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
+from sentinel.batching import chunked
 from sentinel.clock import ManualClock
 from sentinel.config import ClassifierConfig, Config, level_rank
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
@@ -310,7 +311,7 @@ def run_backtest(
     ahead = AHEAD if worker else 0
     pending: deque[_Chunk] = deque()
     try:
-        for items in _chunks(_read(lines, summary), CHUNK):
+        for items in chunked(_read(lines, summary), CHUNK):
             pending.append(classification.submit(items))
             while len(pending) > ahead:
                 _consume(pending.popleft(), classification, feed, summary, bar)
@@ -337,17 +338,6 @@ def _consume(
     feed(classification.scored(chunk))
     summary.posts += sum(1 for item in chunk.items if not isinstance(item, _Resighting))
     bar(len(chunk.items))
-
-
-def _chunks(items: Iterator[Post | _Resighting], size: int) -> Iterator[list[Post | _Resighting]]:
-    chunk: list[Post | _Resighting] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 class _Feed:

@@ -1,12 +1,14 @@
-"""Micro-batching from an asyncio queue, shared by the buses and the classifier engine."""
+"""Batching: micro-batches from an asyncio queue (the buses, the classifier engine) and fixed-size
+chunks of a stream (backtest, ``sentinel classify``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["take_batch"]
+__all__ = ["chunked", "take_batch"]
 
 T = TypeVar("T")
 
@@ -29,3 +31,15 @@ async def take_batch(queue: asyncio.Queue[T], max_items: int, max_wait: float) -
         except TimeoutError:
             break
     return batch
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter), read lazily."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
 
+from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 
 __all__ = ["annotate", "register"]
@@ -61,19 +61,6 @@ def _parse(line: str) -> dict[str, Any] | str:
     return obj
 
 
-def _chunks(stream: TextIO) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for line in stream:
-        if not line.strip():
-            continue  # blank lines carry no post; JSONL writers often end with one
-        chunk.append(line)
-        if len(chunk) >= _CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def classify_stream(
     clf: Classifier,
     stdin: TextIO,
@@ -85,7 +72,8 @@ def classify_stream(
     """JSONL in, JSONL out, same order; returns (posts scored, malformed lines)."""
     done = errors = 0
     line_no = 0
-    for chunk in _chunks(stdin):
+    # blank lines carry no post; JSONL writers often end with one
+    for chunk in chunked((line for line in stdin if line.strip()), _CHUNK):
         parsed = [_parse(line) for line in chunk]
         posts = [p for p in parsed if isinstance(p, dict)]
         scores = iter(clf.classify([p["text"] for p in posts]))
