@@ -56,6 +56,9 @@ def run(
     role: Annotated[str, typer.Option(help="all | collect | classify | score | notify")] = "all",
 ) -> None:
     """Run the daemon until SIGINT/SIGTERM."""
+    from sentinel.allocator import limit_arenas
+
+    limit_arenas()  # before the classifier's and the database's threads allocate
     cfg = _load(config)
     _setup_logging(cfg)
     from sentinel.pipeline import Runtime

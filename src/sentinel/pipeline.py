@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sentinel.allocator import trim_forever
 from sentinel.bus import Bus, Envelope, build_bus
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError
@@ -145,6 +146,7 @@ class Runtime:
         self._ticker = asyncio.create_task(self._tick(), name="sentinel-ticker")
         await self._start_server()
         self._start_sources()
+        self._tasks.add(asyncio.create_task(trim_forever(), name="malloc-trim"))
         self.started = True
         log.info(
             "sentinel started: %d source(s), %d watch(es), %d notifier(s), model %s",

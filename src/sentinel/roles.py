@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sentinel.allocator import trim_forever
 from sentinel.bus import Envelope, build_bus
 from sentinel.clock import Clock, ManualClock, SystemClock
 from sentinel.config import Config, ConfigError
@@ -282,6 +283,7 @@ class _Role:
 
     async def start(self) -> None:
         await _open_store(self.store)
+        self._tasks.append(asyncio.create_task(trim_forever(), name="malloc-trim"))
         if self.config.metrics.enabled:
             from sentinel.obs.server import HttpServer
 
