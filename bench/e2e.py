@@ -764,6 +764,7 @@ async def soak(bench: Bench, client: httpx.AsyncClient) -> dict[str, Any]:
             {
                 "t": round(s["t"] - t_start, 1),
                 "rss_mib": round(s["rss"] / 2**20, 1),
+                "hwm_mib": round(s["hwm"] / 2**20, 1),  # when the peak moved: between which samples
                 "fds": s["fds"],
                 "bus_depth": s["bus_depth"],
                 "backlog": s["written"] - s["ingested"],

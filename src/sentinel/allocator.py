@@ -9,8 +9,12 @@ Two things hold a busy daemon's RSS above what Python actually uses:
   systemd unit set 2).
 * **freed pages kept**: glibc returns memory to the kernel only from the top of the main
   heap; whole free pages in the middle of a heap, or in a thread's arena, stay resident.
-  :func:`trim` (``malloc_trim(0)``) releases them. :func:`trim_forever` does so every minute,
-  in a worker thread (ctypes drops the GIL for the call, so the event loop keeps running).
+  :func:`trim` (``malloc_trim(0)``) releases them. :func:`trim_forever` does so every ten seconds,
+  in a worker thread (ctypes drops the GIL for the call, so the event loop keeps running;
+  a call takes ~40 ms on a fragmented 700 MB heap, during which other threads' malloc waits
+  for the arena lock). Between trims, freed pages pile up again: at 1,500 posts/s the daemon's
+  RSS climbed ~70 MiB a minute between once-a-minute trims, so the peak was set just before
+  each one.
 
 Measured effect: docs/performance.md (*Memory*, the allocator rows).
 """
@@ -30,7 +34,7 @@ __all__ = ["TRIM_INTERVAL", "limit_arenas", "trim", "trim_forever"]
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # <malloc.h>
 DEFAULT_ARENAS = 2
-TRIM_INTERVAL = 60.0
+TRIM_INTERVAL = 10.0
 
 
 @cache
