@@ -71,3 +71,27 @@ def test_labelled_pairs_precision_and_recall() -> None:
     recall = tp / max(tp + fn, 1)
     assert precision >= 0.9, (precision, recall)
     assert recall >= 0.75, (precision, recall)
+
+
+def test_a_batch_larger_than_one_hashing_chunk_signs_each_text_as_alone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from sentinel.risk import stories
+
+    rng = random.Random(7)
+    alphabet = "艾克美酸奶有异物太恶心今天天气真好啊出去玩退款客服投诉"
+    texts = [fold("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60)))) for _ in range(3000)]
+    assert sum(len(t) for t in texts) > 2 * stories.CHUNK_NGRAMS  # several chunks
+    batch = stories.signatures_and_bands(texts)
+    monkeypatch.setattr(stories, "CHUNK_NGRAMS", 10**9)  # one numpy pass, as before chunking
+    whole = stories.signatures_and_bands(texts)
+    alone = [stories.signatures_and_bands([t])[0] for t in texts[:200]]
+    for a, b in zip(batch, whole, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None and b is not None:
+            assert (a[0] == b[0]).all() and a[1] == b[1]
+    for a, c in zip(batch, alone, strict=False):
+        assert (a is None) == (c is None)
+        if a is not None and c is not None:
+            assert (a[0] == c[0]).all() and a[1] == c[1]
+    assert any(x is None for x in batch) and any(x is not None for x in batch)

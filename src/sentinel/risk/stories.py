@@ -66,14 +66,38 @@ def minhash_signatures(texts: Sequence[str], k: int = 3) -> list[np.ndarray | No
     return [None if x is None else x[0] for x in signatures_and_bands(texts, k)]
 
 
+# n-grams hashed per numpy pass: the permutation matrix is NUM_HASHES x n uint64 (256 bytes
+# an n-gram), so one tick of a busy daemon (15,000 posts at 1,500/s) hashed at once made a
+# ~120 MB transient; 32,768 n-grams keep it at 8 MB and still amortise numpy's per-call cost
+CHUNK_NGRAMS = 32_768
+
+
 def signatures_and_bands(texts: Sequence[str], k: int = 3) -> list[tuple[np.ndarray, list[int]] | None]:
-    """Signatures and their LSH band keys, for a batch of folded texts (None: too short)."""
+    """Signatures and their LSH band keys, for a batch of folded texts (None: too short).
+
+    Hashed in chunks of about :data:`CHUNK_NGRAMS` n-grams; the result does not depend on
+    the chunking (each text's signature is its own)."""
     cleaned = [clean_for_dedup(t) for t in texts]
     out: list[tuple[np.ndarray, list[int]] | None] = [None] * len(texts)
-    keep = [i for i, c in enumerate(cleaned) if len(c) >= k]
-    if not keep:
-        return out
-    # one code-point array for the batch, posts separated by k-1 pad code points (0);
+    chunk: list[int] = []
+    size = 0
+    for i, c in enumerate(cleaned):
+        if len(c) < k:
+            continue
+        chunk.append(i)
+        size += len(c)
+        if size >= CHUNK_NGRAMS:
+            _sign_chunk(cleaned, chunk, k, out)
+            chunk, size = [], 0
+    if chunk:
+        _sign_chunk(cleaned, chunk, k, out)
+    return out
+
+
+def _sign_chunk(
+    cleaned: Sequence[str], keep: Sequence[int], k: int, out: list[tuple[np.ndarray, list[int]] | None]
+) -> None:
+    # one code-point array for the chunk, posts separated by k-1 pad code points (0);
     # n-grams touching a pad are masked out before the segment minimum
     pad = "\0" * (k - 1)
     joined = pad.join(cleaned[i] for i in keep)
@@ -87,7 +111,9 @@ def signatures_and_bands(texts: Sequence[str], k: int = 3) -> list[tuple[np.ndar
     masked = is_pad[:n].copy()
     for j in range(1, k):
         masked |= is_pad[j : j + n]
-    perm = (_A * h[None, :] + _B) >> np.uint64(32)
+    perm = _A * h[None, :]  # the one NUM_HASHES x n array; the rest in place
+    perm += _B
+    perm >>= np.uint64(32)
     perm[:, masked] = _MAX
     starts = np.zeros(len(keep), dtype=np.int64)
     pos = 0
@@ -99,7 +125,6 @@ def signatures_and_bands(texts: Sequence[str], k: int = 3) -> list[tuple[np.ndar
     sig_rows = sigs.T.copy()
     for idx, i in enumerate(keep):
         out[i] = (sig_rows[idx], bands[idx])
-    return out
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
