@@ -59,6 +59,14 @@ class _Queued:
     bands: list[int] | None = None
 
 
+def _sign(items: Sequence[_Queued]) -> None:
+    """MinHash signature and LSH band keys of each item's folded text (None: too short)."""
+    if items:
+        for item, sb in zip(items, signatures_and_bands([i.folded for i in items]), strict=True):
+            if sb is not None:
+                item.signature, item.bands = sb
+
+
 # the few weights a window entry can have, one float object each (entries share them)
 _WEIGHTS = {w: w for w in (1.0, 0.5, 0.3, 0.15)}
 
@@ -113,6 +121,7 @@ class Engine:
     def observe(self, posts: Sequence[ScoredPost]) -> None:
         """Queue scored posts; posts no watch can concern are dropped here."""
         queue = self._queue
+        originals: list[_Queued] = []
         for sp in posts:
             p = sp.post
             folded = fold(p.text)
@@ -121,9 +130,13 @@ class Engine:
                 self.dropped += 1
                 continue
             self._seq += 1
-            heapq.heappush(
-                queue, (p.created_at.timestamp(), p.platform, p.id, self._seq, _Queued(sp, folded, matched))
-            )
+            item = _Queued(sp, folded, matched)
+            if matched and p.repost_of is None:
+                originals.append(item)
+            heapq.heappush(queue, (p.created_at.timestamp(), p.platform, p.id, self._seq, item))
+        # near-duplicate signatures for the whole batch at once (numpy is per call, not per
+        # post: a sparse replay has one or two posts a tick, but thousands a batch)
+        _sign(originals)
         self.observed += len(posts)
 
     def set_silences(self, silences: Iterable[Silence]) -> None:
@@ -174,12 +187,6 @@ class Engine:
         while q and q[0][0] < t:
             ts, _, _, _, item = heapq.heappop(q)
             due.append((ts, item))
-        # near-duplicate signatures for the whole tick at once (numpy is per call, not per post)
-        sign = [item for _, item in due if item.matched and item.post.post.repost_of is None]
-        if sign:
-            for item, sb in zip(sign, signatures_and_bands([i.folded for i in sign]), strict=True):
-                if sb is not None:
-                    item.signature, item.bands = sb
         for ts, item in due:
             self._ingest(ts, t, item)
         self.stories.expire(t)
