@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from sentinel.obs.metrics import Metrics
 from sentinel.post import ScoredPost, parse_post
@@ -87,3 +90,19 @@ async def test_alert_events_and_outbox(store: SqlStore) -> None:
         from sentinel.store.schema import outbox
 
         assert (await conn.execute(select(func.count()).select_from(outbox))).scalar_one() == 3
+
+
+def test_migrations_are_found_from_a_checkout_or_not_at_all(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from sentinel.store import sql
+
+    assert (sql.alembic_dir() / "env.py").is_file()  # the repository's
+    # a wheel installed away from the checkout: the package-relative path does not exist
+    monkeypatch.setattr(sql, "ALEMBIC_DIR", tmp_path / "site-packages" / "alembic")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no Alembic migrations"):
+        sql.alembic_dir()
+    (tmp_path / "alembic").mkdir()
+    (tmp_path / "alembic" / "env.py").write_text("")
+    assert sql.alembic_dir() == tmp_path / "alembic"  # started from a checkout

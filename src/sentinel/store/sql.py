@@ -27,7 +27,19 @@ from sentinel.store import schema as t
 __all__ = ["SqlStore", "async_url"]
 
 log = logging.getLogger(__name__)
-ALEMBIC_DIR = Path(__file__).resolve().parents[3] / "alembic"
+ALEMBIC_DIR = Path(__file__).resolve().parents[3] / "alembic"  # the repository's, beside src/
+
+
+def alembic_dir() -> Path:
+    """The migrations: the repository's ``alembic/`` (an editable install, the Docker image), else
+    ``./alembic`` (a wheel installed elsewhere, started from a checkout); a clear error if neither."""
+    for candidate in (ALEMBIC_DIR, Path.cwd() / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no Alembic migrations (alembic/env.py) at {ALEMBIC_DIR} or {Path.cwd() / 'alembic'}: "
+        "start sentinel from its checkout, or install it editable (pip install -e .)"
+    )
 
 
 def async_url(url: str) -> str:
@@ -85,9 +97,11 @@ class SqlStore:
         from alembic import command
         from alembic.config import Config as AlembicConfig
 
+        location = alembic_dir()
+
         def run(connection: Connection) -> None:
             cfg = AlembicConfig()
-            cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+            cfg.set_main_option("script_location", str(location))
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
 
