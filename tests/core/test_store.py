@@ -95,11 +95,12 @@ async def test_alert_events_and_outbox(store: SqlStore) -> None:
 def test_migrations_are_found_from_a_checkout_or_not_at_all(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from sentinel import paths
     from sentinel.store import sql
 
     assert (sql.alembic_dir() / "env.py").is_file()  # the repository's
     # a wheel installed away from the checkout: the package-relative path does not exist
-    monkeypatch.setattr(sql, "ALEMBIC_DIR", tmp_path / "site-packages" / "alembic")
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "site-packages")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="no Alembic migrations"):
         sql.alembic_dir()

@@ -14,16 +14,16 @@ import typer
 
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
+from sentinel.paths import REPO_ROOT, find
 
 __all__ = ["annotate", "register"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 _CHUNK = 1024  # lines read, scored and written at a time: memory stays flat on big inputs
 
 
 def _default_data_dir() -> Path:
     """``../shared/data`` next to the current directory, else next to the repository."""
-    for base in (Path.cwd(), _REPO_ROOT):
+    for base in (Path.cwd(), REPO_ROOT):
         candidate = (base / ".." / "shared" / "data").resolve()
         if candidate.is_dir():
             return candidate
@@ -31,8 +31,7 @@ def _default_data_dir() -> Path:
 
 
 def _default_path(relative: str) -> Path:
-    local = Path(relative)
-    return local if local.exists() else _REPO_ROOT / relative
+    return find(relative) or REPO_ROOT / relative
 
 
 def annotate(

@@ -24,13 +24,13 @@ from sentinel.nlp.base import Scores
 from sentinel.nlp.modeling import SentinelConfig, SentinelModel
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import CharTokenizer
+from sentinel.paths import REPO_ROOT, find
 
 __all__ = ["TransformerClassifier", "resolve_model_dir"]
 
 AutoConfig.register("sentinel", SentinelConfig, exist_ok=True)
 AutoModel.register(SentinelConfig, SentinelModel, exist_ok=True)
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # src/sentinel/nlp -> repository root
 _SENTIMENTS = ("negative", "neutral", "positive")
 
 
@@ -38,11 +38,15 @@ def resolve_model_dir(model: str | Path) -> Path:
     """A relative path is tried against the current directory, then the repository root
     (so the bundled ``models/default`` is found wherever the daemon is started)."""
     path = Path(model).expanduser()
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path, _PACKAGE_ROOT / path]
-    for candidate in candidates:
-        if (candidate / "config.json").is_file():
-            return candidate
-    tried = ", ".join(str(c) for c in candidates)
+    if path.is_absolute():
+        if (path / "config.json").is_file():
+            return path
+        tried = str(path)
+    else:
+        found = find(path, "config.json")
+        if found is not None:
+            return found
+        tried = f"{Path.cwd() / path}, {REPO_ROOT / path}"
     raise FileNotFoundError(f"no model (config.json) at {model!r}; tried {tried}")
 
 

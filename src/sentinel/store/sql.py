@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sentinel.config import StorageConfig
 from sentinel.obs.metrics import Metrics
+from sentinel.paths import REPO_ROOT, find
 from sentinel.post import Post, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent
 from sentinel.store import schema as t
@@ -27,19 +28,16 @@ from sentinel.store import schema as t
 __all__ = ["SqlStore", "async_url"]
 
 log = logging.getLogger(__name__)
-ALEMBIC_DIR = Path(__file__).resolve().parents[3] / "alembic"  # the repository's, beside src/
-
-
 def alembic_dir() -> Path:
     """The migrations: the repository's ``alembic/`` (an editable install, the Docker image), else
     ``./alembic`` (a wheel installed elsewhere, started from a checkout); a clear error if neither."""
-    for candidate in (ALEMBIC_DIR, Path.cwd() / "alembic"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"no Alembic migrations (alembic/env.py) at {ALEMBIC_DIR} or {Path.cwd() / 'alembic'}: "
-        "start sentinel from its checkout, or install it editable (pip install -e .)"
-    )
+    found = find("alembic", "env.py", repo_first=True)
+    if found is None:
+        raise FileNotFoundError(
+            f"no Alembic migrations (alembic/env.py) at {REPO_ROOT / 'alembic'} or {Path.cwd() / 'alembic'}: "
+            "start sentinel from its checkout, or install it editable (pip install -e .)"
+        )
+    return found
 
 
 def async_url(url: str) -> str:
