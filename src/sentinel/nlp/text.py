@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import islice
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
+
+from sentinel.nfkc import nfkc
 
 __all__ = [
     "EMOTICON_RE",
@@ -53,7 +54,7 @@ def normalize(text: str) -> str:
     Must match the normaliser inside ``tokenizer.json``; it is used when building the
     vocabulary and for n-gram seed-term matching.
     """
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+    return " ".join(nfkc(text).lower().split())  # str.split() and re's \s: the same white space
 
 
 class CharTokenizer:
@@ -114,7 +115,7 @@ class CharTokenizer:
         get, unk, cls, keep, space = self.vocab.get, self.unk_id, self.cls_id, max_length - 1, _WHITE_SPACE
         out: list[list[int]] = []
         for text in texts:
-            chars = unicodedata.normalize("NFKC", text).lower()
+            chars = nfkc(text).lower()
             out.append([cls, *islice((get(c, unk) for c in chars if c not in space), keep)])
         return out
 

@@ -59,6 +59,7 @@ class TrainSettings:
     hidden: int = 128
     layers: int = 2
     heads: int = 4
+    intermediate: int = 512  # feed-forward width
     stride: int = 2
     activation: str = "relu"
     ngram_buckets: int = 40_000
@@ -403,7 +404,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         hidden_size=s.hidden,
         num_hidden_layers=s.layers,
         num_attention_heads=s.heads,
-        intermediate_size=4 * s.hidden,
+        intermediate_size=s.intermediate,
         max_position_embeddings=max(s.max_length, 128),
         hidden_dropout_prob=s.dropout,
         attention_probs_dropout_prob=0.0,  # dropout on CPU is costly; hidden dropout suffices

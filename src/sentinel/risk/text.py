@@ -11,9 +11,10 @@ table of the commonest characters is used.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from importlib import resources
+
+from sentinel.nfkc import nfkc
 
 __all__ = ["clean_for_dedup", "fold", "shingles"]
 
@@ -42,7 +43,8 @@ _BUILTIN_T2S = (
 
 
 @lru_cache(maxsize=1)
-def _t2s_table() -> dict[int, str]:
+def _t2s() -> tuple[dict[int, str], frozenset[str]]:
+    """The traditional -> simplified table, and the set of its traditional characters."""
     table: dict[int, str] = {}
     try:
         text = (resources.files("opencc") / "dictionary" / "TSCharacters.txt").read_text(encoding="utf-8")
@@ -57,14 +59,17 @@ def _t2s_table() -> dict[int, str]:
         for pair in _BUILTIN_T2S.split():
             if len(pair) == 2 and pair[0] != pair[1]:
                 table[ord(pair[0])] = pair[1]
-    return table
+    return table, frozenset(map(chr, table))
 
 
 def fold(text: str) -> str:
     """Text as queries see it: NFKC, lower case, traditional folded to simplified."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKC", text).lower().translate(_t2s_table())
+    text = nfkc(text).lower()
+    table, traditional = _t2s()
+    # Most posts hold no traditional character: testing for one is 2x faster than translating.
+    return text if traditional.isdisjoint(text) else text.translate(table)
 
 
 # Weibo reposts append the chain of earlier comments as "//@name: ..."; the copy that
