@@ -109,11 +109,12 @@ class _PeakRss(threading.Thread):
             self.peak = max(self.peak, _tree_rss(self.pid))
 
 
-def run_backtest(stream: Path, classifier: str, workdir: Path) -> dict[str, Any]:
+def run_backtest(stream: Path, classifier: str, workdir: Path, model: str | None = None) -> dict[str, Any]:
     """One ``sentinel backtest`` in a fresh process: wall, CPU, peak RSS, its summary."""
     config = workdir / f"{classifier}.toml"
+    model_line = f"model = {json.dumps(model)}\n" if model and classifier == "transformer" else ""
     config.write_text(
-        f'[classifier]\ntype = "{classifier}"\n\n[[watch]]\nname = "brand"\nquery = "{QUERY}"\n',
+        f'[classifier]\ntype = "{classifier}"\n{model_line}\n[[watch]]\nname = "brand"\nquery = "{QUERY}"\n',
         encoding="utf-8",
     )
     output = workdir / f"alerts-{classifier}.jsonl"
@@ -176,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--distinct", type=float, default=0.0, help="share of posts given a never-seen text")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--classifier", nargs="+", default=["transformer", "lexicon"])
+    ap.add_argument("--model", help="transformer model directory (default: the configured default)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON lines too")
     args = ap.parse_args(argv)
     stream = stream_path(args.posts, args.distinct, args.seed)
@@ -195,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for classifier in args.classifier:
-            r = run_backtest(stream, classifier, Path(tmp))
+            r = run_backtest(stream, classifier, Path(tmp), args.model)
             classified = "-" if r["classified"] is None else f"{r['classified']:,}"
             print(
                 f"| {classifier} | {r['posts']:,} | {r['wall_s']} s | {r['posts_per_s_wall']:,} "

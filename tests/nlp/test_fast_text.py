@@ -109,3 +109,26 @@ def test_match_finds_overlapping_seeds_of_different_topics() -> None:
     tax = Taxonomy((topic("a", "退款", "退款难"), topic("b", "款难", "难"), topic("c", "退")))
     assert tax.match("申请退款难") == {"a": ["退款", "退款难"], "b": ["款难", "难"], "c": ["退"]}
     assert tax.match("没有问题") == {}
+
+
+@pytest.mark.parametrize("max_length", [1, 2, 16, 128])
+def test_encode_batch_is_pad_of_encode(tok: CharTokenizer, max_length: int) -> None:
+    rng = random.Random(max_length)
+    pool = [*"质量太差了再也不买好用物流快 \u3000\t，！…ＡＢ", "\U0001f600", "\ud800"]
+    texts = ["", "   ", *_texts()[:200]]
+    texts += ["".join(rng.choice(pool) for _ in range(rng.randrange(0, 200))) for _ in range(300)]
+    ids, mask = tok.encode_batch(texts, max_length)
+    want_ids, want_mask = tok.pad(tok.encode(texts, max_length))
+    assert ids.tolist() == want_ids.tolist()
+    assert mask.tolist() == want_mask.tolist()
+    assert ids.shape[1] <= max(1, max_length)
+    empty_ids, empty_mask = tok.encode_batch([], max_length)
+    assert empty_ids.shape == (0, 1) and empty_mask.shape == (0, 1)
+
+
+def test_encode_with_characters_beyond_the_basic_plane_in_the_vocabulary() -> None:
+    built = CharTokenizer.build(["好评😀👍", "差评😡 𠀀字", "\u3000全角　空格"], min_count=1)
+    assert len(built._astral_points) == 4  # 😀 👍 😡 𠀀
+    texts = ["😀好评👍", "😡😡 差评", "𠀀𠀁", "🙂 unknown", "", "全角\u3000空格"]
+    assert built.encode(texts, 64) == _reference(built, texts, 64)
+    assert built.encode(["😀😀😀"], 3) == [[built.cls_id, built.vocab["😀"], built.vocab["😀"]]]

@@ -149,7 +149,7 @@ class TransformerClassifier:
 
     def _run(self, texts: list[str]) -> list[Scores]:
         if self._tok is not None:
-            ids, mask = self._tok.pad(self._tok.encode(texts, self.max_length))
+            ids, mask = self._tok.encode_batch(texts, self.max_length)
             result = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
             neg = torch.sigmoid(result.sentiment_logits).tolist()
             topics = torch.sigmoid(result.topic_logits).tolist()
