@@ -48,6 +48,7 @@ def _settings(data: Path, out: Path, seed: int = 3) -> TrainSettings:
         hidden=32,
         layers=1,
         heads=2,
+        intermediate=128,
         ngram_buckets=512,
         ngram_dim=8,
         linear_buckets=1024,

@@ -58,9 +58,11 @@ class TrainSettings:
     warmup: float = 0.06
     hidden: int = 128
     layers: int = 2
-    heads: int = 4
-    intermediate: int = 512  # feed-forward width
-    stride: int = 2
+    # 2 heads, a 256-wide feed-forward and 3 characters per encoder position: as accurate as
+    # 4 / 512 / 2 over two seeds each (docs/model.md) and 1.5-1.7x faster
+    heads: int = 2
+    intermediate: int = 256  # feed-forward width
+    stride: int = 3
     activation: str = "relu"
     ngram_buckets: int = 40_000
     ngram_dim: int = 48
