@@ -32,7 +32,7 @@ def _config(tmp_path: Path, posts: Path, **extra: object) -> dict[str, object]:
     return data
 
 
-async def _wait_for(predicate: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
+async def _wait_for(predicate: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
