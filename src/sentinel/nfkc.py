@@ -1,10 +1,9 @@
 """NFKC normalisation, fast for Chinese posts.
 
-``unicodedata.normalize("NFKC", text)`` costs ~15 µs on a 60-character Weibo post as soon
-as the post holds one full-width character (，！？ are in most of them): the whole string
-is then decomposed and recomposed. Every post is normalised up to three times (query
-folding, the classifier's tokenizer, the topic seed matcher), so that was ~10 % of a
-backtest.
+``unicodedata.normalize("NFKC", text)`` costs 6-15 µs on a 60-character Weibo post (the
+range is this shared machine's load) as soon as the post holds one full-width character
+(，！？ are in most of them): the whole string is then decomposed and recomposed. Every post is normalised up to three times (query
+folding, the classifier's tokenizer, the topic seed matcher).
 
 :func:`nfkc` first maps the full-width forms, the ideographic space and the ellipsis to
 their NFKC images, then asks ``unicodedata.is_normalized`` (a quick check, ~0.1 µs) and
@@ -31,7 +30,8 @@ _FULL_WIDTH_RE = re.compile("[" + "".join(sorted(_FULL_WIDTH)) + "]")
 
 
 def nfkc(text: str) -> str:
-    """``unicodedata.normalize("NFKC", text)``, 3-5x faster on typical Chinese posts."""
+    """``unicodedata.normalize("NFKC", text)``, faster on typical Weibo posts (2.3 vs 5.9 µs a
+    post measured side by side on 4,096 posts of the shared Weibo corpus)."""
     if unicodedata.is_normalized("NFKC", text):
         return text
     text = _FULL_WIDTH_RE.sub(lambda m: _FULL_WIDTH[m.group()], text)

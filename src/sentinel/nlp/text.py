@@ -180,6 +180,8 @@ class CharTokenizer:
             out[i, : len(row)] = row
             mask[i, : len(row)] = 1
         return out, mask
+
+
 def _make_tokenizer(vocab: dict[str, int]) -> Tokenizer:
     tok = Tokenizer(WordLevel(vocab, unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
