@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ __all__ = [
     "ScoredPost",
     "parse_post",
     "parse_post_json",
+    "without_lone_surrogates",
 ]
 
 MAX_TEXT_CHARS = 20_000
@@ -181,10 +183,49 @@ def _parse_author(value: Any) -> Author:
     )
 
 
-def parse_post(obj: Any, *, max_text: int = MAX_TEXT_CHARS) -> Post:
-    """Validate one decoded record; raise :class:`PostError` with a countable reason."""
+# A JSON "\\ud800" escape decodes to a lone surrogate, which no UTF-8 encoder accepts: a post
+# holding one could not be stored, published or printed. Such characters become U+FFFD.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    return value
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """A decoded JSON value with every lone surrogate replaced by U+FFFD (the same object when
+    it holds none). Raises ``RecursionError`` on absurdly deep nesting, as ``json`` does."""
+    return _replace_surrogates(value) if _has_surrogate(value) else value
+
+
+def parse_post(obj: Any, *, max_text: int = MAX_TEXT_CHARS, _may_hold_surrogates: bool = True) -> Post:
+    """Validate one decoded record; raise :class:`PostError` with a countable reason.
+
+    Lone surrogates (from ``"\\udXXX"`` escapes) anywhere in the record become U+FFFD.
+    """
     if not isinstance(obj, dict):
         raise PostError("not_object", f"expected a JSON object, got {type(obj).__name__}")
+    if _may_hold_surrogates:
+        try:
+            obj = without_lone_surrogates(obj)
+        except RecursionError:
+            raise PostError("bad_json", "record nested too deeply") from None
     for required in ("platform", "id", "text", "created_at"):
         if obj.get(required) is None:
             raise PostError("missing_field", f"{required} is required")
@@ -226,7 +267,8 @@ def parse_post_json(line: str | bytes, *, max_text: int = MAX_TEXT_CHARS) -> Pos
         obj = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise PostError("bad_json", str(exc)[:120]) from None
-    return parse_post(obj, max_text=max_text)
+    # decoded from UTF-8 (which has no surrogates), only a \u escape can have made one
+    return parse_post(obj, max_text=max_text, _may_hold_surrogates="\\u" in line)
 
 
 class RecentKeys:

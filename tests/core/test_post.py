@@ -71,3 +71,19 @@ def test_bad_lines(line: bytes | str, reason: str) -> None:
 def test_json_line_ok() -> None:
     post = parse_post_json(json.dumps(record(3), ensure_ascii=False).encode())
     assert post.text.startswith("今天")
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    rec = record(4)
+    rec["text"] = "坏了\ud800"
+    rec["author"] = {"id": "7", "name": "\udc00名"}
+    rec["note"] = ["\ud801", {"k\udfff": 1}]
+    line = json.dumps(rec)  # ensure_ascii: the surrogates travel as \ud800 escapes
+    for post in (parse_post_json(line), parse_post_json(line.encode()), parse_post(json.loads(line))):
+        assert post.text == "坏了\ufffd"
+        assert post.author.name == "\ufffd名"
+        assert post.extra["note"] == ["\ufffd", {"k\ufffd": 1}]
+        json.dumps(post.to_dict(), ensure_ascii=False).encode("utf-8")  # storable
+    # a valid pair is one character, not two replacements
+    rec["text"] = "好\ud83d\ude00"
+    assert parse_post_json(json.dumps(rec)).text == "好😀"

@@ -71,3 +71,18 @@ def test_many_posts_cross_chunk_boundaries_in_order() -> None:
     posts = [{"id": str(i), "text": "不错" * (i % 7)} for i in range(1100)]
     out, _ = _run("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts))
     assert [o["id"] for o in out] == [str(i) for i in range(1100)]
+
+
+def test_lone_surrogates_and_deep_nesting_do_not_stop_the_stream() -> None:
+    # '"\ud800"' is valid JSON but not valid Unicode: no UTF-8 output can hold it
+    lone = '{"text": "\\ud800 质量太差 \\ud83d\\ude00", "author": {"name": "\\udfff"}}'
+    deep = '{"text": "x", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    good = json.dumps({"text": "发货太慢"}, ensure_ascii=False)
+    out, err = _run("\n".join([lone, deep, good]) + "\n")
+    assert len(out) == 3
+    assert out[0]["text"] == "\ufffd 质量太差 \U0001f600"  # a valid pair stays an emoji
+    assert out[0]["author"]["name"] == "\ufffd"
+    assert "sentiment" in out[0]
+    assert out[1] == {"error": "invalid JSON: nested too deeply", "line": 2}
+    assert "sentiment" in out[2]
+    assert "2 posts, 1 malformed" in err

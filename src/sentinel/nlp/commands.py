@@ -15,6 +15,7 @@ import typer
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.paths import REPO_ROOT, find
+from sentinel.post import without_lone_surrogates
 
 __all__ = ["annotate", "register"]
 
@@ -51,8 +52,12 @@ def _parse(line: str) -> dict[str, Any] | str:
     """The post, or an error message for this line."""
     try:
         obj = json.loads(line)
+        if "\\u" in line:  # a "\\ud800" escape: a character no UTF-8 output could hold
+            obj = without_lone_surrogates(obj)
     except json.JSONDecodeError as exc:
         return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return "invalid JSON: nested too deeply"
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     if not isinstance(obj.get("text"), str):
