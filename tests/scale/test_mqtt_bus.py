@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -116,12 +117,18 @@ async def test_unreadable_messages_are_dropped_not_redelivered(mqtt_url: str, to
     async with aiomqtt.Client(host, int(port)) as raw:
         await raw.publish(f"{topic_prefix}/posts/weibo", b"{not json", qos=1)
         await raw.publish(f"{topic_prefix}/posts/weibo", json.dumps({"platform": "weibo"}).encode(), qos=1)
+        await raw.publish(f"{topic_prefix}/posts/weibo", b"[" * 100_000, qos=1)  # too deep to decode
+        lone = dict(record(2), text="\ud800 坏了")  # ensure_ascii: travels as a \ud800 escape
         await raw.publish(f"{topic_prefix}/posts/weibo", json.dumps(record(1)).encode(), qos=1)
+        await raw.publish(f"{topic_prefix}/posts/weibo", json.dumps(lone).encode(), qos=1)
     try:
-        batch = await asyncio.wait_for(worker.get_batch(10, 0.3), 10)
-        assert [e.post.id for e in batch] == [record(1)["id"]]
+        batch: list[Any] = []
+        while len(batch) < 2:
+            batch += await asyncio.wait_for(worker.get_batch(10, 0.3), 10)
+        assert [e.post.id for e in batch] == [record(1)["id"], record(2)["id"]]
         assert batch[0].source == "mqtt"  # no source property: named after the bus
-        assert worker.rejected == 2
+        assert batch[1].post.text == "\ufffd 坏了"
+        assert worker.rejected == 3
     finally:
         await worker.close()
 

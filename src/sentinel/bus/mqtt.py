@@ -251,8 +251,9 @@ class MqttBus:
             raw = message.payload
             data = json.loads(raw if isinstance(raw, bytes | str) else bytes(raw))
             post = parse_post(data)
-        except (ValueError, PostError) as exc:
-            # a poison message would come back forever: count it and let it go
+        except (ValueError, RecursionError, PostError) as exc:
+            # a poison message would come back forever: count it and let it go (RecursionError:
+            # JSON nested deeper than the decoder goes)
             self.rejected += 1
             log.warning("dropping unreadable message on %s: %s", message.topic, exc)
             self._ack_token(token)
