@@ -107,6 +107,8 @@ async def test_write_token_acks_silences_and_records_responses(client: httpx.Asy
     assert r.status_code == 400 and "kind" in r.json()["error"]
     r = await client.post("/api/v1/silences", headers=auth(WRITE), content=b"not json")
     assert r.status_code == 400
+    r = await client.post("/api/v1/silences", headers=auth(WRITE), content=b"[" * 200_000)
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
     kinds = [
         x["kind"]
         for x in (await client.get("/api/v1/responses?watch=acme", headers=auth(READ))).json()["responses"]

@@ -51,7 +51,10 @@ class Request:
 
     def json(self) -> Any:
         """The body parsed as JSON (raises ``ValueError`` if it is not)."""
-        return json.loads(self.body or b"null")
+        try:
+            return json.loads(self.body or b"null")
+        except RecursionError:  # nested deeper than the decoder goes: still a bad body
+            raise ValueError("JSON nested too deeply") from None
 
 
 @dataclass(slots=True)
