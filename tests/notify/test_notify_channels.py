@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fake_services import FakeDingTalk, FakeFeishu, FakeSlack, FakeWebhook, FakeWeCom
+from fake_services import Answer, Arrival, FakeDingTalk, FakeFeishu, FakeSlack, FakeWebhook, FakeWeCom
 from notify_support import build, make_event
 
 from sentinel.config import ConfigError
@@ -352,3 +352,26 @@ def test_fit_lines_never_exceeds_the_limit() -> None:
             out = fit_lines(lines, limit, measure=measure, tail=["<@ops>"], more=lambda n: f"…另有 {n} 条")
             assert measure(out) <= limit or limit < measure("\n<@ops>"), (limit, measure)
             assert out.endswith("<@ops>")
+
+
+class _DeepAnswer(FakeDingTalk):
+    """A proxy in front of DingTalk answering 200 with JSON nested too deeply to decode."""
+
+    def answer(self, a: Arrival) -> Answer:
+        return Answer.text(200, "[" * 100_000)
+
+    def accepted(self, answer: Answer) -> bool:
+        return False
+
+
+async def test_an_answer_nested_too_deeply_is_a_retryable_error() -> None:
+    service = _DeepAnswer()
+    service.up()
+    n = build("dingtalk", service.url, service.secret)
+    try:
+        with pytest.raises(NotifyError) as info:
+            await n.send([make_event(1)])
+    finally:
+        await n.close()
+        service.close()
+    assert info.value.retryable and "not JSON" in str(info.value)

@@ -241,7 +241,7 @@ class HttpNotifier:
         """The service's JSON answer; a non-JSON 2xx is an error worth retrying (a proxy page)."""
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json decodes
             if response.status_code >= 300:
                 raise http_error(self.channel, response) from None
             raise NotifyError(
