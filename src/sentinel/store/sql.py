@@ -28,6 +28,8 @@ from sentinel.store import schema as t
 __all__ = ["SqlStore", "async_url"]
 
 log = logging.getLogger(__name__)
+
+
 def alembic_dir() -> Path:
     """The migrations: the repository's ``alembic/`` (an editable install, the Docker image), else
     ``./alembic`` (a wheel installed elsewhere, started from a checkout); a clear error if neither."""
