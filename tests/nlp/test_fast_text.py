@@ -132,3 +132,34 @@ def test_encode_with_characters_beyond_the_basic_plane_in_the_vocabulary() -> No
     texts = ["😀好评👍", "😡😡 差评", "𠀀𠀁", "🙂 unknown", "", "全角\u3000空格"]
     assert built.encode(texts, 64) == _reference(built, texts, 64)
     assert built.encode(["😀😀😀"], 3) == [[built.cls_id, built.vocab["😀"], built.vocab["😀"]]]
+
+
+def test_emoticons_are_single_tokens_as_in_the_tokenizer_json(tmp_path: Path) -> None:
+    """A vocabulary with Weibo emoticons: known ``[…]`` names are one id each (after NFKC and
+    lower case: ``［哈哈］``, ``[GOOD]``), unknown ones and broken brackets stay characters --
+    the numpy path and the ``tokenizers`` library agree on all of it."""
+    corpus = ["好[哈哈]评[怒]", "[哈哈]差[good]", "[怒][good] x", "[*^_^*]a", "[*^_^*]", "[一次]"]
+    built = CharTokenizer.build(corpus, min_count=1, emoticon_min_count=2)
+    assert sorted(built.emoticons) == ["[*^_^*]", "[good]", "[哈哈]", "[怒]"]
+    # the emoticons take the last ids, after every character
+    assert min(built.emoticons.values()) == built.vocab_size - len(built.emoticons)
+    assert built.encode(["[哈哈][一次]"], 64) == [
+        [built.cls_id, built.vocab["[哈哈]"], *(built.vocab.get(c, built.unk_id) for c in "[一次]")]
+    ]
+    fixed = ["［哈哈］[GOOD] [怒", "[怒 ]", "[[怒]]", "[*^_^*][x]", "[哈哈]" * 50, "", "[unk][UNK]"]
+    rng = random.Random(3)
+    pool = ["[哈哈]", "[怒]", "[good]", "[*^_^*]", "[", "]", "哈", "好", " ", "\u3000", "Ｇ", "ood]"]
+    texts = fixed + ["".join(rng.choice(pool) for _ in range(rng.randrange(0, 40))) for _ in range(500)]
+    for max_length in (3, 16, 128):
+        assert built.encode(texts, max_length) == _reference(built, texts, max_length)
+        ids, mask = built.encode_batch(texts, max_length)
+        want_ids, want_mask = built.pad(built.encode(texts, max_length))
+        assert ids.tolist() == want_ids.tolist() and mask.tolist() == want_mask.tolist()
+    # saved and loaded: the same tokens
+    built.save(tmp_path)
+    loaded = CharTokenizer.load(tmp_path)
+    assert loaded.emoticons == built.emoticons
+    assert loaded.encode(texts, 64) == built.encode(texts, 64)
+    # without emoticon_min_count the brackets are characters, as before
+    plain = CharTokenizer.build(corpus, min_count=1)
+    assert plain.emoticons == {} and plain.encode(["[怒]"], 8)[0][1:] == [plain.vocab[c] for c in "[怒]"]

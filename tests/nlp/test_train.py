@@ -139,7 +139,7 @@ def test_idf_linear_head_is_fitted_then_frozen(toy_data: Path, tmp_path: Path) -
 
     taxonomy = load_taxonomy(settings.taxonomy)
     examples = [e for e in load_corpora(settings.data, taxonomy) if split_of(e.text) == "train"]
-    tok = CharTokenizer.build(e.text for e in examples)
+    tok = CharTokenizer.build((e.text for e in examples), emoticon_min_count=settings.emoticon_min_count)
     enc = _encode_examples(examples, tok, taxonomy, settings.max_length, None)
     fresh = SentinelModel(model.config)
     assert _fit_idf(fresh, tok, enc) > 50
@@ -151,3 +151,54 @@ def test_idf_linear_head_is_fitted_then_frozen(toy_data: Path, tmp_path: Path) -
     clf = TransformerClassifier(tmp_path / "idf", quantize=True, threads=1)
     scores = clf.classify(["太差，失望", "很好，推荐"])
     assert scores[0].negative > 0.5 > scores[1].negative
+
+
+def test_emoticons_get_their_own_head(tmp_path: Path) -> None:
+    """Posts whose label only an emoticon tells (as Weibo's): the emoticons become tokens,
+    the bag-of-emoticons head learns them, and it counts an emoticon once however often it
+    is repeated. With ``emoticon_min_count = 0`` the model has no such head (older models)."""
+    import dataclasses
+
+    import torch
+
+    from sentinel.nlp.modeling import SentinelModel
+    from sentinel.nlp.text import CharTokenizer
+
+    rng = random.Random(5)
+    data = tmp_path / "data"
+    data.mkdir()
+    neutral = ["今天", "出门", "看到", "这个", "大家", "周末", "下午", "朋友"]
+    with (data / "toy_weibo.jsonl").open("w", encoding="utf-8") as fh:
+        for i in range(320):
+            negative = i % 2 == 0
+            text = "".join(rng.sample(neutral, 3)) + ("[怒]" if negative else "[鼓掌]") + f"{i}"
+            label = "negative" if negative else "positive"
+            fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    settings = dataclasses.replace(_settings(data, tmp_path / "emo"), epochs=3)
+    train(settings, log=lambda _: None)
+    config = json.loads((tmp_path / "emo" / "config.json").read_text(encoding="utf-8"))
+    assert config["emoticons"] == 2
+    model = SentinelModel.from_pretrained(tmp_path / "emo")
+    assert model.emoticon is not None
+    tok = CharTokenizer.load(tmp_path / "emo")
+    first = model.config.vocab_size - 2
+    weights = model.emoticon.detach()
+    angry_w, clap_w = (float(weights[tok.emoticons[e] - first, 0]) for e in ("[怒]", "[鼓掌]"))
+    assert angry_w > 0.5 and clap_w < -0.5  # fitted by logistic regression: they decide the label
+    assert float(weights[:, 1:].abs().sum()) == 0  # held fixed in training: topics untouched
+    clf = TransformerClassifier(tmp_path / "emo", quantize=True, threads=1)
+    angry, clapping = clf.classify(["周末朋友[怒]", "周末朋友[鼓掌]"])
+    assert angry.negative > 0.5 > clapping.negative
+    ids = torch.tensor([[2, model.config.vocab_size - 1, 0], [2, model.config.vocab_size - 1, model.config.vocab_size - 1]])
+    once, twice = model.emoticon_logits(ids)
+    assert torch.equal(once, twice)
+    assert torch.equal(model.emoticon_logits(torch.tensor([[2, 5, 0]])), torch.zeros(1, 12))
+
+    # learnt with the rest instead of fitted and frozen: the topic columns move too
+    train(dataclasses.replace(settings, out=tmp_path / "learnt", emoticon_c=0.0, freeze_emoticons=False), log=lambda _: None)
+    learnt = SentinelModel.from_pretrained(tmp_path / "learnt")
+    assert learnt.emoticon is not None and float(learnt.emoticon[:, 1:].detach().abs().sum()) > 0
+
+    train(dataclasses.replace(settings, out=tmp_path / "plain", emoticon_min_count=0), log=lambda _: None)
+    plain = SentinelModel.from_pretrained(tmp_path / "plain")
+    assert plain.config.emoticons == 0 and plain.emoticon is None

@@ -162,6 +162,13 @@ def train_command(
     freeze_linear: Annotated[
         bool, typer.Option(help="keep the fitted sentiment column of the linear head fixed")
     ] = False,
+    emoticon_min_count: Annotated[
+        int, typer.Option(help="emoticons in this many texts become tokens with their own head (0 = off)")
+    ] = 3,
+    emoticon_c: Annotated[
+        float, typer.Option(help="fit the emoticon head by logistic regression first (C; 0 = learn it)")
+    ] = 4.0,
+    freeze_emoticons: Annotated[bool, typer.Option(help="keep the fitted emoticon head fixed")] = True,
     limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:
@@ -188,6 +195,9 @@ def train_command(
         linear_init=linear_init,
         linear_idf=linear_idf,
         freeze_linear=freeze_linear,
+        emoticon_min_count=emoticon_min_count,
+        emoticon_c=emoticon_c,
+        freeze_emoticons=freeze_emoticons,
         limit=limit,
         threads=threads,
     )

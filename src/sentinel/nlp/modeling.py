@@ -9,7 +9,10 @@ So the model gets words back cheaply:
   tables: a small ``ngram_dim`` projected up to the hidden size, to stay within 25 MB);
 * a linear head over hashed 1-3-grams (a logistic regression living in the same model, with
   one weight per bucket and label) is added to the encoder's logits, so the encoder only has
-  to learn what the bag of n-grams gets wrong (negation, contrast, context).
+  to learn what the bag of n-grams gets wrong (negation, contrast, context);
+* with ``emoticons`` > 0, the last ids of the vocabulary are Weibo emoticons (``[哈哈]``, one
+  token each) and a bag of the *distinct* emoticons in a post adds one weight per emoticon
+  and output: Weibo's own sentiment signal, counted once however often it is repeated.
 
 Two outputs: ``sentiment_logits`` (one logit, sigmoid = P(negative)) and ``topic_logits``
 (one per crisis topic, independent sigmoids).
@@ -56,10 +59,12 @@ class SentinelConfig(BertConfig):
         max_chars: int = 128,
         stride: int = 2,
         linear_idf: bool = False,
+        emoticons: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.stride = stride
+        self.emoticons = emoticons  # the last `emoticons` ids of the vocabulary
         self.linear_idf = linear_idf
         self.ngram_buckets = ngram_buckets
         self.ngram_dim = ngram_dim
@@ -106,6 +111,9 @@ class SentinelModel(PreTrainedModel):
         # L2-normalised: the head is then the TF-IDF + logistic regression baseline itself.
         if config.linear_idf:
             self.register_buffer("idf", torch.ones(config.linear_buckets))
+        # Bag of distinct emoticons: a plain parameter, not an nn.Linear, so that int8
+        # quantisation leaves it alone; zero at first ("no evidence"), like the linear head.
+        self.emoticon = nn.Parameter(torch.zeros(config.emoticons, n_out)) if config.emoticons else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -149,6 +157,16 @@ class SentinelModel(PreTrainedModel):
         length = attention_mask.sum(1, keepdim=True).clamp(min=1).to(summed.dtype)
         return summed / (3 * length).sqrt() + self.linear_bias
 
+    def emoticon_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """One weight per distinct emoticon in the post (ids in the vocabulary's last range)."""
+        assert self.emoticon is not None
+        n = self.config.emoticons
+        rel = input_ids - (self.config.vocab_size - n)
+        # everything that is not an emoticon (characters, [CLS], padding) goes to column n
+        bag = torch.zeros(input_ids.shape[0], n + 1, dtype=self.emoticon.dtype, device=input_ids.device)
+        bag.scatter_(1, torch.where(rel >= 0, rel, n), 1.0)
+        return bag[:, :n] @ self.emoticon
+
     def downsample(
         self, embeds: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,6 +208,8 @@ class SentinelModel(PreTrainedModel):
         logits = self.out(self.head(torch.cat([hidden[:, 0], mean], dim=-1)))
         if use_linear:
             logits = logits + self.linear_logits(input_ids, attention_mask)
+            if self.emoticon is not None:
+                logits = logits + self.emoticon_logits(input_ids)
         return SentinelOutput(sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:])
 
 

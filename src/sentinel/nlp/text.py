@@ -57,8 +57,24 @@ def normalize(text: str) -> str:
     return " ".join(nfkc(text).lower().split())  # str.split() and re's \s: the same white space
 
 
+def _emoticons_of(vocab: dict[str, int]) -> list[str]:
+    """The vocabulary's emoticon tokens (``[哈哈]``: one id for the whole bracketed name)."""
+    return [t for t in vocab if len(t) > 1 and t not in SPECIAL_TOKENS and EMOTICON_RE.fullmatch(t)]
+
+
+def _literal(token: str) -> str:
+    """``token`` as a regular expression that both Python's ``re`` and Oniguruma (the
+    ``tokenizers`` library) read as the literal text: ASCII punctuation escaped."""
+    return "".join("\\" + c if c.isascii() and not c.isalnum() else c for c in token)
+
+
 class CharTokenizer:
-    """Characters to ids, with ``[CLS]`` first; backed by a ``tokenizers.Tokenizer``."""
+    """Characters to ids, with ``[CLS]`` first; backed by a ``tokenizers.Tokenizer``.
+
+    A vocabulary may also hold Weibo emoticons (``[哈哈]``, ``[怒]``): each known one is read
+    as a single id (an unknown ``[…]`` stays characters). They take the last ids of the
+    vocabulary, so a model can find them by range (``SentinelConfig.emoticons``).
+    """
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._tok = tokenizer
@@ -81,20 +97,42 @@ class CharTokenizer:
         astral.sort()
         self._astral_points = np.array([c for c, _ in astral], dtype=np.uint32)
         self._astral_ids = np.array([i for _, i in astral], dtype=np.int32)
+        self.emoticons = {t: self.vocab[t] for t in _emoticons_of(self.vocab)}
+        self._emoticon_re = (
+            re.compile("|".join(_literal(t) for t in sorted(self.emoticons))) if self.emoticons else None
+        )
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
     @classmethod
-    def build(cls, texts: Iterable[str], *, min_count: int = 2, max_size: int = 8000) -> CharTokenizer:
+    def build(
+        cls,
+        texts: Iterable[str],
+        *,
+        min_count: int = 2,
+        max_size: int = 8000,
+        emoticon_min_count: int = 0,
+        max_emoticons: int = 1000,
+    ) -> CharTokenizer:
+        """Characters seen ``min_count`` times; with ``emoticon_min_count`` > 0 also the
+        ``[…]`` emoticons found in that many texts, as single tokens after the characters."""
         counts: Counter[str] = Counter()
+        emoticons: Counter[str] = Counter()
         for text in texts:
-            counts.update(normalize(text).replace(" ", ""))
+            norm = normalize(text)
+            counts.update(norm.replace(" ", ""))
+            if emoticon_min_count > 0 and "[" in norm:
+                emoticons.update(set(EMOTICON_RE.findall(norm)) - set(SPECIAL_TOKENS))
         chars = [c for c, n in counts.most_common(max_size) if n >= min_count]
         vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
         for c in sorted(chars):  # sorted: the same data always gives the same ids
             vocab.setdefault(c, len(vocab))
+        if emoticon_min_count > 0:
+            kept = [e for e, n in emoticons.most_common(max_emoticons) if n >= emoticon_min_count]
+            for e in sorted(kept):
+                vocab.setdefault(e, len(vocab))
         return cls(_make_tokenizer(vocab))
 
     @classmethod
@@ -158,12 +196,27 @@ class CharTokenizer:
         astral = points > 0xFFFF
         if astral.any():
             ids[astral] = self._astral(points[astral])
+        if self._emoticon_re is not None:
+            self._mark_emoticons(folded, lengths, ids)
         keep = ids >= 0
         kept_before = np.concatenate(([0], np.cumsum(keep)))
         ends = np.cumsum(lengths)
         starts = kept_before[ends - lengths]
         counts = np.minimum(kept_before[ends] - starts, max(0, max_length - 1))
         return ids[keep], starts, counts
+
+    def _mark_emoticons(self, folded: Sequence[str], lengths: np.ndarray, ids: np.ndarray) -> None:
+        """A known emoticon's id on its ``[``; its other characters dropped (-1), in place.
+        (Emoticons hold no white space, so none spans two of the tokenizer's words.)"""
+        assert self._emoticon_re is not None
+        offsets = np.cumsum(lengths) - lengths
+        for text, offset in zip(folded, offsets.tolist(), strict=True):
+            if "[" not in text:
+                continue
+            for m in self._emoticon_re.finditer(text):
+                start, end = offset + m.start(), offset + m.end()
+                ids[start] = self.emoticons[m.group()]
+                ids[start + 1 : end] = -1
 
     def _astral(self, points: np.ndarray) -> np.ndarray:
         if not len(self._astral_points):
@@ -185,11 +238,12 @@ class CharTokenizer:
 def _make_tokenizer(vocab: dict[str, int]) -> Tokenizer:
     tok = Tokenizer(WordLevel(vocab, unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    # Drop white space, then split what is left into single characters.
+    # Drop white space, then split what is left into the known emoticons and single characters.
+    pieces = "".join(_literal(e) + "|" for e in sorted(_emoticons_of(vocab))) + "."
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.WhitespaceSplit(),
-            pre_tokenizers.Split(Regex("."), behavior="isolated"),
+            pre_tokenizers.Split(Regex(pieces), behavior="isolated"),
         ]
     )
     return tok

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,6 +81,14 @@ class TrainSettings:
     linear_init: float = 0.0  # >0: fit the linear head's sentiment column first, LR with this C
     linear_idf: bool = False  # weight the n-gram bag by IDF, L2-normalised (TF-IDF inside the model)
     freeze_linear: bool = False  # keep the fitted sentiment column fixed; the encoder learns the rest
+    # emoticons in this many training texts become single tokens with a bag-of-emoticons
+    # head (0 = off: emoticons stay characters)
+    emoticon_min_count: int = 3
+    # the head's sentiment column: a logistic regression (this C) over the distinct emoticons,
+    # fitted before training (0 = learnt from zero with the rest) ...
+    emoticon_c: float = 4.0
+    # ... and held fixed, so that the encoder learns what the emoticons do not say
+    freeze_emoticons: bool = True
     patience: int = 2
     limit: int | None = None  # subsample this many rows (quick experiments, tests)
     threads: int = 1
@@ -225,6 +234,29 @@ def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_En
     return float(lr.score(features, labels))
 
 
+def _fit_emoticon_head(model: SentinelModel, enc: Sequence[_Encoded], c: float) -> float:
+    """Initialise the sentiment column of the emoticon head with an L2 logistic regression on
+    the distinct emoticons of the texts that have any. Returns its training accuracy."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    n = model.config.emoticons
+    first = model.config.vocab_size - n
+    indptr, indices, labels = [0], [], []
+    for e in enc:
+        found = sorted({i - first for i in e.base if i >= first})
+        if found:
+            indices.extend(found)
+            indptr.append(len(indices))
+            labels.append(e.negative)
+    features = csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(labels), n))
+    lr = LogisticRegression(C=c, max_iter=300).fit(features, np.array(labels))
+    assert model.emoticon is not None
+    with torch.no_grad():
+        model.emoticon[:, 0] = torch.from_numpy(lr.coef_[0].astype(np.float32))
+    return float(lr.score(features, np.array(labels)))
+
+
 def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
     warm = max(1, int(total * warmup))
 
@@ -246,11 +278,19 @@ class _Optimizer:
         sparse_ids = {id(p) for p in sparse}
         dense = [(n, p) for n, p in model.named_parameters() if id(p) not in sparse_ids]
         no_decay = [p for n, p in dense if p.ndim < 2 or "LayerNorm" in n or n == "linear_bias"]
-        no_decay_ids = {id(p) for p in no_decay}
-        decay = [p for _, p in dense if id(p) not in no_decay_ids] + list(extra)
+        # the emoticon bag is a logistic regression too: the linear head's larger step
+        linear = [p for n, p in dense if n == "emoticon" and p.requires_grad]
+        special = {id(p) for p in no_decay + linear}
+        decay = [p for n, p in dense if id(p) not in special and n != "emoticon"] + list(extra)
         self.dense_params = [p for _, p in dense] + list(extra)
+        groups: list[dict[str, Any]] = [
+            {"params": decay, "weight_decay": s.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if linear:
+            groups.append({"params": linear, "weight_decay": s.weight_decay, "lr": s.linear_lr})
         self.dense = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            groups,
             lr=s.lr,
             betas=(0.9, 0.98),
             eps=1e-6,
@@ -391,7 +431,9 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         raise ValueError("not enough data for a train and a validation split")
     emit(f"data: {len(train_ex)} train, {len(val_ex)} validation rows from {s.data}")
 
-    tok = CharTokenizer.build(e.text for e in train_ex)
+    tok = CharTokenizer.build((e.text for e in train_ex), emoticon_min_count=s.emoticon_min_count)
+    if tok.emoticons:
+        emit(f"vocabulary: {tok.vocab_size} tokens, {len(tok.emoticons)} of them emoticons")
     teacher = None
     if s.distill > 0:
         from sentinel.nlp.baseline import out_of_fold_probs
@@ -420,6 +462,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         stride=s.stride,
         hidden_act=s.activation,
         linear_idf=s.linear_idf,
+        emoticons=len(tok.emoticons),
     )
     _set_seed(s.seed)
     model = SentinelModel(config)
@@ -434,6 +477,13 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         emit(
             f"linear head: logistic regression fitted (train accuracy {accuracy:.4f}, {time.monotonic() - started:.0f}s)"
         )
+
+    if model.emoticon is not None:
+        if s.emoticon_c > 0:
+            accuracy = _fit_emoticon_head(model, train_enc, s.emoticon_c)
+            emit(f"emoticon head: logistic regression fitted (train accuracy {accuracy:.4f})")
+        if s.freeze_emoticons:
+            model.emoticon.requires_grad_(False)
 
     rng = random.Random(s.seed)
     steps_per_epoch = math.ceil(len(train_enc) / s.batch_size)
