@@ -202,3 +202,30 @@ def test_emoticons_get_their_own_head(tmp_path: Path) -> None:
     train(dataclasses.replace(settings, out=tmp_path / "plain", emoticon_min_count=0), log=lambda _: None)
     plain = SentinelModel.from_pretrained(tmp_path / "plain")
     assert plain.config.emoticons == 0 and plain.emoticon is None
+
+
+def test_emoticon_head_is_left_at_zero_when_its_texts_share_one_label() -> None:
+    """Nothing to fit when every post with an emoticon has the same label (or none has one)."""
+    import numpy as np
+    import torch
+
+    from sentinel.nlp.modeling import SentinelConfig, SentinelModel
+    from sentinel.nlp.train import _Encoded, _fit_emoticon_head
+
+    config = SentinelConfig(
+        vocab_size=12, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+        ngram_buckets=64, ngram_dim=4, linear_buckets=64, topic_labels=["a"], emoticons=2, stride=1,
+    )
+    model = SentinelModel(config)
+
+    def row(ids: list[int], negative: int) -> _Encoded:
+        return _Encoded(ids, None, None, negative, np.zeros(1, dtype=np.float32), float(negative))
+
+    same = [row([2, 5, 10], 1), row([2, 11, 6], 1), row([2, 5, 6], 0)]
+    assert _fit_emoticon_head(model, same, 4.0) is None
+    assert model.emoticon is not None and float(model.emoticon.detach().abs().sum()) == 0
+    mixed = [*same, row([2, 11, 7], 0), row([2, 11, 8], 0)]
+    assert _fit_emoticon_head(model, mixed, 4.0) == 0.75  # id 11: one negative, two positive posts
+    weights = model.emoticon.detach()[:, 0]
+    assert float(weights[0]) > float(weights[1])  # id 10 only in a negative post
+    assert torch.equal(model.emoticon.detach()[:, 1:], torch.zeros(2, 1))

@@ -234,9 +234,10 @@ def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_En
     return float(lr.score(features, labels))
 
 
-def _fit_emoticon_head(model: SentinelModel, enc: Sequence[_Encoded], c: float) -> float:
+def _fit_emoticon_head(model: SentinelModel, enc: Sequence[_Encoded], c: float) -> float | None:
     """Initialise the sentiment column of the emoticon head with an L2 logistic regression on
-    the distinct emoticons of the texts that have any. Returns its training accuracy."""
+    the distinct emoticons of the texts that have any. Returns its training accuracy, or
+    None when those texts are all of one label (nothing to fit; the column stays 0)."""
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
@@ -249,6 +250,8 @@ def _fit_emoticon_head(model: SentinelModel, enc: Sequence[_Encoded], c: float) 
             indices.extend(found)
             indptr.append(len(indices))
             labels.append(e.negative)
+    if len(set(labels)) < 2:
+        return None
     features = csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(labels), n))
     lr = LogisticRegression(C=c, max_iter=300).fit(features, np.array(labels))
     assert model.emoticon is not None
@@ -278,17 +281,18 @@ class _Optimizer:
         sparse_ids = {id(p) for p in sparse}
         dense = [(n, p) for n, p in model.named_parameters() if id(p) not in sparse_ids]
         no_decay = [p for n, p in dense if p.ndim < 2 or "LayerNorm" in n or n == "linear_bias"]
-        # the emoticon bag is a logistic regression too: the linear head's larger step
-        linear = [p for n, p in dense if n == "emoticon" and p.requires_grad]
-        special = {id(p) for p in no_decay + linear}
-        decay = [p for n, p in dense if id(p) not in special and n != "emoticon"] + list(extra)
+        emoticon = [p for n, p in dense if n == "emoticon"]
+        special = {id(p) for p in no_decay + emoticon}
+        decay = [p for _, p in dense if id(p) not in special] + list(extra)
         self.dense_params = [p for _, p in dense] + list(extra)
         groups: list[dict[str, Any]] = [
             {"params": decay, "weight_decay": s.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        if linear:
-            groups.append({"params": linear, "weight_decay": s.weight_decay, "lr": s.linear_lr})
+        # the emoticon bag, unless frozen, is a logistic regression too: the linear head's step
+        learnt = [p for p in emoticon if p.requires_grad]
+        if learnt:
+            groups.append({"params": learnt, "weight_decay": s.weight_decay, "lr": s.linear_lr})
         self.dense = torch.optim.AdamW(
             groups,
             lr=s.lr,
@@ -480,8 +484,9 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
 
     if model.emoticon is not None:
         if s.emoticon_c > 0:
-            accuracy = _fit_emoticon_head(model, train_enc, s.emoticon_c)
-            emit(f"emoticon head: logistic regression fitted (train accuracy {accuracy:.4f})")
+            fitted = _fit_emoticon_head(model, train_enc, s.emoticon_c)
+            if fitted is not None:
+                emit(f"emoticon head: logistic regression fitted (train accuracy {fitted:.4f})")
         if s.freeze_emoticons:
             model.emoticon.requires_grad_(False)
 
