@@ -155,10 +155,10 @@ def train_command(
     strip_prob: Annotated[float, typer.Option(help="share of Weibo examples seen without emoticons")] = 0.5,
     linear_init: Annotated[
         float, typer.Option(help="fit the linear head by logistic regression first (C; 0 = off)")
-    ] = 0.0,
+    ] = 4.0,
     linear_idf: Annotated[
         bool, typer.Option(help="IDF-weighted, L2-normalised n-gram bag in the linear head")
-    ] = False,
+    ] = True,
     freeze_linear: Annotated[
         bool, typer.Option(help="keep the fitted sentiment column of the linear head fixed")
     ] = False,

@@ -78,8 +78,11 @@ class TrainSettings:
     # head learns "no topic" everywhere and rarely reaches 0.5.
     topic_pos_weight: float = 5.0
     distill: float = 0.5
-    linear_init: float = 0.0  # >0: fit the linear head's sentiment column first, LR with this C
-    linear_idf: bool = False  # weight the n-gram bag by IDF, L2-normalised (TF-IDF inside the model)
+    # the linear head is the TF-IDF baseline inside the model: its n-gram bag weighted by IDF
+    # and L2-normalised, its sentiment column fitted by logistic regression (this C) before
+    # training and then trained on with the rest (with the emoticon head: docs/model.md)
+    linear_init: float = 4.0  # >0: fit the linear head's sentiment column first, LR with this C
+    linear_idf: bool = True  # weight the n-gram bag by IDF, L2-normalised (TF-IDF inside the model)
     freeze_linear: bool = False  # keep the fitted sentiment column fixed; the encoder learns the rest
     # emoticons in this many training texts become single tokens with a bag-of-emoticons
     # head (0 = off: emoticons stay characters)
