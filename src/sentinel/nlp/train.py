@@ -3,14 +3,16 @@
 Recipe (each step measured against the held-out split, see docs/model.md):
 
 1. split every corpus by text hash into train / val / test (test is never read here);
-2. build the character vocabulary from the training texts;
+2. build the character vocabulary from the training texts, Weibo emoticons as single tokens;
 3. weak topic labels: taxonomy seed terms found in each text;
 4. optional masked-character pretraining of the encoder on the training texts;
-5. fine-tune sentiment + topics with warmup and linear decay, length-bucketed batches, Weibo
+5. fit the linear heads by logistic regression: the IDF-weighted n-gram bag (trained on
+   afterwards) and the bag of distinct emoticons (held fixed);
+6. fine-tune sentiment + topics with warmup and linear decay, length-bucketed batches, Weibo
    emoticons stripped from half of the Weibo examples (so the text itself has to carry the
    sentiment), seed terms masked in some topic examples (so the topic head learns contexts,
    not just the seeds), and optionally soft targets from a TF-IDF teacher;
-6. score the validation split every epoch, keep the best epoch, stop early when it stalls.
+7. score the validation split every epoch, keep the best epoch, stop early when it stalls.
 """
 
 from __future__ import annotations
