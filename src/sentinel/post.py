@@ -22,6 +22,7 @@ __all__ = [
     "PostError",
     "RecentKeys",
     "ScoredPost",
+    "decode_json",
     "parse_post",
     "parse_post_json",
     "without_lone_surrogates",
@@ -214,6 +215,14 @@ def without_lone_surrogates(value: Any) -> Any:
     return _replace_surrogates(value) if _has_surrogate(value) else value
 
 
+def decode_json(line: str) -> Any:
+    """``json.loads(line)`` with lone surrogates replaced by U+FFFD. Decoded text has none of
+    its own, so only a ``\\u`` escape can make one: lines without one are not scanned. Raises
+    what ``json.loads`` raises (``ValueError``, ``RecursionError``)."""
+    obj = json.loads(line)
+    return without_lone_surrogates(obj) if "\\u" in line else obj
+
+
 def parse_post(obj: Any, *, max_text: int = MAX_TEXT_CHARS, _may_hold_surrogates: bool = True) -> Post:
     """Validate one decoded record; raise :class:`PostError` with a countable reason.
 
@@ -264,11 +273,10 @@ def parse_post_json(line: str | bytes, *, max_text: int = MAX_TEXT_CHARS) -> Pos
     if len(line) > max_text * 4 + 65_536:
         raise PostError("oversize", f"record of {len(line)} characters")
     try:
-        obj = json.loads(line)
+        obj = decode_json(line)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise PostError("bad_json", str(exc)[:120]) from None
-    # decoded from UTF-8 (which has no surrogates), only a \u escape can have made one
-    return parse_post(obj, max_text=max_text, _may_hold_surrogates="\\u" in line)
+    return parse_post(obj, max_text=max_text, _may_hold_surrogates=False)
 
 
 class RecentKeys:

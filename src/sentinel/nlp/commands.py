@@ -15,7 +15,7 @@ import typer
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.paths import REPO_ROOT, find
-from sentinel.post import without_lone_surrogates
+from sentinel.post import decode_json
 
 __all__ = ["annotate", "register"]
 
@@ -51,9 +51,7 @@ def annotate(
 def _parse(line: str) -> dict[str, Any] | str:
     """The post, or an error message for this line."""
     try:
-        obj = json.loads(line)
-        if "\\u" in line:  # a "\\ud800" escape: a character no UTF-8 output could hold
-            obj = without_lone_surrogates(obj)
+        obj = decode_json(line)  # a "\\ud800" escape: a character no UTF-8 output could hold
     except json.JSONDecodeError as exc:
         return f"invalid JSON: {exc.msg} at column {exc.colno}"
     except RecursionError:
