@@ -94,9 +94,6 @@ class TrainSettings:
     emoticon_c: float = 4.0
     # ... and held fixed, so that the encoder learns what the emoticons do not say
     freeze_emoticons: bool = True
-    # the encoder is trained on its own (its logits alone in the loss) beside the fitted
-    # linear and emoticon heads, instead of learning only what they get wrong
-    stack: bool = False
     patience: int = 2
     limit: int | None = None  # subsample this many rows (quick experiments, tests)
     threads: int = 1
@@ -525,7 +522,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             target = torch.tensor([float(train_enc[i].negative) for i in batch])
             soft = torch.tensor([train_enc[i].teacher for i in batch])
             topics = torch.from_numpy(np.stack([train_enc[i].topics for i in batch]))
-            out = model(input_ids=ids, attention_mask=mask, use_linear=not s.stack)
+            out = model(input_ids=ids, attention_mask=mask)
             assert out.sentiment_logits is not None and out.topic_logits is not None
             loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, target)
             if s.distill > 0:
