@@ -112,10 +112,10 @@ def test_seed_terms_set_a_floor_under_topic_scores(shipped: TransformerClassifie
 
 def test_reads_weibo_text_without_emoticons(shipped: TransformerClassifier) -> None:
     """The reader set (tests/data/README.md): stripped Weibo posts, emoticon labels. Saying
-    "negative" everywhere scores 0.57 there, a person reading the text 0.72."""
+    "negative" everywhere scores 0.52 there, a person reading the text 0.74, the model 0.66."""
     path = MODEL_DIR.parents[1] / "tests" / "data" / "weibo_stripped_reader.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 160 and not any(EMOTICON_RE.search(r["text"]) for r in rows)
+    assert len(rows) == 320 and not any(EMOTICON_RE.search(r["text"]) for r in rows)
     gold = [parse_label(r["label"]) for r in rows]
     majority = max(sum(gold), len(gold) - sum(gold)) / len(gold)
     scores = shipped.classify([r["text"] for r in rows])
