@@ -3,7 +3,7 @@
     python bench/reader_ceiling.py [--model models/default] [--data tests/data/weibo_stripped_reader.jsonl]
 
 The Weibo labels of the shared data were derived from emoticons. ``weibo_stripped_reader.jsonl``
-holds 160 posts drawn at random from the held-out Weibo test split, emoticons removed, each
+holds 320 posts drawn at random from the held-out Weibo test split, emoticons removed, each
 with its emoticon-derived ``label`` and a ``reader`` label given by a person who read only the
 stripped text (tests/data/README.md). This script prints, on exactly those posts, how often
 the reader, the model and the char 1-3-gram TF-IDF baseline (trained on the train split of
