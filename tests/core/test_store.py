@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from sentinel.store import SqlStore, async_url
 from .conftest import T0, record
 
 
-def scored(i: int, **kw: object) -> ScoredPost:
+def scored(i: int, **kw: Any) -> ScoredPost:
     return ScoredPost(parse_post(record(i, **kw)), 0.8, "negative", {"product_quality": 0.7})
 
 
