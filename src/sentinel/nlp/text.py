@@ -68,6 +68,11 @@ def _literal(token: str) -> str:
     return "".join("\\" + c if c.isascii() and not c.isalnum() else c for c in token)
 
 
+def _alternatives(tokens: Iterable[str]) -> str:
+    """A regular expression (for ``re`` and Oniguruma alike) matching any of ``tokens``."""
+    return "|".join(_literal(t) for t in sorted(tokens))
+
+
 class CharTokenizer:
     """Characters to ids, with ``[CLS]`` first; backed by a ``tokenizers.Tokenizer``.
 
@@ -98,9 +103,7 @@ class CharTokenizer:
         self._astral_points = np.array([c for c, _ in astral], dtype=np.uint32)
         self._astral_ids = np.array([i for _, i in astral], dtype=np.int32)
         self.emoticons = {t: self.vocab[t] for t in _emoticons_of(self.vocab)}
-        self._emoticon_re = (
-            re.compile("|".join(_literal(t) for t in sorted(self.emoticons))) if self.emoticons else None
-        )
+        self._emoticon_re = re.compile(_alternatives(self.emoticons)) if self.emoticons else None
 
     @property
     def vocab_size(self) -> int:
@@ -239,7 +242,8 @@ def _make_tokenizer(vocab: dict[str, int]) -> Tokenizer:
     tok = Tokenizer(WordLevel(vocab, unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     # Drop white space, then split what is left into the known emoticons and single characters.
-    pieces = "".join(_literal(e) + "|" for e in sorted(_emoticons_of(vocab))) + "."
+    emoticons = _emoticons_of(vocab)
+    pieces = f"{_alternatives(emoticons)}|." if emoticons else "."
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.WhitespaceSplit(),
