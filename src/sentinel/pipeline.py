@@ -4,6 +4,11 @@
 warm the risk engine from stored posts, start the delivery worker, the consumer, the
 metrics server, and the sources (polling ones on APScheduler, streaming ones as tasks).
 Shut-down on SIGINT/SIGTERM: sources stop, the bus drains, the store flushes, exit 0.
+
+A batch is acknowledged on the bus only once the store committed it. While the store
+refuses writes (locked, full, restarting) the batch is retried with capped backoff, the bus
+fills up and the sources wait on it; ``/readyz`` says "not ready" meanwhile. See
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from sentinel.scoring import Scorer, load_classifier, resighted
 from sentinel.sources import build_source
 from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
+from sentinel.store.retry import Backoff, data_fault, describe
 
 __all__ = ["Runtime", "RuntimeSink", "run_streaming"]
 
@@ -110,6 +116,7 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
         self._server: Any = None
         self._risk_lock = asyncio.Lock()
+        self._unsaved: list[AlertEvent] = []  # produced while the store refused them; sent first next time
         self._stopping = asyncio.Event()
         self.started = False
 
@@ -189,7 +196,8 @@ class Runtime:
 
     async def readiness(self) -> dict[str, bool]:
         return {
-            "store": await self.store.ping(),
+            # a read probe passes on a locked or full database: writes must be going through too
+            "store": self.store.writable and await self.store.ping(),
             "bus": self._consumer is not None and not self._consumer.done(),
             "sources": self.started and not self._stopping.is_set(),
         }
@@ -275,7 +283,10 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
         if self._risk is not None and self.started:
-            await self._evaluate()
+            try:
+                await self._evaluate()
+            except Exception:
+                log.exception("last risk evaluation failed")
         if self.started:
             await self.dispatcher.stop(timeout=10.0)
         if self._server is not None:
@@ -329,21 +340,60 @@ class Runtime:
                     await committing
 
     async def _commit_or_retry(self, batch: Sequence[Envelope], staged: _Staged | BaseException) -> None:
+        """Store the batch, however long the store takes to accept it; acknowledge it only then.
+
+        A storage fault (locked, full, unreachable) is retried with capped backoff, holding
+        the batch: the consumer takes no more, the bus fills, and the sources wait on it. A
+        data fault (a record the database refuses) splits the batch until the record is
+        alone, and only that one is rejected.
+        """
+        retry = Backoff()
+        while True:
+            try:
+                if isinstance(staged, BaseException):
+                    raise staged
+                await self._commit(staged)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if data_fault(exc):
+                    await self._commit_apart(batch, exc)
+                    return
+                delay = retry.next_delay()
+                log.warning(
+                    "batch of %d not stored (%s); not acknowledged, retrying in %.1fs",
+                    len(batch),
+                    describe(exc),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                staged = await self._restage(batch)
+
+    async def _commit_apart(self, batch: Sequence[Envelope], exc: Exception) -> None:
+        if len(batch) == 1:
+            env = batch[0]
+            self.metrics.posts_rejected.labels(env.source, "unstorable").inc()
+            log.error(
+                "post %s/%s cannot be stored (%s); rejected",
+                env.post.platform,
+                env.post.id,
+                describe(exc),
+                extra={"source": env.source},
+            )
+            await self.bus.ack(batch)
+            return
+        half = len(batch) // 2
+        for part in (batch[:half], batch[half:]):
+            await self._commit_or_retry(part, await self._restage(part))
+
+    async def _restage(self, batch: Sequence[Envelope]) -> _Staged | BaseException:
         try:
-            if isinstance(staged, BaseException):
-                raise staged
-            await self._commit(staged)
+            return await self._stage(batch)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # not acknowledged: posts stay un-stored; retried after a pause rather than lost
-            log.exception("batch of %d failed; retrying", len(batch))
-            await asyncio.sleep(1.0)
-            try:
-                await self.process(batch)
-            except Exception:
-                log.exception("batch failed twice; its posts will be re-read from their source")
-                await self.bus.ack(batch)
+        except Exception as exc:
+            return exc
 
     async def process(self, batch: Sequence[Envelope]) -> list[AlertEvent]:
         """Classify what is new, store it with its scores, update risk, emit alert events."""
@@ -361,7 +411,11 @@ class Runtime:
         return _Staged(batch, fresh, seen, scored)
 
     async def _commit(self, staged: _Staged) -> list[AlertEvent]:
-        """Store the staged batch with its scores, update risk, emit alert events, ack."""
+        """Store the staged batch with its scores, update risk, emit alert events, ack.
+
+        Only the store write may raise: once it committed, the posts are the store's, and
+        whatever happens next must not make the caller write (and observe) them again.
+        """
         fresh = staged.fresh
         new = await self.store.write_batch(
             [(sp, e.source) for sp, e in zip(staged.scored, fresh, strict=True)],
@@ -374,9 +428,12 @@ class Runtime:
             self.metrics.pipeline_latency_seconds.observe(now_mono - env.enqueued_at)
         events: list[AlertEvent] = []
         if new or staged.seen:
-            async with self._risk_lock:
-                self.risk.observe([*new, *resighted(p for p, _ in staged.seen)])
-                events = await self._evaluate_locked()
+            try:
+                async with self._risk_lock:
+                    self.risk.observe([*new, *resighted(p for p, _ in staged.seen)])
+                    events = await self._evaluate_locked()
+            except Exception:
+                log.exception("risk update after a stored batch failed")
         await self.bus.ack(staged.batch)
         return events
 
@@ -394,15 +451,33 @@ class Runtime:
             return await self._evaluate_locked()
 
     async def _evaluate_locked(self) -> list[AlertEvent]:
-        events = self.risk.evaluate(self.clock.now())
-        if events:
+        """Evaluate and save the events; events the store refuses are kept, in order, and
+        saved first on the next evaluation (the engine has moved on: they must not be lost)."""
+        events = [*self._unsaved, *self.risk.evaluate(self.clock.now())]
+        if not events:
+            return []
+        try:
             # acknowledgements and silences live in the store: stamp them on the events
             events = await self.alerts.annotate(events)
             events = await self.store.save_events(events, self.dispatcher.channels_for)
-            for ev in events:
-                self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
-                log.info("alert %s, risk %.0f", ev.event, ev.risk, extra=alert_event_fields(ev))
-            self.dispatcher.wake()
+        except Exception as exc:
+            if data_fault(exc):  # trying again cannot help, and would hold back every later event
+                log.error("%d alert event(s) cannot be stored (%s); dropped", len(events), describe(exc))
+                self._unsaved = []
+                return []
+            if not self._unsaved:
+                log.warning(
+                    "%d alert event(s) not stored (%s); kept until the store takes them",
+                    len(events),
+                    describe(exc),
+                )
+            self._unsaved = events
+            return []
+        self._unsaved = []
+        for ev in events:
+            self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
+            log.info("alert %s, risk %.0f", ev.event, ev.risk, extra=alert_event_fields(ev))
+        self.dispatcher.wake()
         return events
 
 

@@ -32,10 +32,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from sentinel.allocator import trim_forever
-from sentinel.bus import Envelope, build_bus
+from sentinel.bus import build_bus
 from sentinel.clock import Clock, ManualClock, SystemClock
 from sentinel.config import Config, ConfigError
 from sentinel.obs.metrics import Metrics
@@ -45,7 +44,8 @@ from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
 from sentinel.store import schema as t
-from sentinel.store.lease import Lease, default_holder
+from sentinel.store.lease import Lease, LeaseLost, default_holder
+from sentinel.store.retry import Backoff, data_fault, describe
 
 __all__ = [
     "ROLES",
@@ -104,10 +104,6 @@ async def _open_store(store: SqlStore) -> None:
             log.warning("store not ready (%s); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 10.0)
-
-
-def _upsert(store: SqlStore, table: Any) -> Any:
-    return (postgresql.insert if store.dialect == "postgresql" else sqlite.insert)(table)
 
 
 # -- watermarks ----------------------------------------------------------------------------------
@@ -249,16 +245,9 @@ class WatermarkCursors:
         rows = [(WATERMARK_PREFIX + sink.source, mark.to_json())]
         if cursor is not None:
             rows.append((sink.source, cursor))
-        async with self.store.engine.begin() as conn:
+        async with self.store.writing("cursor") as conn:
             for key, value in rows:
-                stmt = _upsert(self.store, t.source_cursors).values(
-                    source=key, cursor=value, updated_ts=mark.at
-                )
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["source"], set_={"cursor": value, "updated_ts": mark.at}
-                    )
-                )
+                await self.store.upsert_cursor(conn, key, value, mark.at)
         if cursor is not None:
             sink.checkpointed = True
             sink.dirty = False
@@ -293,7 +282,10 @@ class _Role:
             await self._server.start()
 
     async def readiness(self) -> dict[str, bool]:
-        return {"store": await self.store.ping(), self.name: not self._stopping.is_set()}
+        return {
+            "store": self.store.writable and await self.store.ping(),
+            self.name: not self._stopping.is_set(),
+        }
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -436,9 +428,9 @@ class _NoRisk:
 class ClassifyRuntime(Runtime):
     """A classifier worker: the embedded Runtime's consumer on a shared MQTT subscription.
 
-    Same ``Runtime.process`` path; no sources, no notifiers, no risk engine. A batch that
-    cannot be stored (the database restarting) is retried with backoff until it is, and is
-    never acknowledged before — the broker holds it meanwhile.
+    Same consumer as the embedded Runtime; no sources, no notifiers, no risk engine. A batch
+    that cannot be stored (the database restarting) is retried with backoff until it is, and
+    is never acknowledged before — the broker holds it meanwhile.
     """
 
     def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
@@ -457,23 +449,6 @@ class ClassifyRuntime(Runtime):
         checks = await super().readiness()
         checks["broker"] = bool(getattr(self.bus, "connected", True))
         return checks
-
-    async def _consume(self) -> None:
-        cfg = self.config.bus
-        while True:
-            batch: list[Envelope] = await self.bus.get_batch(cfg.batch_size, cfg.batch_wait)
-            self.metrics.bus_depth.set(self.bus.depth())
-            delay = 0.2
-            while True:
-                try:
-                    await self.process(batch)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("batch of %d not stored (%s); retrying in %.1fs", len(batch), exc, delay)
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                    delay = min(delay * 2, 10.0)
 
 
 class NotifyRole(_Role):
@@ -569,6 +544,7 @@ class ScoreRole(_Role):
         self._stall: dict[tuple[str, int], tuple[int, float]] = {}
         self._channels: Any = None
         self._scheduler: Any = None
+        self.lease: Lease | None = None  # set while leading: event writes are fenced by it
 
     async def start(self) -> None:
         await super().start()
@@ -595,6 +571,7 @@ class ScoreRole(_Role):
 
     async def _lead(self) -> None:
         lease = Lease(self.store.engine, "scorer", self.holder, ttl=self.lease_ttl, clock=self.clock)
+        self.lease = lease
         try:
             while True:
                 try:
@@ -607,8 +584,14 @@ class ScoreRole(_Role):
                     progressed = await self.step()
                 except asyncio.CancelledError:
                     raise
+                except LeaseLost:
+                    # stalled past the lease (a long database outage): another scorer may lead
+                    # now, and emits what this one did not save; rebuild if we lead again
+                    log.warning("scorer lease lost before its events were saved; standing by")
+                    self.risk = None
+                    progressed = False
                 except Exception as exc:
-                    log.warning("scorer step failed (%s); retrying", exc)
+                    log.warning("scorer step failed (%s); retrying", describe(exc))
                     progressed = False
                     await asyncio.sleep(1.0)
                 if not progressed:
@@ -656,15 +639,17 @@ class ScoreRole(_Role):
             self.processed[r.pk] = r.created_ts
         if not fresh:
             events.extend(self._tick_live(upper))
-        if events:
-            await self._save(events)
+        horizon = max(self.horizon, max(r.created_ts for r in fresh)) if fresh else self.horizon
+        if events or fresh:
+            # the horizon is saved with the events it produced (one transaction): a scorer
+            # that takes over after a crash neither emits them again nor skips them
+            cursor = (SCORER_CURSOR, json.dumps({"horizon": horizon})) if fresh else None
+            await self._save(events, cursor)
         if fresh:
             self.observed += len(fresh)
-            newest = max(r.created_ts for r in fresh)
-            self.horizon = max(self.horizon, newest)
+            self.horizon = horizon
             floor = self.horizon - LATE_WINDOW
             self.processed = {pk: ts for pk, ts in self.processed.items() if ts > floor}
-            await self.store.set_cursor(SCORER_CURSOR, json.dumps({"horizon": self.horizon}))
         return bool(fresh)
 
     def _tick_live(self, upper: float) -> list[AlertEvent]:
@@ -677,17 +662,29 @@ class ScoreRole(_Role):
         self.event_clock.advance_to(wall)
         return self.risk.evaluate(wall)
 
-    async def _save(self, events: list[AlertEvent]) -> None:
+    async def _save(self, events: list[AlertEvent], cursor: tuple[str, str] | None) -> None:
         """Keep trying: the engine already moved on, so these events must not be lost."""
-        delay = 0.5
+        retry = Backoff()
         while True:
             try:
-                await self.store.save_events(events, self._channels)
+                fence = self.lease.fence if self.lease is not None else None
+                await self.store.save_events(events, self._channels, cursor=cursor, fence=fence)
                 break
+            except LeaseLost:
+                raise
             except Exception as exc:
-                log.warning("could not save %d alert event(s) (%s); retrying", len(events), exc)
+                if data_fault(exc) and events:
+                    log.error("%d alert event(s) cannot be stored (%s); dropped", len(events), describe(exc))
+                    events = []
+                    continue  # the horizon still moves on
+                delay = retry.next_delay()
+                log.warning(
+                    "could not save %d alert event(s) (%s); retrying in %.1fs",
+                    len(events),
+                    describe(exc),
+                    delay,
+                )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
         for ev in events:
             self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
             log.info("alert %s: watch=%s level=%s risk=%.0f", ev.event, ev.watch, ev.level, ev.risk)

@@ -64,6 +64,18 @@ class Metrics:
             "sentinel_store_write_seconds", "Time of one store transaction", ["op"],
             buckets=_LATENCY_BUCKETS, registry=r,
         )
+        self.store_write_failures = Counter(
+            "sentinel_store_write_failures_total",
+            "Store write transactions that failed (each is retried; posts are not acknowledged meanwhile)",
+            ["op"], registry=r,
+        )
+        self.store_healthy = Gauge(
+            "sentinel_store_healthy",
+            "1 while store writes succeed; 0 from a write failing for a storage reason "
+            "(locked, disk full, unreachable) until one succeeds again",
+            registry=r,
+        )
+        self.store_healthy.set(1)
         self.pipeline_latency_seconds = Histogram(
             "sentinel_pipeline_latency_seconds", "From a post entering the bus to its scores being stored",
             buckets=_LATENCY_BUCKETS, registry=r,

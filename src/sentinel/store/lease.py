@@ -15,12 +15,12 @@ import socket
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sentinel.clock import Clock, SystemClock
 from sentinel.store import schema as t
 
-__all__ = ["Lease", "default_holder"]
+__all__ = ["Lease", "LeaseLost", "default_holder"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 def default_holder(role: str) -> str:
     """A name that tells an operator where the holder runs: ``score@host:pid``."""
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseLost(Exception):
+    """The lease went to another holder: what this one was about to write is no longer its to write."""
 
 
 class Lease:
@@ -49,6 +53,26 @@ class Lease:
 
     async def acquire(self) -> bool:
         """Take the lease if it is free or expired, or renew it if we hold it; True if held."""
+        async with self.engine.begin() as conn:
+            held = await self.renew_in(conn)
+        if held != self.held:
+            log.info("lease %s %s by %s", self.name, "acquired" if held else "lost", self.holder)
+        self.held = held
+        return held
+
+    async def fence(self, conn: AsyncConnection) -> None:
+        """Renew inside the caller's transaction, or raise :class:`LeaseLost`.
+
+        A leader's writes then commit only while it holds the lease: the renewal locks the
+        lease row until the commit, so a standby cannot take over in between (a leader that
+        stalled past its lease, e.g. through a database outage, cannot write what its
+        successor writes again).
+        """
+        if not await self.renew_in(conn):
+            self.held = False
+            raise LeaseLost(f"lease {self.name} is no longer held by {self.holder}")
+
+    async def renew_in(self, conn: AsyncConnection) -> bool:
         now = self.clock.now().timestamp()
         dialect = self.engine.dialect.name
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.leases)
@@ -59,13 +83,8 @@ class Lease:
             set_={"holder": excluded.holder, "expires_ts": excluded.expires_ts},
             where=(t.leases.c.holder == excluded.holder) | (t.leases.c.expires_ts < now),
         ).returning(t.leases.c.holder)
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(stmt)).first()
-        held = row is not None and row[0] == self.holder
-        if held != self.held:
-            log.info("lease %s %s by %s", self.name, "acquired" if held else "lost", self.holder)
-        self.held = held
-        return held
+        row = (await conn.execute(stmt)).first()
+        return row is not None and row[0] == self.holder
 
     async def release(self) -> None:
         """Give the lease up at once (clean shut-down), so a standby need not wait for expiry."""

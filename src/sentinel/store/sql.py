@@ -5,10 +5,11 @@ One code path for both dialects: ``INSERT .. ON CONFLICT`` and ``RETURNING`` exi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from sentinel.config import StorageConfig
 from sentinel.obs.metrics import Metrics
@@ -24,6 +25,7 @@ from sentinel.paths import REPO_ROOT, find
 from sentinel.post import Post, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent
 from sentinel.store import schema as t
+from sentinel.store.retry import data_fault, describe
 
 __all__ = ["SqlStore", "async_url"]
 
@@ -68,7 +70,12 @@ def _post_from_row(data: str) -> Post:
 
 
 class SqlStore:
-    """Posts, classifications, alerts, cursors and the notification outbox."""
+    """Posts, classifications, alerts, cursors and the notification outbox.
+
+    Every write goes through :meth:`writing`, which keeps :attr:`writable` (what ``/readyz``
+    reports) and the ``sentinel_store_write_failures_total`` / ``sentinel_store_healthy``
+    metrics: a read-only probe cannot tell that a locked or full database refuses writes.
+    """
 
     def __init__(self, config: StorageConfig, metrics: Metrics | None = None) -> None:
         self.config = config
@@ -81,6 +88,7 @@ class SqlStore:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._writable = True
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -118,6 +126,34 @@ class SqlStore:
             return True
         except Exception:  # readiness reports any failure as not ready
             return False
+
+    @property
+    def writable(self) -> bool:
+        """False from a write failing for a storage reason until a write succeeds again."""
+        return self._writable
+
+    @contextlib.asynccontextmanager
+    async def writing(self, op: str) -> AsyncIterator[AsyncConnection]:
+        """One write transaction (``op`` names it in the metrics), its outcome recorded.
+
+        A failure is counted; one the storage is to blame for (see
+        :func:`~sentinel.store.retry.data_fault`) marks the store unwritable until a write
+        succeeds. The exception propagates: retrying is the caller's business.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            self.metrics.store_write_failures.labels(op).inc()
+            if not data_fault(exc) and self._writable:
+                self._writable = False
+                self.metrics.store_healthy.set(0)
+                log.warning("store writes failing: %s", describe(exc))
+            raise
+        if not self._writable:
+            self._writable = True
+            self.metrics.store_healthy.set(1)
+            log.info("store writes succeed again")
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -162,7 +198,7 @@ class SqlStore:
         now_ts = _ts(now)
         inserted: list[ScoredPost] = []
         again = list(seen_again)
-        async with self.engine.begin() as conn:
+        async with self.writing("posts") as conn:
             if scored:
                 by_key = {sp.post.key: (sp, src) for sp, src in scored}
                 rows = [
@@ -311,12 +347,18 @@ class SqlStore:
             return None if value is None else str(value)
 
     async def set_cursor(self, source: str, cursor: str) -> None:
-        stmt = self._insert(t.source_cursors).values(source=source, cursor=cursor, updated_ts=time.time())
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["source"], set_={"cursor": cursor, "updated_ts": time.time()}
+        async with self.writing("cursor") as conn:
+            await self.upsert_cursor(conn, source, cursor)
+
+    async def upsert_cursor(
+        self, conn: AsyncConnection, source: str, cursor: str, at: float | None = None
+    ) -> None:
+        """Save a cursor inside the caller's transaction (with what it stands for)."""
+        at = time.time() if at is None else at
+        stmt = self._insert(t.source_cursors).values(source=source, cursor=cursor, updated_ts=at)
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["source"], set_={"cursor": cursor, "updated_ts": at})
         )
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt)
 
     # -- alerts ------------------------------------------------------------------------------
 
@@ -328,16 +370,29 @@ class SqlStore:
             return {r.watch: r.level for r in rows}
 
     async def save_events(
-        self, events: Sequence[AlertEvent], channels_for: Callable[[AlertEvent], list[str]]
+        self,
+        events: Sequence[AlertEvent],
+        channels_for: Callable[[AlertEvent], list[str]],
+        *,
+        cursor: tuple[str, str] | None = None,
+        fence: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> list[AlertEvent]:
         """Persist alert events and queue them in the outbox, in one transaction; return those kept.
 
         The outbox row exists before any attempt to send, so a crash between here and the
         chat service loses nothing; the delivery worker sends each (event, channel) once.
+        ``cursor`` (source, value) is saved in the same transaction: the scorer's horizon
+        goes with the events it produced, so a restart neither repeats nor skips them.
+        ``fence`` runs first in the transaction and raises to veto it (a scorer that lost
+        its lease, see :meth:`~sentinel.store.lease.Lease.fence`).
         """
         started = time.perf_counter()
         kept: list[AlertEvent] = []
-        async with self.engine.begin() as conn:
+        async with self.writing("alerts") as conn:
+            if fence is not None:
+                await fence(conn)
+            if cursor is not None:
+                await self.upsert_cursor(conn, *cursor)
             for ev in events:
                 at = _ts(ev.at)
                 if ev.event == "opened":
