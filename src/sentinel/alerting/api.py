@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sentinel.alerting.manage import AlertManager, AlertNotFound, AlertStateError
+from sentinel.alerting.manage import ALL_WATCHES, MAX_ID, AlertManager, AlertNotFound, AlertStateError
 from sentinel.alerting.responses import ResponseLog
 from sentinel.alerting.times import parse_when
 from sentinel.clock import Clock
@@ -91,9 +92,13 @@ class _ApiError(Exception):
 class AlertApi:
     """The handlers; :func:`register_routes` mounts them on an :class:`HttpServer`."""
 
-    def __init__(self, store: SqlStore, clock: Clock, tokens: ApiTokens) -> None:
+    def __init__(
+        self, store: SqlStore, clock: Clock, tokens: ApiTokens, watches: Collection[str] | None = None
+    ) -> None:
         self.tokens = tokens
         self.clock = clock
+        # the configured watch names; None: not known here, any name is accepted
+        self.watches = None if watches is None else frozenset(watches)
         self.manager = AlertManager(store, clock)
         self.responses = ResponseLog(store, clock)
 
@@ -118,7 +123,7 @@ class AlertApi:
             return Response(404, {"error": str(exc)})
         except AlertStateError as exc:
             return Response(409, {"error": str(exc)})
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             return Response(400, {"error": str(exc)})
         return Response(200, body)
 
@@ -157,6 +162,7 @@ class AlertApi:
             case ["silences"] if m == "POST":
                 body = _body(request)
                 now = self.clock.now()
+                watch = self._watch(_required(body, "watch"), everything=True)
                 if body.get("until"):
                     until = parse_when(str(body["until"]), now)
                 elif body.get("for"):
@@ -164,7 +170,7 @@ class AlertApi:
                 else:
                     raise ValueError("a silence needs 'until' (a time) or 'for' (a duration)")
                 silence = await self.manager.silence(
-                    _required(body, "watch"), until=until, actor=_by(body), reason=_str(body, "reason")
+                    watch, until=until, actor=_by(body), reason=_str(body, "reason")
                 )
                 return {"silence": silence.to_json()}
             case ["silences", sid, "expire"] if m == "POST":
@@ -175,7 +181,7 @@ class AlertApi:
             case ["responses"] if m == "POST":
                 body = _body(request)
                 response = await self.responses.add(
-                    _required(body, "watch"),
+                    self._watch(_required(body, "watch")),
                     at=parse_when(str(body.get("at") or "now"), self.clock.now()),
                     kind=_required(body, "kind"),
                     actor=_by(body),
@@ -188,19 +194,28 @@ class AlertApi:
                 return {"audit": [e.to_json() for e in entries]}
         raise _ApiError(404, f"no such endpoint: {m} {request.path}")
 
+    def _watch(self, name: str, *, everything: bool = False) -> str:
+        if self.watches is None or name in self.watches or (everything and name == ALL_WATCHES):
+            return name
+        known = ", ".join(sorted(self.watches)) or "none configured"
+        raise ValueError(f"unknown watch {name[:80]!r} (known: {known})")
+
 
 def _id(raw: str) -> int:
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise _ApiError(404, f"not an id: {raw[:40]!r}")
+    if len(raw.lstrip("0")) > 10 or int(raw) > MAX_ID:
+        raise _ApiError(400, f"id out of range: {raw[:40]!r}")
     return int(raw)
 
 
 def _int(raw: str | None, default: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValueError(f"not a number: {raw[:40]!r}")
-    return min(int(raw), 10_000)
+    digits = raw.lstrip("0") or "0"
+    return 10_000 if len(digits) > 5 else min(int(digits), 10_000)
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -240,8 +255,18 @@ def _seconds(value: Any) -> timedelta:
     return timedelta(seconds=parse_duration(value))
 
 
-def register_routes(server: HttpServer, store: SqlStore, clock: Clock, tokens: ApiTokens) -> None:
-    """Mount the alert API on ``server`` under ``/api/v1/`` (GET, HEAD and POST)."""
-    api = AlertApi(store, clock, tokens)
+def register_routes(
+    server: HttpServer,
+    store: SqlStore,
+    clock: Clock,
+    tokens: ApiTokens,
+    watches: Collection[str] | None = None,
+) -> None:
+    """Mount the alert API on ``server`` under ``/api/v1/`` (GET, HEAD and POST).
+
+    ``watches``: the configured watch names; silences and responses for any other name
+    (except ``"*"``, every watch) are refused with 400.
+    """
+    api = AlertApi(store, clock, tokens, watches)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         server.add_route(method, PREFIX, api.handle)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from sentinel.alerting.manage import AlertManager, AlertNotFound, AlertRecord, AlertStateError
+from sentinel.alerting.manage import ALL_WATCHES, AlertManager, AlertNotFound, AlertRecord, AlertStateError
 from sentinel.alerting.responses import KINDS, ResponseLog, evaluate_effect
 from sentinel.alerting.times import parse_when
 from sentinel.clock import UTC8, SystemClock
@@ -70,7 +70,7 @@ def _run(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
         raise _fail(str(exc), 1) from None
     except AlertStateError as exc:
         raise _fail(str(exc), 1) from None
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise _fail(f"error: {exc}") from None
 
 
@@ -103,7 +103,9 @@ async def _known_watches(cfg: Config, store: SqlStore) -> set[str]:
     return known
 
 
-async def _check_watch(cfg: Config, store: SqlStore, watch: str) -> None:
+async def _check_watch(cfg: Config, store: SqlStore, watch: str, *, everything: bool = False) -> None:
+    if everything and watch == ALL_WATCHES:
+        return
     known = await _known_watches(cfg, store)
     if watch not in known:
         names = ", ".join(sorted(known)) or "none configured"
@@ -215,7 +217,7 @@ def alerts_resolve(
 
 @alerts_app.command("silence")
 def alerts_silence(
-    watch: Annotated[str, typer.Option(help="The watch to silence.")],
+    watch: Annotated[str, typer.Option(help="The watch to silence ('*': every watch).")],
     config: ConfigOption = None,
     duration: Annotated[str | None, typer.Option("--for", help="How long, e.g. 2h, 30m.")] = None,
     until: Annotated[str | None, typer.Option(help="Until when (ISO 8601 with offset, or now+2h).")] = None,
@@ -230,13 +232,13 @@ def alerts_silence(
     if duration is not None:
         try:
             end = now + timedelta(seconds=parse_duration(duration))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise _fail(f"--for: {exc}") from None
     else:
         end = _when(until or "", "until")
 
     async def work(store: SqlStore) -> Any:
-        await _check_watch(cfg, store, watch)
+        await _check_watch(cfg, store, watch, everything=True)
         return await AlertManager(store, SystemClock()).silence(
             watch, until=end, actor=_by(by), reason=reason
         )

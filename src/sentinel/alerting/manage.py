@@ -15,20 +15,24 @@ a silenced watch carry ``silenced`` (the delivery worker records them as skipped
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sentinel.alerting.times import check_when, from_timestamp
 from sentinel.clock import Clock
 from sentinel.risk.base import AlertEvent
 from sentinel.store import schema as t
 from sentinel.store.sql import SqlStore
 
 __all__ = [
+    "MAX_ID",
+    "MAX_SILENCE",
     "AlertManager",
     "AlertNotFound",
     "AlertRecord",
@@ -40,6 +44,14 @@ __all__ = [
 
 MAX_NOTE = 2000
 MAX_ACTOR = 128
+MAX_SILENCE = timedelta(days=366)
+"""The longest silence: a longer one is almost always a typo (or a year 9999)."""
+ALL_WATCHES = "*"
+"""A silence for every watch."""
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit integers in PostgreSQL: a larger one is refused before any query."""
+
+log = logging.getLogger(__name__)
 
 
 class AlertNotFound(LookupError):
@@ -51,16 +63,23 @@ class AlertStateError(ValueError):
 
 
 def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+    return None if ts is None else from_timestamp(ts)
 
 
 def _at(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+    # rows written before times were range-checked are clamped, never fail the read
+    return from_timestamp(ts)
 
 
 def _iso(ts: float | None) -> str | None:
     when = _dt(ts)
     return None if when is None else when.isoformat()
+
+
+def _id(value: int, what: str = "alert") -> int:
+    if not 0 <= value <= MAX_ID:
+        raise ValueError(f"{what} id out of range: {value} (1..{MAX_ID})")
+    return value
 
 
 def _actor(actor: str) -> str:
@@ -159,13 +178,32 @@ class Silence:
     def from_row(cls, row: Any) -> Silence:
         return cls(
             id=int(row.id),
-            watch=row.watch,
+            watch=str(row.watch),
             starts_at=_at(row.starts_ts),
             ends_at=_at(row.ends_ts),
             reason=row.reason,
             created_by=row.created_by,
             created_at=_at(row.created_ts),
         )
+
+
+def _read_silences(rows: Any) -> list[Silence]:
+    """Rows that cannot be read (whatever wrote them) are skipped with a warning."""
+    out = []
+    for row in rows:
+        try:
+            out.append(Silence.from_row(row))
+        except Exception as exc:  # one bad row must not hide the others
+            log.warning("skipping unreadable silence #%s: %s", getattr(row, "id", "?"), exc)
+    return out
+
+
+def _audit_data(raw: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"unreadable": str(raw)[:200]}
+    return data if isinstance(data, dict) else {"value": data}
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +278,7 @@ class AlertManager:
             return [AlertRecord.from_row(r) for r in await conn.execute(q)]
 
     async def get(self, alert_id: int) -> AlertRecord:
+        alert_id = _id(alert_id)
         async with self.store.engine.connect() as conn:
             row = (await conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id))).first()
         if row is None:
@@ -250,15 +289,22 @@ class AlertManager:
         """The alert's events in the order they happened, as stored (factors, posts, samples)."""
         q = (
             select(t.alert_events.c.data)
-            .where(t.alert_events.c.alert_id == alert_id)
+            .where(t.alert_events.c.alert_id == _id(alert_id))
             .order_by(t.alert_events.c.id)
         )
         async with self.store.engine.connect() as conn:
-            return [AlertEvent.from_record(json.loads(r.data)) for r in await conn.execute(q)]
+            rows = list(await conn.execute(q))
+        events = []
+        for r in rows:
+            try:
+                events.append(AlertEvent.from_record(json.loads(r.data)))
+            except Exception as exc:  # one unreadable row must not hide the alert's history
+                log.warning("skipping an unreadable event of alert #%s: %s", alert_id, exc)
+        return events
 
     async def ack(self, alert_id: int, *, actor: str, note: str | None = None) -> AlertRecord:
         """Record who has the alert. Acking again replaces the acknowledgement (both audited)."""
-        actor, note, now = _actor(actor), _note(note), self.clock.now()
+        actor, note, now, alert_id = _actor(actor), _note(note), self.clock.now(), _id(alert_id)
         async with self.store.engine.begin() as conn:
             row = (await conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id))).first()
             if row is None:
@@ -280,7 +326,7 @@ class AlertManager:
 
     async def resolve(self, alert_id: int, *, actor: str, note: str | None = None) -> AlertRecord:
         """Close an open alert by hand. The next event for its watch opens a new alert."""
-        actor, note, now = _actor(actor), _note(note), self.clock.now()
+        actor, note, now, alert_id = _actor(actor), _note(note), self.clock.now(), _id(alert_id)
         async with self.store.engine.begin() as conn:
             row = (await conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id))).first()
             if row is None:
@@ -315,11 +361,14 @@ class AlertManager:
     ) -> Silence:
         """Hold back notifications for ``watch`` until ``until`` (alerts are still recorded)."""
         actor, reason, now = _actor(actor), _note(reason), self.clock.now()
-        starts = starts or now
-        if until.tzinfo is None or starts.tzinfo is None:
-            raise ValueError("silence times need a UTC offset")
+        starts = check_when(starts or now, "silence start")
+        until = check_when(until, "silence end")
         if until <= starts:
             raise ValueError("a silence must end after it starts")
+        if until - max(starts, now) > MAX_SILENCE:
+            raise ValueError(
+                f"a silence may last at most {MAX_SILENCE.days} days (until {until.isoformat()} is too far)"
+            )
         if not watch.strip():
             raise ValueError("a silence needs a watch name")
         async with self.store.engine.begin() as conn:
@@ -353,7 +402,7 @@ class AlertManager:
 
     async def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
         """End a silence now (kept in the table, as history)."""
-        actor, now = _actor(actor), self.clock.now()
+        actor, now, silence_id = _actor(actor), self.clock.now(), _id(silence_id, "silence")
         async with self.store.engine.begin() as conn:
             row = (await conn.execute(select(t.silences).where(t.silences.c.id == silence_id))).first()
             if row is None:
@@ -381,7 +430,7 @@ class AlertManager:
     async def _silences(self, *conds: Any) -> list[Silence]:
         q = select(t.silences).where(*conds).order_by(t.silences.c.starts_ts, t.silences.c.id)
         async with self.store.engine.connect() as conn:
-            return [Silence.from_row(r) for r in await conn.execute(q)]
+            return _read_silences(await conn.execute(q))
 
     # -- audit -------------------------------------------------------------------------------
 
@@ -399,7 +448,7 @@ class AlertManager:
                 r.actor,
                 r.action,
                 r.target,
-                json.loads(r.data) if r.data else {},
+                _audit_data(r.data),
             )
             for r in rows
         ]
@@ -415,7 +464,17 @@ class AlertManager:
         """
         if not events:
             return list(events)
-        watches = sorted({ev.watch for ev in events})
+        try:
+            await self._annotate(events)
+        except Exception:
+            # the events matter more than their annotation: store and send them unmarked
+            log.exception(
+                "could not annotate %d alert event(s); saving them without acks/silences", len(events)
+            )
+        return list(events)
+
+    async def _annotate(self, events: Sequence[AlertEvent]) -> None:
+        watches = sorted({ev.watch for ev in events} | {ALL_WATCHES})
         async with self.store.engine.connect() as conn:
             acked: dict[str, Any] = {}
             rows = await conn.execute(
@@ -432,14 +491,16 @@ class AlertManager:
             for r in rows:
                 acked[r.watch] = r  # the newest open alert wins, as in save_events
             silence_rows = list(await conn.execute(select(t.silences).where(t.silences.c.watch.in_(watches))))
-        silences = [Silence.from_row(r) for r in silence_rows]
+        silences = _read_silences(silence_rows)
         for ev in events:
-            alert = acked.get(ev.watch)
-            if ev.event != "opened" and alert is not None and alert.acked_by:
-                ev.factors["acked_by"] = alert.acked_by
-                ev.factors["acked_at"] = _iso(alert.acked_ts)
-                if alert.ack_note:
-                    ev.factors["ack_note"] = alert.ack_note
-            if any(s.watch == ev.watch and s.active(ev.at) for s in silences):
-                ev.factors["silenced"] = True
-        return list(events)
+            try:
+                alert = acked.get(ev.watch)
+                if ev.event != "opened" and alert is not None and alert.acked_by:
+                    ev.factors["acked_by"] = alert.acked_by
+                    ev.factors["acked_at"] = _iso(alert.acked_ts)
+                    if alert.ack_note:
+                        ev.factors["ack_note"] = alert.ack_note
+                if any(s.watch in (ev.watch, ALL_WATCHES) and s.active(ev.at) for s in silences):
+                    ev.factors["silenced"] = True
+            except Exception:
+                log.exception("could not annotate the %s event of watch %r", ev.event, ev.watch)
