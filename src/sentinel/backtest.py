@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO
 
 from sentinel.batching import chunked
@@ -36,7 +36,7 @@ from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.risk.engine import Engine
 from sentinel.scoring import Scorer, TextCache, load_classifier, resighted
 
-__all__ = ["CACHE_SIZE", "BacktestSummary", "run_backtest"]
+__all__ = ["CACHE_SIZE", "MAX_JUMP", "BacktestSummary", "run_backtest"]
 
 CHUNK = 2048  # posts read, classified and handed to the engine at a time
 # recent post keys remembered (~340 bytes each): a re-fetched post arrives close to its first
@@ -45,6 +45,9 @@ CHUNK = 2048  # posts read, classified and handed to the engine at a time
 DEDUP_WINDOW = 100_000
 CACHE_SIZE = 50_000  # distinct texts remembered with their scores (tens of MB at most)
 AHEAD = 2  # chunks classified ahead of the engine by the worker process
+# a post dated further than this past the stream so far must be confirmed by the next post
+# (see _steady): a quiet day is normal, one post from next year is a broken record
+MAX_JUMP = timedelta(days=1)
 log = logging.getLogger("sentinel")
 
 
@@ -95,21 +98,62 @@ class _Resighting:
         self.post = post
 
 
-def _read(lines: Iterable[str | bytes], summary: BacktestSummary) -> Iterator[Post | _Resighting]:
+def _read(
+    lines: Iterable[str | bytes], summary: BacktestSummary, max_jump: timedelta = MAX_JUMP
+) -> Iterator[Post | _Resighting]:
     recent = RecentKeys(DEDUP_WINDOW)
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            post = parse_post_json(line)
-        except PostError as exc:
-            summary.rejected[exc.reason] += 1
-            continue
+    for post in _steady(_parsed(lines, summary), summary, max_jump):
         if recent.seen(post.key):
             summary.duplicates += 1
             yield _Resighting(post)
             continue
         yield post
+
+
+def _parsed(lines: Iterable[str | bytes], summary: BacktestSummary) -> Iterator[Post]:
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            yield parse_post_json(line)
+        except PostError as exc:
+            summary.rejected[exc.reason] += 1
+
+
+def _steady(posts: Iterable[Post], summary: BacktestSummary, max_jump: timedelta) -> Iterator[Post]:
+    """The posts, less those dated far ahead of the stream (rejected as ``clock_jump``).
+
+    The event clock follows the latest ``created_at`` and never goes back, so one post
+    dated years ahead would end every window and baseline at once. A post more than
+    ``max_jump`` past the latest one so far (or the first post) waits for the next post
+    of another id: if that one carries on from it (is not ``max_jump`` or more before it),
+    the stream really moved on (a quiet weekend, a sparse stream) and both go through; if
+    the stream comes back, the far post was an outlier. One held at the end of the stream
+    is rejected too, unless it is the stream's only post.
+    """
+    latest: datetime | None = None  # the latest created_at passed on
+    held: list[Post] = []  # posts after a jump, waiting for another post to confirm it
+    for post in posts:
+        if held:
+            if post.created_at < held[0].created_at - max_jump:
+                summary.rejected["clock_jump"] += len(held)  # the stream came back
+                held = []
+            else:
+                held.append(post)
+                if any(p.key != held[0].key for p in held):  # a copy does not confirm its original
+                    yield from held
+                    latest = max([p.created_at for p in held] + ([latest] if latest else []))
+                    held = []
+                continue
+        if latest is None or post.created_at > latest + max_jump:
+            held.append(post)
+            continue
+        yield post
+        latest = max(latest, post.created_at)
+    if held and latest is None:
+        yield from held  # one post (and its copies): nothing to measure it against
+    elif held:
+        summary.rejected["clock_jump"] += len(held)
 
 
 def _prescored(post: Post, neutral_band: float) -> ScoredPost | None:
@@ -275,11 +319,15 @@ def run_backtest(
     progress: bool = False,
     cache_size: int = CACHE_SIZE,
     worker: bool | None = None,
+    max_jump: timedelta = MAX_JUMP,
 ) -> BacktestSummary:
     """Score and evaluate every post in stream order; write one JSON line per alert event.
 
     ``worker``: classify in a worker process (default: yes for the transformer when no
     ``scorer`` is given; the lexicon is cheaper than shipping texts to another process).
+    ``max_jump``: how far past the stream so far a post may be dated without the next post
+    confirming the jump; an unconfirmed one is rejected (``clock_jump``) and does not move
+    the event clock.
     """
     summary = BacktestSummary()
     if worker is None:
@@ -311,7 +359,7 @@ def run_backtest(
     ahead = AHEAD if worker else 0
     pending: deque[_Chunk] = deque()
     try:
-        for items in chunked(_read(lines, summary), CHUNK):
+        for items in chunked(_read(lines, summary, max_jump), CHUNK):
             pending.append(classification.submit(items))
             while len(pending) > ahead:
                 _consume(pending.popleft(), classification, feed, summary, bar)

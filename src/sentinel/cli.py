@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 import sys
 from datetime import datetime
@@ -85,13 +84,27 @@ def backtest(
     cfg = _load(config)
     from sentinel.backtest import run_backtest
 
-    if not input.exists():
-        typer.echo(f"input not found: {input}", err=True)
+    problem = _backtest_paths_problem(input, output)
+    if problem:
+        typer.echo(problem, err=True)
         raise typer.Exit(2)
     output.parent.mkdir(parents=True, exist_ok=True)
     with input.open("rb") as src, output.open("w", encoding="utf-8") as out:
         summary = run_backtest(cfg, src, out, progress=sys.stderr.isatty())
     typer.echo(summary.render(), err=True)
+
+
+def _backtest_paths_problem(input: Path, output: Path) -> str | None:
+    """Why ``--input`` / ``--output`` cannot be used (opening the output empties it)."""
+    if not input.exists():
+        return f"input not found: {input}"
+    if input.is_dir():
+        return f"--input {input} is a directory; give a JSONL file of posts"
+    if output.is_dir():
+        return f"--output {output} is a directory; give a file name for the alert events"
+    if output.exists() and input.samefile(output):  # also through a symlink or a hard link
+        return f"--output {output} is the input file: writing the alerts would erase the posts"
+    return None
 
 
 @app.command()
@@ -130,6 +143,7 @@ def export(
 
 
 async def _export(cfg: Config, since: datetime | None, until: datetime | None, matcher: object) -> None:
+    from sentinel.post import strict_json
     from sentinel.store import SqlStore
 
     store = SqlStore(cfg.storage)
@@ -139,7 +153,7 @@ async def _export(cfg: Config, since: datetime | None, until: datetime | None, m
         async for sp in store.scored_posts(since=since, until=until):
             if matcher is not None and not matcher.matches(sp.post.text):  # type: ignore[attr-defined]
                 continue
-            out.write(json.dumps(sp.to_dict(), ensure_ascii=False) + "\n")
+            out.write(strict_json(sp.to_dict()) + "\n")  # never NaN, which is not JSON
     finally:
         await store.close()
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
+    "MAX_COUNT",
     "MAX_TEXT_CHARS",
     "Author",
     "Post",
@@ -25,11 +29,22 @@ __all__ = [
     "decode_json",
     "parse_post",
     "parse_post_json",
+    "strict_json",
     "without_lone_surrogates",
 ]
 
 MAX_TEXT_CHARS = 20_000
-MAX_ID_CHARS = 256
+MAX_ID_CHARS = 256  # posts.post_id, author_id and repost_of are VARCHAR(256) (store/schema.py)
+MAX_PLATFORM_CHARS = 32  # posts.platform is VARCHAR(32): a longer one fails the whole batch
+# Counters are clamped, not rejected: a post whose like count overflows is still a post, and
+# losing it would be worse than holding a capped number (no real counter comes near). The cap
+# is what the store's INTEGER columns hold on PostgreSQL (32-bit; SQLite's hold 64): a
+# larger value fails the whole batch there, not just this post.
+MAX_COUNT = 2**31 - 1
+# created_at outside these is no post's real time, and near year 9999 a UTC conversion
+# overflows: such records are rejected (a guess at the real time would be worse).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _KNOWN = {
     "platform",
     "id",
@@ -113,11 +128,15 @@ class ScoredPost:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.post.to_dict()
-        d["sentiment"] = {"label": self.label, "negative": round(self.negative, 6)}
+        d["sentiment"] = {"label": self.label, "negative": _rounded(self.negative)}
         d["topics"] = [
-            {"label": k, "score": round(v, 6)} for k, v in sorted(self.topics.items(), key=lambda kv: -kv[1])
+            {"label": k, "score": _rounded(v)} for k, v in sorted(self.topics.items(), key=lambda kv: -kv[1])
         ]
         return d
+
+
+def _rounded(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None  # NaN is not JSON
 
 
 def _as_str_id(value: Any, name: str) -> str:
@@ -136,16 +155,23 @@ def _as_str_id(value: Any, name: str) -> str:
 
 
 def _as_count(value: Any, name: str) -> int:
+    """A counter in 0..MAX_COUNT: larger ones are clamped (see MAX_COUNT), negative ones are 0."""
     if value is None:
         return 0
     if isinstance(value, bool):
         raise PostError("wrong_type", f"{name} must be a number")
     if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and math.isfinite(value):
-        return max(int(value), 0)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return min(max(value, 0), MAX_COUNT)
+    if isinstance(value, float):
+        if math.isnan(value):  # not a number: as if absent, like JSON's null
+            return 0
+        return int(min(max(value, 0.0), MAX_COUNT))
+    if isinstance(value, str):
+        digits = value.strip()
+        # ASCII only: str.isdigit() is true for "²", which int() refuses
+        if digits.isascii() and digits.isdigit():
+            # past 10 significant digits it is over the cap; int() of 4,300+ digits raises
+            return MAX_COUNT if len(digits.lstrip("0")) > 10 else min(int(digits), MAX_COUNT)
     raise PostError("wrong_type", f"{name} must be a non-negative number")
 
 
@@ -159,6 +185,14 @@ def parse_time(value: Any, name: str = "created_at") -> datetime:
         raise PostError("bad_timestamp", f"{name} is not ISO 8601: {value[:40]!r}") from None
     if when.tzinfo is None or when.utcoffset() is None:
         raise PostError("bad_timestamp", f"{name} has no UTC offset: {value[:40]!r}")
+    try:
+        in_range = EARLIEST <= when.astimezone(UTC) < LATEST
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        in_range = False
+    if not in_range:
+        raise PostError(
+            "bad_timestamp", f"{name} is outside {EARLIEST.year}..{LATEST.year - 1}: {value[:40]!r}"
+        )
     return when
 
 
@@ -185,54 +219,109 @@ def _parse_author(value: Any) -> Author:
 
 
 # A JSON "\\ud800" escape decodes to a lone surrogate, which no UTF-8 encoder accepts: a post
-# holding one could not be stored, published or printed. Such characters become U+FFFD.
+# holding one could not be stored, published or printed. Such characters become U+FFFD. So
+# does NUL ("\\u0000"), which PostgreSQL's text columns refuse (failing the whole batch).
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _has_surrogate(value: Any) -> bool:
+def _needs_cleaning(value: Any, bad: re.Pattern[str]) -> bool:
     if isinstance(value, str):
-        return _LONE_SURROGATE.search(value) is not None
+        return bad.search(value) is not None
+    if isinstance(value, float):
+        return not math.isfinite(value)
     if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+        return any(_needs_cleaning(k, bad) or _needs_cleaning(v, bad) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_surrogate(v) for v in value)
+        return any(_needs_cleaning(v, bad) for v in value)
     return False
 
 
-def _replace_surrogates(value: Any) -> Any:
+def _cleaned(value: Any, bad: re.Pattern[str]) -> Any:
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return bad.sub("\ufffd", value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # NaN and infinities are not JSON
     if isinstance(value, dict):
-        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+        return {_cleaned(k, bad): _cleaned(v, bad) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace_surrogates(v) for v in value]
+        return [_cleaned(v, bad) for v in value]
     return value
 
 
 def without_lone_surrogates(value: Any) -> Any:
-    """A decoded JSON value with every lone surrogate replaced by U+FFFD (the same object when
-    it holds none). Raises ``RecursionError`` on absurdly deep nesting, as ``json`` does."""
-    return _replace_surrogates(value) if _has_surrogate(value) else value
+    """A decoded JSON value with every lone surrogate replaced by U+FFFD and every NaN or
+    infinity by ``None`` (the same object when it holds none). Raises ``RecursionError`` on
+    absurdly deep nesting, as ``json`` does."""
+    return _cleaned(value, _LONE_SURROGATE) if _needs_cleaning(value, _LONE_SURROGATE) else value
+
+
+def strict_json(value: Any) -> str:
+    """``json.dumps`` (UTF-8 text, not ASCII escapes) that never writes ``NaN`` or ``Infinity``,
+    which are not JSON: such floats become ``null``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_cleaned(value, _LONE_SURROGATE), ensure_ascii=False, allow_nan=False)
+
+
+def _no_constant(name: str) -> None:
+    return None  # NaN, Infinity, -Infinity: Python's json reads them, no other JSON reader does
+
+
+def _float(literal: str) -> float:
+    value = float(literal)  # "1e400" is valid JSON, and inf as a float: clamp it to the largest
+    return value if math.isfinite(value) else math.copysign(sys.float_info.max, value)
 
 
 def decode_json(line: str) -> Any:
-    """``json.loads(line)`` with lone surrogates replaced by U+FFFD. Decoded text has none of
-    its own, so only a ``\\u`` escape can make one: lines without one are not scanned. Raises
-    what ``json.loads`` raises (``ValueError``, ``RecursionError``)."""
-    obj = json.loads(line)
+    """``json.loads(line)``, but lone surrogates become U+FFFD, ``NaN`` / ``Infinity`` become
+    ``None`` and numbers past a float's range the largest float. Decoded text has no
+    surrogates of its own, so only a ``\\u`` escape can make one: lines without one are not
+    scanned. Raises :class:`PostError` (``bad_json``, or ``bad_number`` for an integer of
+    more digits than Python converts) and ``RecursionError`` for absurd nesting."""
+    obj = _loads(line)
     return without_lone_surrogates(obj) if "\\u" in line else obj
+
+
+def _loads(line: str) -> Any:
+    try:
+        return json.loads(line, parse_constant=_no_constant, parse_float=_float)
+    except json.JSONDecodeError as exc:
+        raise PostError("bad_json", f"{exc.msg} at column {exc.colno}") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+        raise PostError("bad_number", str(exc)[:120]) from None
+
+
+def _identity_problem(obj: dict[str, Any]) -> PostError | None:
+    """Replacing a lone surrogate or NUL in (platform, id) would make distinct posts one post."""
+    for name in ("platform", "id"):
+        value = obj.get(name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            return PostError(
+                "bad_id",
+                f"{name} holds a NUL or a lone surrogate ({ascii(value)[:60]}): not storable, and "
+                "replacing it would merge distinct posts",
+            )
+    return None
 
 
 def parse_post(obj: Any, *, max_text: int = MAX_TEXT_CHARS, _may_hold_surrogates: bool = True) -> Post:
     """Validate one decoded record; raise :class:`PostError` with a countable reason.
 
-    Lone surrogates (from ``"\\udXXX"`` escapes) anywhere in the record become U+FFFD.
+    Lone surrogates (from ``"\\udXXX"`` escapes) and NULs anywhere in the record become
+    U+FFFD, NaN and infinite floats ``None``; in ``platform`` or ``id`` they reject it
+    (``bad_id``). Counters are clamped to 0..:data:`MAX_COUNT`.
     """
     if not isinstance(obj, dict):
         raise PostError("not_object", f"expected a JSON object, got {type(obj).__name__}")
     if _may_hold_surrogates:
+        problem = _identity_problem(obj)
+        if problem is not None:
+            raise problem
         try:
-            obj = without_lone_surrogates(obj)
+            if _needs_cleaning(obj, _UNSTORABLE):
+                obj = _cleaned(obj, _UNSTORABLE)
         except RecursionError:
             raise PostError("bad_json", "record nested too deeply") from None
     for required in ("platform", "id", "text", "created_at"):
@@ -244,6 +333,8 @@ def parse_post(obj: Any, *, max_text: int = MAX_TEXT_CHARS, _may_hold_surrogates
     if len(text) > max_text:
         raise PostError("oversize", f"text has {len(text)} characters, limit {max_text}")
     platform = _as_str_id(obj["platform"], "platform").lower()
+    if len(platform) > MAX_PLATFORM_CHARS:
+        raise PostError("oversize", f"platform longer than {MAX_PLATFORM_CHARS} characters")
     url = obj.get("url")
     if url is not None and not isinstance(url, str):
         raise PostError("wrong_type", "url must be a string")
@@ -270,13 +361,17 @@ def parse_post_json(line: str | bytes, *, max_text: int = MAX_TEXT_CHARS) -> Pos
             line = line.decode("utf-8")
         except UnicodeDecodeError:
             raise PostError("bad_encoding", "line is not valid UTF-8") from None
+        scan = "\\u" in line
+    else:  # text may hold surrogates of its own (bytes decoded with "surrogateescape")
+        scan = "\\u" in line or _LONE_SURROGATE.search(line) is not None
     if len(line) > max_text * 4 + 65_536:
         raise PostError("oversize", f"record of {len(line)} characters")
     try:
-        obj = decode_json(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise PostError("bad_json", str(exc)[:120]) from None
-    return parse_post(obj, max_text=max_text, _may_hold_surrogates=False)
+        obj = _loads(line)
+    except RecursionError:
+        raise PostError("bad_json", "record nested too deeply") from None
+    # only a "\\u" escape can decode to a surrogate or a NUL (NaN and infinities are gone)
+    return parse_post(obj, max_text=max_text, _may_hold_surrogates=scan)
 
 
 class RecentKeys:

@@ -5,6 +5,7 @@ The lead's ``cli.py`` calls :func:`register` on its Typer app.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.paths import REPO_ROOT, find
-from sentinel.post import decode_json
+from sentinel.post import PostError, decode_json
 
 __all__ = ["annotate", "register"]
 
@@ -52,8 +53,8 @@ def _parse(line: str) -> dict[str, Any] | str:
     """The post, or an error message for this line."""
     try:
         obj = decode_json(line)  # a "\\ud800" escape: a character no UTF-8 output could hold
-    except json.JSONDecodeError as exc:
-        return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    except PostError as exc:  # bad JSON, or an integer of more digits than Python converts
+        return f"invalid JSON: {exc.detail}" if exc.reason == "bad_json" else f"bad number: {exc.detail}"
     except RecursionError:
         return "invalid JSON: nested too deeply"
     if not isinstance(obj, dict):
@@ -126,6 +127,9 @@ def classify_command(
 ) -> None:
     """Score JSONL posts from stdin; write them to stdout with sentiment and topics added."""
     clf = _build(model, threads, batch_size, quantize, max_length)
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # JSONL is UTF-8; a stray invalid byte becomes U+FFFD in its line, not a dead stream
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     done, errors = classify_stream(
         clf, sys.stdin, sys.stdout, neutral_band=neutral_band, topic_threshold=topic_threshold
     )
