@@ -394,6 +394,7 @@ def report(
     config: ConfigOption = None,
     window: Annotated[str, typer.Option(help="Before/after window for response effects.")] = "6h",
     tz: Annotated[str, typer.Option(help="Time zone for the report's times.")] = "+08:00",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
 ) -> None:
     """Write the review report of a watch (self-contained HTML, Markdown, JSON)."""
     cfg = _load(config)
@@ -403,6 +404,10 @@ def report(
     except ValueError as exc:
         raise _fail(f"--window: {exc}") from None
     zone = _tz(tz)
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} is a file; give a directory for report.html, report.md and charts/")
+    if not force and (out / "report.html").exists():
+        raise _fail(f"--out {out} already holds a report; add --force to overwrite it")
 
     async def work(store: SqlStore) -> Any:
         from sentinel.alerting.report import build_report
