@@ -13,7 +13,13 @@ from typing import Annotated
 import typer
 
 from sentinel import __version__
-from sentinel.config import Config, ConfigError, load_config
+from sentinel.config import (
+    Config,
+    ConfigError,
+    default_config_places,
+    find_default_config,
+    load_config,
+)
 
 __all__ = ["app", "main"]
 
@@ -39,8 +45,14 @@ def _load(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        typer.echo(f"config error:\n{exc}", err=True)
+        _config_error(exc)
         raise typer.Exit(2) from None
+
+
+def _config_error(exc: object) -> None:
+    # one line per problem, each naming the file (or variable) and the key
+    for line in str(exc).splitlines():
+        typer.echo(f"config error: {line}", err=True)
 
 
 def _setup_logging(config: Config) -> None:
@@ -56,22 +68,44 @@ def run(
 ) -> None:
     """Run the daemon until SIGINT/SIGTERM."""
     from sentinel.allocator import limit_arenas
+    from sentinel.preflight import describe_failure, preflight
 
+    if config is None and find_default_config() is None:
+        looked = ", ".join(str(p) for p in default_config_places())
+        typer.echo(
+            f"no config file: looked for {looked}; run from the project folder or pass --config FILE",
+            err=True,
+        )
+        raise typer.Exit(2)
     limit_arenas()  # before the classifier's and the database's threads allocate
     cfg = _load(config)
+    problems = preflight(cfg, role)
+    if problems:
+        for problem in problems:
+            typer.echo(f"cannot start: {problem}", err=True)
+        raise typer.Exit(1)
     _setup_logging(cfg)
     from sentinel.pipeline import Runtime
 
+    runtime = Runtime(cfg) if role == "all" else None
     try:
-        if role == "all":
-            asyncio.run(Runtime(cfg).run())
+        if runtime is not None:
+            asyncio.run(runtime.run())
         else:
             from sentinel.roles import run_role
 
             asyncio.run(run_role(cfg, role))
     except ConfigError as exc:
-        typer.echo(f"config error:\n{exc}", err=True)
+        _config_error(exc)
         raise typer.Exit(2) from None
+    except Exception as exc:  # start-up failures: one line naming what failed, not a traceback
+        message = describe_failure(exc, cfg)
+        if message is None:
+            raise
+        log.debug("start-up failure", exc_info=True)
+        started = runtime is not None and runtime.started
+        typer.echo(f"{'sentinel stopped' if started else 'cannot start'}: {message}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -179,7 +213,10 @@ def check_config(config: ConfigOption = None) -> None:
     cfg = _load(config)
     problems: list[str] = []
     where = str(cfg.path or "<defaults>")
+    from sentinel.preflight import static_problems
     from sentinel.risk import build_risk_engine
+
+    problems += [f"{where}: {p}" for p in static_problems(cfg)]
 
     try:
         build_risk_engine(cfg)  # parses every query and risk option
@@ -190,7 +227,7 @@ def check_config(config: ConfigOption = None) -> None:
     problems += [f"{where}: {p}" for p in check_notifiers(list(cfg.notifiers))]
     problems += _check_sources(cfg, where)
     if problems:
-        typer.echo("config error:\n" + "\n".join(problems), err=True)
+        _config_error("\n".join(problems))
         raise typer.Exit(2)
     typer.echo(
         f"{where}: ok ({len(cfg.sources)} source(s), {len(cfg.watches)} watch(es), "

@@ -3,8 +3,13 @@
 * Every section has working defaults, so a file holds only what differs.
 * ``"env:NAME"`` anywhere in a string value is read from the environment.
 * ``SENTINEL_<SECTION>__<KEY>=value`` overrides a key of a table section,
-  e.g. ``SENTINEL_STORAGE__URL=postgresql://...``.
-* Errors name the file and the key: ``sentinel.toml: source[1].interval: ...``.
+  e.g. ``SENTINEL_STORAGE__URL=postgresql://...``. The value is read as the key's type:
+  kept as text for text keys (``SENTINEL_API__TOKEN=12345``), as a TOML number or boolean
+  for the others.
+* Errors name the file and the key: ``sentinel.toml: source[1].interval: ...``, or the
+  environment variable the value came from.
+* Values are range-checked: durations are finite and at most 100 years, booleans are
+  ``true`` / ``false`` (not ``"no"``), numbers are finite.
 
 Source, watch and notifier sections keep options they do not know in ``options``:
 each implementation validates its own (see ``sentinel.sources``, ``sentinel.notify``).
@@ -12,14 +17,24 @@ each implementation validates its own (see ``sentinel.sources``, ``sentinel.noti
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "ApiConfig",
@@ -35,15 +50,22 @@ __all__ = [
     "StorageConfig",
     "WatchConfig",
     "config_from_dict",
+    "default_config_places",
+    "find_default_config",
     "level_rank",
     "load_config",
     "parse_duration",
+    "strict_bool",
 ]
 
 DEFAULT_CONFIG = Path("config/sentinel.toml")
 LEVELS = ("blue", "yellow", "orange", "red")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION = 100 * 365 * 86400.0
+"""The longest duration anything takes (100 years): beyond it a value is a typo, and
+``now + duration`` would leave the range a date can hold."""
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 class ConfigError(Exception):
@@ -59,24 +81,36 @@ def parse_duration(value: Any) -> float:
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
-        raise ValueError(f"not a duration: {value!r} (use e.g. '60s', '5m', '1h')")
+        raise ValueError(f"not a duration: {str(value)[:40]!r} (use e.g. '60s', '5m', '1h')")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {str(value)[:40]!r}")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"a duration may be at most 100 years, got {str(value)[:40]!r}")
     return seconds
 
 
+def strict_bool(value: Any) -> bool:
+    """``true`` or ``false`` only: a string such as ``"no"`` is refused, not read as true."""
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"must be true or false (a TOML boolean, without quotes), got {str(value)[:40]!r}")
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Bool = Annotated[bool, BeforeValidator(strict_bool)]
 Level = Literal["blue", "yellow", "orange", "red"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _OpenSection(BaseModel):
     """A section whose unknown keys are options for the implementation it names."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -87,7 +121,19 @@ class StorageConfig(_Section):
     url: str = "sqlite:///./sentinel.db"
     pool_size: int = Field(5, ge=1, le=200)
     retention: Duration = Field(30 * 86400.0, description="posts older than this are pruned")
-    echo: bool = False
+    echo: Bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, url: str) -> str:
+        scheme, sep, _ = url.partition("://")
+        if not sep or scheme.split("+")[0].lower() not in STORAGE_SCHEMES:
+            # only the scheme: the rest of a DSN may hold a password
+            shown = f"{scheme[:20]!r}" if sep else "no scheme"
+            raise ValueError(
+                f"unsupported storage url ({shown}): use sqlite:///path/file.db or postgresql://user@host/db"
+            )
+        return url
 
 
 class BusConfig(_Section):
@@ -98,13 +144,13 @@ class BusConfig(_Section):
     batch_wait: Duration = 0.05
     client_id: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(None, repr=False)
     topic_prefix: str = "sentinel"
     session_expiry: Duration = 3600.0
 
 
 class MetricsConfig(_Section):
-    enabled: bool = True
+    enabled: Bool = True
     listen: str = "127.0.0.1:9464"
 
     @model_validator(mode="after")
@@ -131,15 +177,17 @@ class ClassifierConfig(_Section):
     max_wait_ms: float = Field(10, ge=0)
     max_length: int = Field(128, ge=8, le=4096)
     neutral_band: float = Field(0.15, ge=0, lt=0.5)
-    quantize: bool = True
+    quantize: Bool = True
     label_map: dict[str, str] = Field(default_factory=dict)
 
 
 class ApiConfig(_Section):
     """The alert API on the metrics server; refused entirely while no token is set."""
 
-    token: str | None = Field(None, description="bearer token for reads, e.g. env:SENTINEL_API_TOKEN")
-    write_token: str | None = Field(None, description="bearer token for reads and writes")
+    token: str | None = Field(
+        None, repr=False, description="bearer token for reads, e.g. env:SENTINEL_API_TOKEN"
+    )
+    write_token: str | None = Field(None, repr=False, description="bearer token for reads and writes")
 
 
 class RiskConfig(_OpenSection):
@@ -151,14 +199,14 @@ class RiskConfig(_OpenSection):
 
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    json_format: bool = Field(False, alias="json")
+    json_format: Bool = Field(False, alias="json")
 
 
 class SourceConfig(_OpenSection):
     name: str = Field(min_length=1)
     type: str = Field(min_length=1)
     interval: Duration = 60.0
-    enabled: bool = True
+    enabled: Bool = True
 
 
 class WatchConfig(_OpenSection):
@@ -169,8 +217,8 @@ class WatchConfig(_OpenSection):
 class NotifyConfig(_OpenSection):
     type: str = Field(min_length=1)
     name: str | None = None
-    url: str | None = None
-    secret: str | None = None
+    url: str | None = Field(None, repr=False)
+    secret: str | None = Field(None, repr=False)
     min_level: Level = "blue"
     watches: list[str] | None = None
 
@@ -227,7 +275,9 @@ def _resolve_env(value: Any, where: str, environ: Mapping[str, str]) -> Any:
     return value
 
 
-def _apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Apply ``SENTINEL_<SECTION>__<KEY>`` variables; return which key each one set."""
+    origins: dict[tuple[str, ...], str] = {}
     for key, raw in environ.items():
         if not key.startswith("SENTINEL_") or "__" not in key:
             continue
@@ -239,7 +289,38 @@ def _apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
                 break
             node = child
         else:
-            node[path[-1]] = _coerce(raw)
+            node[path[-1]] = raw if _is_text(path) else _coerce(raw)
+            origins[tuple(path)] = key
+    return origins
+
+
+def _field(path: list[str]) -> Any:
+    """The annotation of the config key at ``path`` (``["api", "token"]``), or None."""
+    model: Any = Config
+    annotation: Any = None
+    for part in path:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = next(
+            (f for name, f in model.model_fields.items() if part in (name, f.alias)),
+            None,
+        )
+        if info is None:
+            return None
+        annotation = model = info.annotation
+    return annotation
+
+
+def _is_text(path: list[str]) -> bool:
+    """Whether the key takes text: its environment value is then kept as given."""
+    annotation = _field(path)
+    if annotation is None:
+        return False
+    if get_origin(annotation) in (Union, types.UnionType):
+        kinds = {a for a in get_args(annotation) if a is not type(None)}
+    else:
+        kinds = {annotation}
+    return kinds == {str}
 
 
 def _coerce(raw: str) -> Any:
@@ -251,15 +332,28 @@ def _coerce(raw: str) -> Any:
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
+    # only the top-level lists have TOML names that differ (notify[0].watches stays watches)
     aliases = {"sources": "source", "watches": "watch", "notifiers": "notify"}
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            part = aliases.get(part, part)
+            part = aliases.get(part, part) if i == 0 else part
             out += f".{part}" if out else part
     return out or "(top level)"
+
+
+def _error_line(where: str, error: Any, origins: Mapping[tuple[str, ...], str]) -> str:
+    loc = tuple(str(p) for p in error["loc"])
+    key = _format_loc(error["loc"])
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    for path, variable in origins.items():
+        if loc[: len(path)] == path:  # the value came from the environment, not the file
+            return f"environment variable {variable}: {key}: {msg}"
+        if loc and path[: len(loc)] == loc:
+            return f"{where}: {key}: {msg} (environment variable {variable} sets {'.'.join(path)})"
+    return f"{where}: {key}: {msg}"
 
 
 def config_from_dict(
@@ -268,7 +362,7 @@ def config_from_dict(
     environ = os.environ if environ is None else environ
     where = str(path) if path else "<config>"
     data = dict(data)
-    _apply_overrides(data, environ)
+    origins = _apply_overrides(data, environ)
     try:
         data = _resolve_env(data, "", environ)
     except ConfigError as exc:
@@ -276,9 +370,19 @@ def config_from_dict(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{where}: {_format_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        lines = [_error_line(where, e, origins) for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
     return config.model_copy(update={"path": path})
+
+
+def default_config_places() -> list[Path]:
+    """Where a config is looked for when none is named: ``config/sentinel.toml`` here."""
+    return [Path.cwd() / DEFAULT_CONFIG]
+
+
+def find_default_config() -> Path | None:
+    """The first of :func:`default_config_places` that exists, or None."""
+    return next((p for p in default_config_places() if p.is_file()), None)
 
 
 def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -194,7 +194,23 @@ def engine_options(config: RiskConfig | None = None) -> EngineOptions:
 
 def watch_options(watch: WatchConfig) -> WatchOptions:
     """Validate a watch's extra keys; raise ValueError naming the watch and key."""
+    _check_positive_query(watch)
     try:
         return WatchOptions.model_validate(watch.options)
     except ValidationError as exc:
         raise ValueError(_errors(exc, f"watch {watch.name!r}")) from None
+
+
+def _check_positive_query(watch: WatchConfig) -> None:
+    """A watch needs a term that must be present: ``NOT x`` alone would watch everything else."""
+    from sentinel.risk.query import parse_query
+
+    try:
+        query = parse_query(watch.query)
+    except ValueError:
+        return  # the query's own error is reported where it is compiled (risk/watch.py)
+    if not query.needs_a_term:
+        raise ValueError(
+            f"watch {watch.name!r}: query: {watch.query[:80]!r} matches posts that contain none of its "
+            "terms; a watch needs at least one term that must be present (e.g. 'ACME AND NOT 招聘')"
+        )

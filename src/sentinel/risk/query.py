@@ -185,6 +185,15 @@ class Query:
     def matches_folded(self, folded_text: str) -> bool:
         return self._match(folded_text)
 
+    @property
+    def needs_a_term(self) -> bool:
+        """Whether a text must contain at least one of the query's terms to match.
+
+        ``NOT 招聘`` (or ``艾克美 OR NOT 招聘``) also matches a text that mentions none of
+        them: as a watch it would follow the whole stream.
+        """
+        return not self._match("")
+
 
 def parse_query(query: str) -> Query:
     """Parse ``query``; raise :class:`QueryError` naming what is wrong and where."""
