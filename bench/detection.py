@@ -85,19 +85,23 @@ def score_posts(records: Sequence[dict[str, Any]]) -> list[ScoredPost]:
     return out
 
 
-def incidents(records: Sequence[dict[str, Any]]) -> list[Incident]:
-    found: dict[str, Incident] = {}
+def incidents(records: Sequence[dict[str, Any]], tail: float = 1.0) -> list[Incident]:
+    """Crises and decoys, from their first post to their last (``tail`` < 1: to the time by
+    which that share of their posts had come; a real cascade trickles on for days)."""
+    times: dict[str, list[float]] = defaultdict(list)
+    phase: dict[str, str] = {}
     for r in records:
         label = r.get("label") or {}
         inc = label.get("incident")
-        if not inc:
+        if not inc or label.get("phase") not in ("crisis", "decoy"):
             continue
-        ts = datetime.fromisoformat(r["created_at"]).timestamp()
-        if inc not in found:
-            found[inc] = Incident(inc, label["phase"], ts, ts)
-        found[inc].onset = min(found[inc].onset, ts)
-        found[inc].last = max(found[inc].last, ts)
-    return sorted(found.values(), key=lambda i: i.onset)
+        times[inc].append(datetime.fromisoformat(r["created_at"]).timestamp())
+        phase[inc] = label["phase"]
+    found = []
+    for inc, ts in times.items():
+        ts.sort()
+        found.append(Incident(inc, phase[inc], ts[0], ts[min(len(ts) - 1, math.ceil(tail * len(ts)) - 1)]))
+    return sorted(found, key=lambda i: i.onset)
 
 
 def run_engine(scored: Sequence[ScoredPost], query: str) -> tuple[list[tuple[float, int]], float]:
@@ -151,10 +155,13 @@ def run_reference(times: Sequence[float], kind: str) -> list[float]:
     hour_counts: dict[int, int] = defaultdict(int)
     for ts in times:
         hour_counts[int(ts // 3600)] += 1
+    step = 60.0 if kind == "30/10min" else STEP
     while t <= end:
         last_hour = bisect.bisect_left(times, t) - bisect.bisect_left(times, t - 3600)
         h = int(t // 3600)
-        if kind == "mean+3sd":
+        if kind == "30/10min":
+            fire = bisect.bisect_left(times, t) - bisect.bisect_left(times, t - 600) >= 30
+        elif kind == "mean+3sd":
             seen = [x for x in range(h - 14 * 24, h) if x * 3600 >= start]
             if len(seen) >= 24:
                 hist = [hour_counts.get(x, 0) for x in seen]
@@ -168,7 +175,7 @@ def run_reference(times: Sequence[float], kind: str) -> list[float]:
         if fire and t >= hold_until:
             alerts.append(t)
             hold_until = t + HOLD
-        t += STEP
+        t += step
     return alerts
 
 
@@ -302,6 +309,90 @@ def run_set(
     return {name: merge(results) for name, results in by_detector.items()}, posts_total, engine_seconds
 
 
+REFERENCES = ("mean+3sd", "hour/12h", "30/10min")
+
+
+def detect_all(
+    records: Sequence[dict[str, Any]], scored: Sequence[ScoredPost], incs: list[Incident], days: float, query: str
+) -> tuple[dict[str, Result], list[tuple[float, int]], float]:
+    """The engine, the reference detectors and the 3rd-voice floor over one stream."""
+    transitions, secs = run_engine(scored, query)
+    out = {"sentinel": evaluate(transitions, incs, days, engine=True)}
+    times = sorted(sp.post.created_at.timestamp() for sp in scored)
+    for kind in REFERENCES:
+        out[kind] = evaluate([(t, 1) for t in run_reference(times, kind)], incs, days, engine=False)
+    out["3rd voice"] = evaluate([(t, 1) for t in voice_floor(records, scored)], incs, days, engine=False)
+    return out, transitions, secs
+
+
+def run_real(halves: Sequence[str], streams: int, verbose: bool = False) -> dict[str, dict[str, Result]]:
+    """Every detector over the real-cascade suite (bench/realsuite.py), merged per half."""
+    import realsuite
+
+    by_half: dict[str, dict[str, list[Result]]] = defaultdict(lambda: defaultdict(list))
+    posts_total, engine_seconds = 0, 0.0
+    for index, half, recs in realsuite.records(streams):
+        if half not in halves:
+            continue
+        scored = realsuite.scored(recs)
+        incs = incidents(recs, tail=0.95)
+        brand = recs[0]["label"] and _brand_of(recs)
+        results, transitions, secs = detect_all(recs, scored, incs, 30.0, brand)
+        posts_total += len(scored)
+        engine_seconds += secs
+        for name, res in results.items():
+            by_half[half][name].append(res)
+        if verbose:
+            _explain(f"stream {index:2d} ({half}, {brand})", transitions, incs, results)
+    print(
+        f"engine: {posts_total} posts, {engine_seconds:.1f} CPU s ({posts_total / max(engine_seconds, 1e-9):,.0f} posts/s)",
+        file=sys.stderr,
+    )
+    return {h: {name: merge(rs) for name, rs in d.items()} for h, d in by_half.items()}
+
+
+def _brand_of(recs: Sequence[dict[str, Any]]) -> str:
+    from sentinel.simulate.cascades import BRANDS
+
+    text = next(r["text"] for r in recs if r["label"]["phase"] == "crisis")
+    return next(b for b in BRANDS if b in text)
+
+
+def _explain(name: str, transitions: list[tuple[float, int]], incs: list[Incident], results: dict[str, Result]) -> None:
+    for inc in incs:
+        levels = [lvl for t, lvl in transitions if inc.onset <= t <= inc.last + GRACE]
+        first = next((t for t, lvl in transitions if inc.onset <= t <= inc.last + GRACE and lvl >= 2), None)
+        print(
+            f"{name} {inc.id:28s} max level {max(levels, default=0)} "
+            f"delay {_fmt_delay(None if first is None else first - inc.onset)}",
+            file=sys.stderr,
+        )
+    floor = results["3rd voice"].delays
+    refs = {k: results[k].delays for k in REFERENCES}
+    print(f"{name} floor {[round(d / 60, 1) for d in floor]} refs { {k: [round(d / 60, 1) for d in v] for k, v in refs.items()} }", file=sys.stderr)
+    stray = [
+        (datetime.fromtimestamp(t, UTC8).isoformat(timespec="minutes"), lvl)
+        for t, lvl in transitions
+        if lvl >= 2 and not any(i.onset <= t <= i.last + GRACE for i in incs)
+    ]
+    if stray:
+        print(f"{name} >= yellow outside incidents: {stray}", file=sys.stderr)
+
+
+def table(results: dict[str, Result]) -> None:
+    print("| detector | crises ≥ yellow (refs: any alert) | median delay | worst delay | false alarms / 30 d | decoys escalated |")
+    print("|---|---|---|---|---|---|")
+    for name in ("sentinel", *REFERENCES, "3rd voice"):
+        r = results[name]
+        med = statistics.median(r.delays) if r.delays else None
+        worst = max(r.delays) if r.delays else None
+        fa = r.false_alarms * 30.0 / r.days if r.days else 0.0
+        print(
+            f"| {name} | {r.detected}/{r.crises} | {_fmt_delay(med)} | {_fmt_delay(worst)} | {fa:.2f} "
+            f"| {r.decoys_escalated}/{r.decoys} |"
+        )
+
+
 # the runs behind docs/risk.md "Evaluation": (name, scenario, seeds, days, volume)
 SUITE: tuple[tuple[str, str, tuple[int, ...], float, float], ...] = (
     ("default volume", "month", (0, 1, 2, 3, 4), 30.0, 40.0),
@@ -357,7 +448,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--perf", type=int, metavar="POSTS", help="measure throughput on POSTS posts instead")
     ap.add_argument("--suite", action="store_true", help="every target on every run of docs/risk.md")
+    ap.add_argument("--real", choices=("tuning", "held-out", "both"), help="the real-cascade suite's halves")
+    ap.add_argument("--streams", type=int, default=40, help="streams in the real-cascade suite")
     args = ap.parse_args(argv)
+    if args.real:
+        halves = ("tuning", "held-out") if args.real == "both" else (args.real,)
+        for half, results in sorted(run_real(halves, args.streams, args.verbose).items(), reverse=True):
+            print(f"\n{half} half ({results['sentinel'].crises} streams)\n")
+            table(results)
+        return 0
     if args.perf:
         perf(args.perf)
         return 0
