@@ -217,3 +217,27 @@ def test_cli_reads_survive_a_legacy_far_silence(config_file: Path, tmp_path: Pat
 def test_cli_ids_out_of_range(config_file: Path) -> None:
     code, out = run("alerts", "show", "99999999999999999999", "--config", str(config_file))
     assert code != 0 and "Traceback" not in out
+
+
+async def test_report_links_carry_no_credentials(
+    filled: SqlStore, clock: ManualClock, tmp_path: Path
+) -> None:
+    from sentinel.alerting.render import write_report
+    from sentinel.alerting.report import build_report
+    from sentinel.config import config_from_dict
+    from sentinel.post import Author, Post, ScoredPost
+
+    posts = [
+        Post("weibo", f"cred{i}", f"艾克美 出事了 {i}", T0 + 5 * H, Author(f"u{i}", "某人", 10), url=url)
+        for i, url in enumerate(
+            ["http://user:pw@evil.example/", "https://token@evil.example/x", "ftp://files.example/a"]
+        )
+    ]
+    await filled.write_batch(
+        [(ScoredPost(p, 0.99, "negative", {}), "test") for p in posts], [], model="t", now=T0
+    )
+    cfg = config_from_dict({"watch": [{"name": "acme", "query": "艾克美 OR ACME"}]}, environ={})
+    data = await build_report(filled, cfg, "acme", since=T0, until=T0 + 12 * H, clock=clock, progress=False)
+    page = write_report(data, tmp_path / "out").html.read_text(encoding="utf-8")
+    assert 'href="http://user:pw@' not in page and 'href="https://token@' not in page
+    assert 'href="ftp:' not in page

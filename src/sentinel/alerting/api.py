@@ -35,6 +35,7 @@ from sentinel.alerting.responses import ResponseLog
 from sentinel.alerting.times import parse_when
 from sentinel.clock import Clock
 from sentinel.config import parse_duration
+from sentinel.obs.logs import register_secret
 from sentinel.obs.server import HttpServer, Request, Response
 from sentinel.store.sql import SqlStore
 
@@ -96,6 +97,8 @@ class AlertApi:
         self, store: SqlStore, clock: Clock, tokens: ApiTokens, watches: Collection[str] | None = None
     ) -> None:
         self.tokens = tokens
+        for token in (tokens.read, tokens.write):
+            register_secret(token)  # a token quoted in any error or log line is masked
         self.clock = clock
         # the configured watch names; None: not known here, any name is accepted
         self.watches = None if watches is None else frozenset(watches)

@@ -28,6 +28,7 @@ from sentinel.alerting.fonts import find_cjk_font
 from sentinel.alerting.report import ReportData
 from sentinel.alerting.responses import Effect
 from sentinel.alerting.stats import Comparison
+from sentinel.notify.sanitize import safe_url
 
 __all__ = ["ReportFiles", "render_charts", "render_html", "render_markdown", "write_report"]
 
@@ -94,7 +95,8 @@ def _verdict(c: Comparison) -> str:
 
 
 def _safe_url(url: str | None) -> str | None:
-    return url if url and re.match(r"^https?://[^\s<>\"']+$", url) else None
+    # only http(s), never with user:password@ (a phishing look-alike or a leaked credential)
+    return safe_url(url)
 
 
 def _clip(text: str, limit: int = 160) -> str:

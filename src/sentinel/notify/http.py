@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, TypeVar
@@ -26,33 +25,11 @@ from sentinel.notify.base import NotifyError
 from sentinel.notify.message import Templates
 from sentinel.notify.ratelimit import parse_rate
 from sentinel.notify.sanitize import redact_text, redact_url
+from sentinel.obs.logs import register_secret, register_url
 from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
 
 __all__ = ["ChannelOptions", "HttpNotifier", "Request", "http_error", "parse_options", "retry_after"]
-
-
-class _RedactingFilter(logging.Filter):
-    """httpx logs every request URL at INFO; DingTalk and WeCom keep their token in it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_text(str(a)) if isinstance(a, str | httpx.URL) else a for a in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
-        return True
-
-
-def _install_log_redaction() -> None:
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
-            logger.addFilter(_RedactingFilter())
-
-
-_install_log_redaction()
 
 
 class ChannelOptions(BaseModel):
@@ -170,6 +147,9 @@ class HttpNotifier:
             raise ValueError(f"url: must be an http(s) address, got {redact_url(config.url)}")
         self.url = config.url
         self.secret = config.secret or None
+        # httpx logs each request URL: a token anywhere in it (a generic webhook's path) is masked
+        register_url(self.url)
+        register_secret(self.secret)
         self.templates = Templates.load(self.options.lang, self.options.templates)
         self.rate_limits = (
             tuple(parse_rate(r) for r in self.options.rate_limit)

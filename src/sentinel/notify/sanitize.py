@@ -1,4 +1,4 @@
-"""Untrusted text made harmless for chat services, and secrets kept out of logs.
+"""Untrusted text made harmless for chat services.
 
 Post text and author names come from strangers. In a chat message they could ping a
 whole company (Slack ``<!channel>``, DingTalk/WeCom ``@所有人``, Feishu
@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from sentinel.obs.logs import redact as redact_text
+from sentinel.obs.logs import redact_url
 
 __all__ = [
     "neutralize",
@@ -91,35 +94,6 @@ def truncate_bytes(text: str, limit: int, encoding: str = "utf-8") -> str:
         return ""
     # decoding with "ignore" drops a multi-byte character split by the cut, never a whole one
     return data[:room].decode(encoding, errors="ignore").rstrip() + ELLIPSIS
-
-
-# -- secrets ------------------------------------------------------------------------------
-
-_SECRET_PATH = re.compile(
-    r"(?P<keep>/services/|/hook/|/webhook/send/|/robot/send/|/bot/v\d+/hook/)(?P<secret>[^?#\s\"']+)"
-)
-_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
-_MASK = "***"
-
-
-def redact_url(url: object) -> str:
-    """The URL with every query value, credentials and webhook path tokens masked."""
-    s = str(url)
-    try:
-        parts = urlsplit(s)
-    except ValueError:
-        return _MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = _MASK + "@" + netloc.rpartition("@")[2]
-    path = _SECRET_PATH.sub(lambda m: m.group("keep") + _MASK, parts.path)
-    query = urlencode([(k, _MASK) for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit((parts.scheme, netloc, path, query, ""))
-
-
-def redact_text(text: str) -> str:
-    """Mask every URL in free text (exception messages carry request URLs)."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
 
 _URL_SAFE = "/:?=&%.-~+,;"

@@ -5,8 +5,9 @@ Body: the event record (``AlertEvent.to_record``) for one event, or
 Headers: ``X-Sentinel-Event-Ids`` (to de-duplicate), and with a ``secret``
 ``X-Sentinel-Timestamp`` and ``X-Sentinel-Signature: sha256=<hex of HMAC(secret,
 timestamp + "." + body)>`` — the receiver recomputes it and rejects stale timestamps.
-Sample post text, author names and string factors are neutralised (and sample URLs
-checked) unless ``raw_text = true``.
+Sample post text, author names, post ids (``samples[].id``, ``posts``), every other string
+in a sample and string factors are neutralised (and sample URLs checked) unless
+``raw_text = true``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class GenericWebhookNotifier(HttpNotifier):
             # receivers often forward this to a chat tool; keep it as inert as our own cards
             rec["samples"] = [
                 {
-                    **s,
+                    **_inert(s),  # ids and any other field come from strangers too
                     "text": neutralize(s.get("text") or ""),
                     "author": neutralize(s.get("author") or ""),
                     "url": safe_url(s.get("url")),
@@ -65,6 +66,7 @@ class GenericWebhookNotifier(HttpNotifier):
                 for s in event.samples
             ]
             rec["factors"] = _inert(event.factors)
+            rec["posts"] = [neutralize(p) for p in event.posts]
         return rec
 
     def payload(self, events: Sequence[AlertEvent]) -> dict[str, Any]:

@@ -9,6 +9,13 @@ Context travels in ``extra=``; those fields become JSON keys (or ``key=value`` i
 Webhook URLs, access tokens and DSN passwords end up in log lines through exception messages
 (httpx puts the URL in every error), so every record that reaches the sentinel handler is
 redacted: ``access_token=***``, ``postgresql://user:***@host``, ``/hook/***``.
+
+This module is the project's one redactor: :func:`redact` for free text, :func:`redact_url`
+for one URL. Patterns catch the well-known shapes; a secret with no recognisable shape (a
+generic webhook whose token is a path segment, ``/notify/whtok…``) is masked because the
+notifier that holds it registers it with :func:`register_secret` / :func:`register_url`.
+httpx and httpcore log each request URL; their loggers carry the same filter, so those
+lines are redacted even where :func:`setup_logging` was not called.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import json
 import logging
 import re
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from sentinel.config import LoggingConfig
 
@@ -29,6 +38,9 @@ __all__ = [
     "RedactingFilter",
     "alert_event_fields",
     "redact",
+    "redact_url",
+    "register_secret",
+    "register_url",
     "setup_logging",
 ]
 
@@ -65,11 +77,82 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_SECRET_PARAMS = frozenset(_SECRET_KEYS.split("|")) | {"pass_ticket", "accesskey", "access_key"}
+# webhook paths whose last segment(s) are the credential, as URL paths (see _PATTERNS)
+_SECRET_PATH = re.compile(
+    r"(?P<keep>/services/|/hooks?/|/webhook/send/|/robot/send/|/bot/v\d+/hook/|/api/webhooks/\d+/)"
+    r"(?P<secret>[^?#\s\"']+)"
+)
+_MIN_SECRET = 6  # shorter registered values would mask ordinary words
+_known: set[str] = set()
+_known_lock = threading.Lock()
+
+
+def register_secret(value: object) -> None:
+    """Mask ``value`` wherever it appears in a redacted text from now on (too short: ignored)."""
+    if not isinstance(value, str) or len(value) < _MIN_SECRET:
+        return
+    with _known_lock:
+        _known.update({value, unquote(value)} - {""})
+
+
+def register_url(url: object) -> None:
+    """Register what in ``url`` may be a credential: its password, its query values, and the
+    path segments that look like tokens (at least 8 characters with a digit, or 16 or more)."""
+    if not isinstance(url, str):
+        return
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return
+    register_secret(password)
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        register_secret(value)
+    for segment in parts.path.split("/"):
+        if len(segment) >= 16 or (len(segment) >= 8 and any(c.isdigit() for c in segment)):
+            register_secret(segment)
+
+
+def _mask_known(text: str) -> str:
+    if not _known:
+        return text
+    with _known_lock:
+        known = sorted(_known, key=len, reverse=True)  # longest first: no partial leftovers
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 def redact(text: str) -> str:
-    """Mask credentials in ``text`` (URLs, DSNs, webhook paths, bearer tokens)."""
+    """Mask credentials in ``text`` (URLs, DSNs, webhook paths, bearer tokens, registered secrets)."""
+    text = _mask_known(text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def redact_url(url: object) -> str:
+    """One URL for messages and logs: credentials, secret-looking query values, webhook path
+    tokens and registered secrets masked; other query values (a search keyword) kept."""
+    s = str(url)
+    try:
+        parts = urlsplit(s)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rpartition("@")[2]
+    path = _SECRET_PATH.sub(lambda m: m.group("keep") + MASK, parts.path)
+    query = urlencode(
+        [
+            (k, MASK if k.lower() in _SECRET_PARAMS else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )
+    return _mask_known(urlunsplit((parts.scheme, netloc, path, query, "")))
 
 
 class RedactingFilter(logging.Filter):
@@ -95,6 +178,17 @@ class RedactingFilter(logging.Filter):
             if isinstance(value, str):
                 setattr(record, key, redact(value))
         return True
+
+
+def _install_library_filters() -> None:
+    # httpx logs "HTTP Request: POST <url>" at INFO; the URL may carry a webhook's token
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+_install_library_filters()
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:
@@ -175,6 +269,7 @@ def setup_logging(config: LoggingConfig, *, stream: TextIO | None = None) -> log
     handler.setFormatter(JsonFormatter() if config.json_format else PlainFormatter())
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
+    _install_library_filters()
     level = logging.getLevelName(config.level)
     root.setLevel(level)
     for name in _QUIET:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentinel.clock import Clock
 from sentinel.config import Duration
+from sentinel.obs.logs import redact_url
 from sentinel.sources.base import CursorStore, PostSink, SourceContext, SourceHealth
 
 __all__ = [
@@ -173,20 +174,6 @@ class HostRateLimiter:
 
 # Shared so that two sources pointed at m.weibo.cn share one budget.
 HOST_LIMITER = HostRateLimiter()
-
-
-_SECRET_PARAMS = frozenset(
-    {"token", "access_token", "key", "secret", "sign", "signature", "password", "pass_ticket"}
-)
-
-
-def redact_url(url: httpx.URL | str) -> str:
-    """The URL for messages and logs, with secret-looking query values masked."""
-    url = httpx.URL(str(url))
-    if not url.params:
-        return str(url)
-    params = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in url.params.multi_items()]
-    return str(url.copy_with(params=params))
 
 
 def _is_login_page(url: httpx.URL) -> bool:
