@@ -144,16 +144,19 @@ class SqlStore:
             async with self.engine.begin() as conn:
                 yield conn
         except Exception as exc:
-            self.metrics.store_write_failures.labels(op).inc()
-            if not data_fault(exc) and self._writable:
-                self._writable = False
-                self.metrics.store_healthy.set(0)
-                log.warning("store writes failing: %s", describe(exc))
+            self._write_failed(op, exc)
             raise
         if not self._writable:
             self._writable = True
             self.metrics.store_healthy.set(1)
             log.info("store writes succeed again")
+
+    def _write_failed(self, op: str, exc: Exception) -> None:
+        self.metrics.store_write_failures.labels(op).inc()
+        if not data_fault(exc) and self._writable:
+            self._writable = False
+            self.metrics.store_healthy.set(0)
+            log.warning("store writes failing: %s", describe(exc))
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -166,6 +169,15 @@ class SqlStore:
         for platform, post_id in set(keys):
             ids_by_platform.setdefault(platform, []).append(post_id)
         found: set[tuple[str, str]] = set()
+        try:
+            return await self._known(ids_by_platform, found)
+        except Exception as exc:
+            self._write_failed("posts", exc)  # the first step of every posts write
+            raise
+
+    async def _known(
+        self, ids_by_platform: dict[str, list[str]], found: set[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
         async with self.engine.connect() as conn:
             # one platform at a time: "platform = ? AND post_id IN (...)" is an index search,
             # where SQLite answers a row-value "(platform, post_id) IN (...)" by scanning the
