@@ -241,3 +241,28 @@ async def test_report_links_carry_no_credentials(
     page = write_report(data, tmp_path / "out").html.read_text(encoding="utf-8")
     assert 'href="http://user:pw@' not in page and 'href="https://token@' not in page
     assert 'href="ftp:' not in page
+
+
+async def test_responses_are_range_checked_and_legacy_ones_read(
+    client: httpx.AsyncClient, filled: SqlStore
+) -> None:
+    r = await client.post(
+        "/api/v1/responses", json={"watch": "acme", "kind": "statement", "at": FAR}, headers=auth(WRITE)
+    )
+    assert r.status_code == 400
+    r = await client.post(
+        "/api/v1/responses", json={"watch": "nope", "kind": "statement"}, headers=auth(WRITE)
+    )
+    assert r.status_code == 400 and "unknown watch" in r.json()["error"]
+    async with filled.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO responses (watch, at_ts, kind, created_ts) VALUES ('acme', :e, 'other', :e)"),
+            {"e": YEAR_10000},
+        )
+    r = await client.get("/api/v1/responses?watch=acme", headers=auth(READ))
+    assert r.status_code == 200 and len(r.json()["responses"]) == 2
+
+
+def test_cli_huge_limits_are_capped(config_file: Path) -> None:
+    code, out = run("alerts", "list", "--limit", "99999999999999999999", "--config", str(config_file))
+    assert code == 0 and "#1" in out

@@ -48,6 +48,7 @@ MAX_SILENCE = timedelta(days=366)
 """The longest silence: a longer one is almost always a typo (or a year 9999)."""
 ALL_WATCHES = "*"
 """A silence for every watch."""
+MAX_LIST = 10_000
 MAX_ID = 2**31 - 1
 """Ids are 32-bit integers in PostgreSQL: a larger one is refused before any query."""
 
@@ -256,7 +257,11 @@ class AlertManager:
         self, *, watch: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[AlertRecord]:
         """Newest first; ``status`` is ``open``, ``resolved`` or ``None`` for both."""
-        q = select(t.alerts).order_by(t.alerts.c.opened_ts.desc(), t.alerts.c.id.desc()).limit(max(1, limit))
+        q = (
+            select(t.alerts)
+            .order_by(t.alerts.c.opened_ts.desc(), t.alerts.c.id.desc())
+            .limit(min(max(1, limit), MAX_LIST))
+        )
         if watch is not None:
             q = q.where(t.alerts.c.watch == watch)
         if status is not None:
@@ -436,7 +441,7 @@ class AlertManager:
 
     async def audit_trail(self, *, target: str | None = None, limit: int = 200) -> list[AuditEntry]:
         """Newest first."""
-        q = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(max(1, limit))
+        q = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(min(max(1, limit), MAX_LIST))
         if target is not None:
             q = q.where(t.audit_log.c.target == target)
         async with self.store.engine.connect() as conn:

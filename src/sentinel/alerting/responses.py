@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from sentinel.alerting.manage import AlertRecord, write_audit
 from sentinel.alerting.stats import Comparison, bootstrap_mean_diff, rate_ratio, two_proportions
+from sentinel.alerting.times import check_when, from_timestamp
 from sentinel.clock import Clock
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
@@ -110,8 +111,7 @@ class ResponseLog:
     ) -> ResponseEvent:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        if at.tzinfo is None:
-            raise ValueError("the response time needs a UTC offset")
+        at = check_when(at, "response time")
         if not watch.strip():
             raise ValueError("a response needs a watch name")
         if url is not None and not url.startswith(("http://", "https://")):
@@ -159,11 +159,11 @@ class ResponseLog:
             ResponseEvent(
                 int(r.id),
                 r.watch,
-                datetime.fromtimestamp(r.at_ts, UTC),
+                from_timestamp(r.at_ts, "response time"),
                 r.kind,
                 r.note,
                 r.url,
-                datetime.fromtimestamp(r.created_ts, UTC),
+                from_timestamp(r.created_ts, "response time"),
             )
             for r in rows
         ]
