@@ -37,6 +37,7 @@ WEIGHTS = {
     "decode_json": 8,
     "classify_lines": 8,
     "backtest_lines": 4,
+    "backtest_run": 2,
     "query": 14,
     "config": 8,
     "http_requests": 10,

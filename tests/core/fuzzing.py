@@ -23,6 +23,7 @@ unexpected exception through) when sentinel misbehaves:
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 import socket
@@ -38,7 +39,7 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from sentinel.backtest import BacktestSummary, _read
+from sentinel.backtest import BacktestSummary, _read, run_backtest
 from sentinel.config import Config, ConfigError, load_config
 from sentinel.nlp.commands import _parse
 from sentinel.post import (
@@ -212,6 +213,30 @@ def check_backtest_lines(lines: list[str | bytes]) -> str:
     nonblank = sum(1 for line in lines if line.strip())
     assert len(items) + sum(summary.rejected.values()) == nonblank
     return "all_rejected" if not items and nonblank else "read"
+
+
+_BACKTEST_CONFIG: list[Any] = []
+
+
+def check_backtest_run(lines: list[str | bytes]) -> str:
+    """The whole backtest (lexicon classifier, default engine): strict JSON events, no exception."""
+    from sentinel.config import config_from_dict
+
+    if not _BACKTEST_CONFIG:
+        watch = {"name": "acme", "query": "艾克美 OR ACME"}
+        _BACKTEST_CONFIG.append(config_from_dict({"classifier": {"type": "lexicon"}, "watch": [watch]}))
+    out = io.StringIO()
+    summary = run_backtest(_BACKTEST_CONFIG[0], lines, out, worker=False)
+    for line in out.getvalue().splitlines():
+        json.loads(line, parse_constant=_no_constant)
+    assert summary.posts + summary.duplicates + sum(summary.rejected.values()) == sum(
+        1 for line in lines if line.strip()
+    )
+    return "events" if out.getvalue() else "quiet"
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"{name} in an alert event: not JSON")
 
 
 # -- the query language -----------------------------------------------------------------------
@@ -626,6 +651,7 @@ TARGETS: list[Target] = [
     Target("decode_json", post_records(), check_decode),
     Target("classify_lines", st.one_of(post_records(), st.text(max_size=80)), check_classify_line),
     Target("backtest_lines", _backtest_lines(), check_backtest_lines),
+    Target("backtest_run", _backtest_lines(), check_backtest_run),
     Target("query", st.tuples(QUERIES, st.text(max_size=40)), check_query),
     Target("config", st.tuples(config_texts(), ENVIRONS), check_config),
     Target("http_requests", http_requests(), lambda raw: "", needs_server=True),

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from .fuzzing import TARGETS, ApiServer, Target, api_server, make_check
 
-EXAMPLES = {"backtest_lines": 40, "config": 60, "http_requests": 80, "http_bytes": 60}
+EXAMPLES = {"backtest_lines": 40, "backtest_run": 25, "config": 60, "http_requests": 80, "http_bytes": 60}
 
 
 @pytest.fixture(scope="module")
