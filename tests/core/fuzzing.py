@@ -599,6 +599,11 @@ def check_http(server: ApiServer, raw: bytes) -> str:
     assert len(parts) >= 2 and parts[0] == b"HTTP/1.1" and parts[1].isdigit(), status_line[:80]
     status = int(parts[1])
     assert status < 500, f"{status} for {raw[:300]!r}: {answer[-300:]!r}"
+    if raw.startswith(b"POST /api/v1/"):  # nothing a write stored may make a read fail
+        for path in ("silences", "alerts", "responses"):
+            read = f"GET /api/v1/{path} HTTP/1.1\r\nAuthorization: Bearer {READ_TOKEN}\r\n\r\n"
+            after = server.request(read.encode()).split(b"\r\n", 1)[0]
+            assert after.startswith(b"HTTP/1.1 200 "), f"GET {path} answers {after!r} after {raw[:300]!r}"
     return str(status)
 
 
