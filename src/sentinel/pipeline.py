@@ -191,7 +191,9 @@ class Runtime:
         )
         from sentinel.alerting.api import ApiTokens, register_routes
 
-        register_routes(self._server, self.store, self.clock, ApiTokens.from_config(self.config))
+        register_routes(
+            self._server, self.store, self.clock, ApiTokens.from_config(self.config), [w.name for w in self.config.watches]
+        )
         await self._server.start()
 
     async def readiness(self) -> dict[str, bool]:
