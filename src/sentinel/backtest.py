@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import multiprocessing
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO
 
+from sentinel.alerting.events import EventTimeFeed
 from sentinel.batching import chunked
 from sentinel.clock import ManualClock
 from sentinel.config import ClassifierConfig, Config, level_rank
@@ -33,7 +33,6 @@ from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, RecentKeys, ScoredPost, parse_post_json
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.risk.engine import Engine
 from sentinel.scoring import Scorer, TextCache, load_classifier, resighted
 
 __all__ = ["CACHE_SIZE", "MAX_JUMP", "BacktestSummary", "run_backtest"]
@@ -332,10 +331,12 @@ def run_backtest(
     summary = BacktestSummary()
     if worker is None:
         worker = scorer is None and config.classifier.type != "lexicon"
+    tick: float | None = None  # a given engine is fed one post at a time
     if engine is None:
         from sentinel.risk import build_risk_engine
 
-        engine = build_risk_engine(config)
+        default = build_risk_engine(config)
+        engine, tick = default, default.options.tick
     clock = ManualClock()
     level: dict[str, str] = {}
     since: dict[str, datetime] = {}
@@ -353,7 +354,7 @@ def run_backtest(
                 level[ev.watch] = ev.level
                 since[ev.watch] = ev.at
 
-    feed = _Feed(engine, clock, emit, summary)
+    feed = EventTimeFeed(engine, clock, tick=tick)
     classification = _Classification(scorer, config.classifier, cache_size=cache_size, worker=worker)
     bar = _progress(progress)
     ahead = AHEAD if worker else 0
@@ -362,11 +363,12 @@ def run_backtest(
         for items in chunked(_read(lines, summary, max_jump), CHUNK):
             pending.append(classification.submit(items))
             while len(pending) > ahead:
-                _consume(pending.popleft(), classification, feed, summary, bar)
+                emit(_consume(pending.popleft(), classification, feed, summary, bar))
         while pending:
-            _consume(pending.popleft(), classification, feed, summary, bar)
+            emit(_consume(pending.popleft(), classification, feed, summary, bar))
     finally:
         classification.close()
+    summary.first, summary.last = feed.first, feed.last
     summary.classified = classification.classified
     summary.cache_hits = classification.cache.hits
     summary.worker_cpu = classification.worker_cpu
@@ -379,71 +381,14 @@ def run_backtest(
 def _consume(
     chunk: _Chunk,
     classification: _Classification,
-    feed: _Feed,
+    feed: EventTimeFeed,
     summary: BacktestSummary,
     bar: Callable[[int], object],
-) -> None:
-    feed(classification.scored(chunk))
+) -> list[AlertEvent]:
+    events = feed.feed(classification.scored(chunk))
     summary.posts += sum(1 for item in chunk.items if not isinstance(item, _Resighting))
     bar(len(chunk.items))
-
-
-class _Feed:
-    """Hands scored posts to the engine in stream order, the clock following ``created_at``.
-
-    The default :class:`Engine` counts a post at the first tick after it whatever the batch
-    (docs/risk.md, "Event time and determinism"), so it gets a whole chunk per ``observe`` /
-    ``evaluate``. The one thing batching could change is a late post (dated before a tick
-    that one-post-at-a-time feeding would already have evaluated): the batch is cut before
-    it, so it is counted at the same tick as before. Any other engine gets one post per
-    call, as it always did.
-    """
-
-    def __init__(
-        self,
-        engine: RiskEngine,
-        clock: ManualClock,
-        emit: Callable[[list[AlertEvent]], None],
-        summary: BacktestSummary,
-    ) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.emit = emit
-        self.summary = summary
-        self.tick = engine.options.tick if isinstance(engine, Engine) else None
-
-    def __call__(self, scored: Sequence[ScoredPost]) -> None:
-        if self.tick is None:
-            self._one_by_one(scored)
-            return
-        engine, clock, summary, tick = self.engine, self.clock, self.summary, self.tick
-        batch: list[ScoredPost] = []
-        for sp in scored:
-            created = sp.post.created_at
-            if batch and created.timestamp() < math.floor(clock.now().timestamp() / tick) * tick:
-                engine.observe(batch)
-                self._evaluate()
-                batch = []
-            clock.advance_to(created)  # event time: never backwards, even for late posts
-            if summary.first is None:
-                summary.first = created
-            batch.append(sp)
-        if batch:
-            engine.observe(batch)
-            self._evaluate()
-
-    def _evaluate(self) -> None:
-        self.summary.last = self.clock.now()
-        events = self.engine.evaluate(self.clock.now())
-        if events:
-            self.emit(events)
-
-    def _one_by_one(self, scored: Sequence[ScoredPost]) -> None:
-        for sp in scored:
-            self.clock.advance_to(sp.post.created_at)
-            self.summary.first = self.summary.first or sp.post.created_at
-            self.engine.observe([sp])
-            self._evaluate()
+    return events
 
 
 def _progress(enabled: bool) -> Callable[[int], object]:

@@ -26,11 +26,11 @@ from typing import Any, NamedTuple
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sentinel.alerting.events import EventPath
 from sentinel.allocator import trim_forever
 from sentinel.bus import Bus, Envelope, build_bus
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError
-from sentinel.obs.logs import alert_event_fields
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
@@ -116,7 +116,6 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
         self._server: Any = None
         self._risk_lock = asyncio.Lock()
-        self._unsaved: list[AlertEvent] = []  # produced while the store refused them; sent first next time
         self._stopping = asyncio.Event()
         self.started = False
 
@@ -135,9 +134,6 @@ class Runtime:
                 self._risk = build_risk_engine(self.config, metrics=self.metrics)
             except ValueError as exc:
                 raise ConfigError(f"{self.config.path or '<config>'}: {exc}") from None
-        from sentinel.alerting.manage import AlertManager
-
-        self.alerts = AlertManager(self.store, self.clock)
         await self._warm_start()
         from sentinel.notify import build_notifiers
         from sentinel.notify.dispatcher import Dispatcher
@@ -148,6 +144,9 @@ class Runtime:
             else build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
         )
         self.dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
+        self.events = EventPath(
+            self.store, self.clock, self.metrics, self.dispatcher.channels_for, wake=self.dispatcher.wake
+        )
         await self.dispatcher.start()
         self._consumer = asyncio.create_task(self._consume(), name="sentinel-consumer")
         self._ticker = asyncio.create_task(self._tick(), name="sentinel-ticker")
@@ -453,34 +452,8 @@ class Runtime:
             return await self._evaluate_locked()
 
     async def _evaluate_locked(self) -> list[AlertEvent]:
-        """Evaluate and save the events; events the store refuses are kept, in order, and
-        saved first on the next evaluation (the engine has moved on: they must not be lost)."""
-        events = [*self._unsaved, *self.risk.evaluate(self.clock.now())]
-        if not events:
-            return []
-        try:
-            # acknowledgements and silences live in the store: stamp them on the events
-            events = await self.alerts.annotate(events)
-            events = await self.store.save_events(events, self.dispatcher.channels_for)
-        except Exception as exc:
-            if data_fault(exc):  # trying again cannot help, and would hold back every later event
-                log.error("%d alert event(s) cannot be stored (%s); dropped", len(events), describe(exc))
-                self._unsaved = []
-                return []
-            if not self._unsaved:
-                log.warning(
-                    "%d alert event(s) not stored (%s); kept until the store takes them",
-                    len(events),
-                    describe(exc),
-                )
-            self._unsaved = events
-            return []
-        self._unsaved = []
-        for ev in events:
-            self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
-            log.info("alert %s, risk %.0f", ev.event, ev.risk, extra=alert_event_fields(ev))
-        self.dispatcher.wake()
-        return events
+        """Evaluate, and hand the events to the event path (which keeps what the store refuses)."""
+        return await self.events.save_or_keep(self.risk.evaluate(self.clock.now()))
 
 
 class _Staged(NamedTuple):

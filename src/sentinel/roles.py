@@ -33,9 +33,10 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 
+from sentinel.alerting.events import EventPath, EventTimeFeed
 from sentinel.allocator import trim_forever
 from sentinel.bus import build_bus
-from sentinel.clock import Clock, ManualClock, SystemClock
+from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError
 from sentinel.obs.metrics import Metrics
 from sentinel.pipeline import Runtime, RuntimeSink, run_streaming
@@ -45,7 +46,7 @@ from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
 from sentinel.store import schema as t
 from sentinel.store.lease import Lease, LeaseLost, default_holder
-from sentinel.store.retry import Backoff, data_fault, describe
+from sentinel.store.retry import describe
 
 __all__ = [
     "ROLES",
@@ -536,13 +537,12 @@ class ScoreRole(_Role):
         self.holder = default_holder("score")
         self._risk_given = risk
         self.risk: RiskEngine | None = None
-        self.event_clock = ManualClock()
+        self.feed = EventTimeFeed(_NoRisk())
         self.horizon = -math.inf  # every post with created_ts <= horizon has been observed
         self.processed: dict[int, float] = {}  # pk -> created_ts, within LATE_WINDOW of the horizon
         self.observed = 0
-        self.events: list[AlertEvent] = []  # what this process emitted (for tests and logs)
         self._stall: dict[tuple[str, int], tuple[int, float]] = {}
-        self._channels: Any = None
+        self.path = EventPath(self.store, self.clock, self.metrics, lambda ev: [])
         self._scheduler: Any = None
         self.lease: Lease | None = None  # set while leading: event writes are fenced by it
 
@@ -551,9 +551,11 @@ class ScoreRole(_Role):
         from sentinel.notify import build_notifiers
         from sentinel.notify.dispatcher import Dispatcher
 
-        # the scorer only needs to know which channels want an event (the outbox rows)
+        # the scorer only needs to know which channels want an event (the outbox rows); the
+        # notify role delivers them
         notifiers = build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
-        self._channels = Dispatcher(notifiers, self.store, self.clock, self.metrics).channels_for
+        channels = Dispatcher(notifiers, self.store, self.clock, self.metrics).channels_for
+        self.path = EventPath(self.store, self.clock, self.metrics, channels)
         self._tasks.append(asyncio.create_task(self._lead(), name="scorer"))
         # pruning old posts is a singleton job too; its own lease picks one process
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -604,22 +606,25 @@ class ScoreRole(_Role):
         """Leader now: rebuild window state from stored posts up to the saved horizon."""
         raw = await self.store.get_cursor(SCORER_CURSOR)
         horizon = float(json.loads(raw)["horizon"]) if raw else -math.inf
+        engine: RiskEngine
+        tick: float | None = None  # a given engine is fed one post at a time
         if self._risk_given is not None:
             engine = self._risk_given
         else:
             from sentinel.risk import build_risk_engine
 
-            engine = build_risk_engine(self.config, self.metrics)
+            default = build_risk_engine(self.config, self.metrics)
+            engine, tick = default, default.options.tick
         self.processed = {}
-        self.event_clock = ManualClock()
+        self.feed = EventTimeFeed(engine, tick=tick)
         if math.isfinite(horizon):
-            self.event_clock.advance_to(datetime.fromtimestamp(horizon, UTC))
+            self.feed.clock.advance_to(datetime.fromtimestamp(horizon, UTC))
             rows = await self._fetch(horizon - WARM_WINDOW.total_seconds(), horizon, None)
             engine.warm_start(
-                [r.scored for r in rows], await self.store.open_alert_levels(), self.event_clock.now()
+                [r.scored for r in rows], await self.store.open_alert_levels(), self.feed.clock.now()
             )
             self.processed = {r.pk: r.created_ts for r in rows if r.created_ts > horizon - LATE_WINDOW}
-            log.info("scorer took over at %s with %d post(s) of history", self.event_clock.now(), len(rows))
+            log.info("scorer took over at %s with %d post(s) of history", self.feed.clock.now(), len(rows))
         self.horizon = horizon
         self.risk = engine
 
@@ -630,65 +635,35 @@ class ScoreRole(_Role):
         assert self.risk is not None
         upper, settle = await self._limit()
         fresh = await self._fetch(self.horizon - LATE_WINDOW, upper, settle, limit=STEP_LIMIT)
-        events: list[AlertEvent] = []
-        for r in fresh:
-            if r.created_ts > self.event_clock.now().timestamp():
-                self.event_clock.advance_to(r.scored.post.created_at)
-            self.risk.observe([r.scored])
-            events.extend(self.risk.evaluate(self.event_clock.now()))
-            self.processed[r.pk] = r.created_ts
-        if not fresh:
-            events.extend(self._tick_live(upper))
+        events = self.feed.feed([r.scored for r in fresh]) if fresh else self._tick_live(upper)
         horizon = max(self.horizon, max(r.created_ts for r in fresh)) if fresh else self.horizon
         if events or fresh:
-            # the horizon is saved with the events it produced (one transaction): a scorer
-            # that takes over after a crash neither emits them again nor skips them
+            # the horizon is saved with the events it produced (one transaction, fenced by the
+            # lease): a scorer that takes over after a crash neither emits them again nor skips them
             cursor = (SCORER_CURSOR, json.dumps({"horizon": horizon})) if fresh else None
-            await self._save(events, cursor)
+            await self.path.save_until_stored(
+                events, cursor=cursor, fence=lambda: self.lease.fence if self.lease is not None else None
+            )
         if fresh:
+            self.processed.update((r.pk, r.created_ts) for r in fresh)
             self.observed += len(fresh)
             self.horizon = horizon
             floor = self.horizon - LATE_WINDOW
             self.processed = {pk: ts for pk, ts in self.processed.items() if ts > floor}
         return bool(fresh)
 
+    @property
+    def events(self) -> list[AlertEvent]:
+        """What this process stored (for tests and logs)."""
+        return self.path.saved
+
     def _tick_live(self, upper: float) -> list[AlertEvent]:
         """With live data and nothing pending, time still passes: alerts must cool down."""
-        assert self.risk is not None
         wall = self.clock.now()
-        lag = (wall - self.event_clock.now()).total_seconds()
+        lag = (wall - self.feed.clock.now()).total_seconds()
         if upper < math.inf or not 0 < lag <= LIVE_LAG:
             return []
-        self.event_clock.advance_to(wall)
-        return self.risk.evaluate(wall)
-
-    async def _save(self, events: list[AlertEvent], cursor: tuple[str, str] | None) -> None:
-        """Keep trying: the engine already moved on, so these events must not be lost."""
-        retry = Backoff()
-        while True:
-            try:
-                fence = self.lease.fence if self.lease is not None else None
-                await self.store.save_events(events, self._channels, cursor=cursor, fence=fence)
-                break
-            except LeaseLost:
-                raise
-            except Exception as exc:
-                if data_fault(exc) and events:
-                    log.error("%d alert event(s) cannot be stored (%s); dropped", len(events), describe(exc))
-                    events = []
-                    continue  # the horizon still moves on
-                delay = retry.next_delay()
-                log.warning(
-                    "could not save %d alert event(s) (%s); retrying in %.1fs",
-                    len(events),
-                    describe(exc),
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        for ev in events:
-            self.metrics.alert_events.labels(ev.watch, ev.level, ev.event).inc()
-            log.info("alert %s: watch=%s level=%s risk=%.0f", ev.event, ev.watch, ev.level, ev.risk)
-        self.events.extend(events)
+        return self.feed.advance(wall)
 
     async def _limit(self) -> tuple[float, float | None]:
         """How far event time may advance: (inclusive created_ts limit, settle cutoff or None).

@@ -63,7 +63,6 @@ async def test_scorer_waits_for_the_watermark_and_matches_the_backtest(
 
     role = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0)
     await role.store.open()
-    role._channels = lambda ev: []
     await role._take_over()
     scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
     posts = [parse_post(r) for r in records]
@@ -110,7 +109,6 @@ async def test_without_watermarks_posts_are_scored_once_settled(tmp_path: Path, 
     cfg = _config(tmp_path)
     role = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0)
     await role.store.open()
-    role._channels = lambda ev: []
     await role._take_over()
     scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
     posts = [parse_post(r) for r in stream(50)]
@@ -128,7 +126,6 @@ async def test_without_watermarks_posts_are_scored_once_settled(tmp_path: Path, 
     # a restarted scorer resumes after its saved horizon and observes nothing twice
     again = ScoreRole(cfg, metrics=Metrics(), risk=WindowEngine(WATCHES), poll=0)
     again.store = role.store
-    again._channels = lambda ev: []
     await again._take_over()
     assert len(again.processed) == 40 and not await again.step()
     await role.store.close()
@@ -191,7 +188,6 @@ async def test_with_live_data_quiet_periods_still_cool_alerts_down(tmp_path: Pat
     cfg = _config(tmp_path)
     role = ScoreRole(cfg, metrics=metrics, clock=wall, risk=WindowEngine(WATCHES, window=300), poll=0)
     await role.store.open()
-    role._channels = lambda ev: []
     await role._take_over()
     scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
     # a burst of negative posts in the last two minutes (live: created just now)
@@ -211,4 +207,48 @@ async def test_with_live_data_quiet_periods_still_cool_alerts_down(tmp_path: Pat
     wall.advance(timedelta(minutes=6))
     assert not await role.step()
     assert [e.event for e in role.events][-1] == "resolved"
+    await role.store.close()
+
+
+async def test_the_scorer_stamps_silences_and_acknowledgements_on_its_events(
+    tmp_path: Path, metrics: Metrics
+) -> None:
+    """Issue 20: silences and acks made through the CLI or the API reach the scorer's events."""
+    from datetime import timedelta
+
+    from sentinel.alerting.manage import AlertManager
+    from sentinel.clock import ManualClock
+
+    cfg = _config(tmp_path)
+    records = stream(4000)
+    posts = [parse_post(r) for r in records]
+    wall = ManualClock(posts[0].created_at)
+    role = ScoreRole(cfg, metrics=metrics, clock=wall, risk=WindowEngine(WATCHES), poll=0)
+    await role.store.open()
+    await role._take_over()
+    manager = AlertManager(role.store, wall)
+    # a planned campaign: silenced for the first 2,500 s of event time
+    silence = await manager.silence(
+        "acme", until=posts[2500].created_at, actor="li.na", reason="campaign", starts=posts[0].created_at
+    )
+    assert silence.active(posts[100].created_at)
+    scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+    stored_at = posts[0].created_at - timedelta(seconds=10)
+    for lo, hi in ((0, 2300), (2300, 4000)):
+        await role.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now(posts[lo:hi])], [], model="l", now=stored_at
+        )
+        await _mark(role.store, records[:hi], idle=True)
+        while await role.step():
+            pass
+        if lo == 0:
+            opened = [ev for ev in role.events if ev.event == "opened"]
+            assert opened and all(ev.factors.get("silenced") for ev in role.events)
+            await manager.ack(opened[-1].alert_id or 0, actor="wang.li", note="on it")
+    later = [ev for ev in role.events if ev.at >= posts[2300].created_at]
+    assert later, "the second half raised no event"
+    assert any(ev.factors.get("acked_by") == "wang.li" for ev in later)
+    assert not any(ev.factors.get("silenced") for ev in later if ev.at >= posts[2500].created_at)
+    stored = await role.store.alert_events()
+    assert [ev.factors.get("acked_by") for ev in stored] == [ev.factors.get("acked_by") for ev in role.events]
     await role.store.close()
