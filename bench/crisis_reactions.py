@@ -1,0 +1,325 @@
+"""How the model reads real reactions to a scandal: the hand-labelled crisis-reaction set.
+
+    python bench/crisis_reactions.py [--shared ../shared/data] [--no-baseline] [--json out.json]
+
+``tests/data/crisis_reactions.jsonl`` holds 688 reposts and comments from 230 rumour cascades
+of ``weibo_cascades.jsonl.gz`` (Weibo's misinformation platform later judged each original a
+rumour), one JSON object per line: ``{"event", "text", "context", "label"}`` -- the cascade,
+the repost's text exactly as in the file, the original post it reacts to, and a
+negative / neutral / positive label given by reading it under
+``tests/data/crisis_reactions_GUIDELINE.md``. ``crisis_reactions_relabel.jsonl`` is a blind
+second labelling of 100 of them. This script prints the set's composition, the agreement of
+the two labellings, and how (a) the bundled model (``sentinel.scoring.load_classifier`` on the
+default ``ClassifierConfig``) and (b) char 1-3-gram TF-IDF + logistic regression
+(``sentinel.nlp.baseline.TfidfBaseline``, trained on the train split of ``../shared/data``,
+skipped when that is absent) read the set: negative-vs-not accuracy (P(negative) >= 0.5),
+3-class accuracy (``sentiment_label`` with the configured neutral band), confusion matrices,
+and the same when the model reads the reaction together with the post it reacts to.
+
+**Kept out of all training.** Every cascade listed in
+``tests/data/crisis_reactions_cascades.txt`` (the 230 sampled cascades: all their reposts,
+not just the sampled ones, and their originals) must be excluded from every training, pre-
+training, weak-labelling or self-training corpus; so must the cascades in
+``crisis_reactions_near_cascades.txt`` (rumour cascades whose original is a copy or
+rewording of a sampled original: the same rumour reposted by someone else), and any repost
+elsewhere whose normalised text equals a sampled text (``held_out_texts``). Without that, the
+set measures memory, not reading.
+
+The set was drawn by ``draw`` below (``--draw FILE`` writes the unlabelled draw again):
+rumour cascades with at least one non-empty repost, sorted by event id,
+``random.Random(21).sample(…, 230)``; in each, up to 3 reposts in a random order from the
+same generator, skipping empty texts and a text already taken from that cascade.
+``--near FILE`` recomputes the near-copy list (``near_copies``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from sentinel.config import ClassifierConfig  # noqa: E402
+from sentinel.nlp.base import sentiment_label  # noqa: E402
+from sentinel.nlp.text import normalize  # noqa: E402
+
+DATA = REPO / "tests" / "data"
+SET = DATA / "crisis_reactions.jsonl"
+RELABEL = DATA / "crisis_reactions_relabel.jsonl"
+CASCADES = DATA / "crisis_reactions_cascades.txt"
+NEAR_CASCADES = DATA / "crisis_reactions_near_cascades.txt"
+LABELS = ("negative", "neutral", "positive")
+
+SEED = 21
+N_CASCADES = 230
+PER_CASCADE = 3
+
+BARE = {"转发微博", "轉發微博", "转发", "转发博文", "repost", "转"}
+CHAIN = re.compile(r"//@")
+MENTION = re.compile(r"@[^\s@:：,，。!！?？]+")
+EMOTICON = re.compile(r"\[[^\[\]]{1,8}\]")
+
+
+def load(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def held_out_events() -> set[str]:
+    """Cascades no training may read: the sampled ones and their near-copies."""
+    events = set()
+    for path in (CASCADES, NEAR_CASCADES):
+        events |= {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    return events
+
+
+def held_out_texts() -> set[str]:
+    """Normalised texts of the set: a repost elsewhere with one of these texts is held out too."""
+    return {normalize(r["text"]) for r in load(SET)}
+
+
+def draw(cascades_path: Path) -> list[dict[str, str]]:
+    """The unlabelled draw the set was labelled from (see the module docstring)."""
+    cascades = []
+    with gzip.open(cascades_path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["rumor"] and any(r[2].strip() for r in d["reposts"]):
+                cascades.append(d)
+    cascades.sort(key=lambda d: d["event"])
+    rng = random.Random(SEED)
+    rows = []
+    for d in rng.sample(cascades, N_CASCADES):
+        order = [i for i, r in enumerate(d["reposts"]) if r[2].strip()]
+        rng.shuffle(order)
+        taken: set[str] = set()
+        for i in order:
+            text = d["reposts"][i][2]
+            if text in taken:
+                continue
+            taken.add(text)
+            rows.append({"event": d["event"], "text": text, "context": d["original"]["text"]})
+            if len(taken) == PER_CASCADE:
+                break
+    return rows
+
+
+BOILERPLATE = re.compile(r"https?://\S+|[（(]\s*分享自[^）)]*[）)]|@\S+")
+
+
+def _grams(text: str, n: int = 5) -> set[str]:
+    text = normalize(BOILERPLATE.sub("", text))
+    return {text[i : i + n] for i in range(max(1, len(text) - n + 1))}
+
+
+def near_copies(cascades_path: Path, threshold: float = 0.08) -> list[str]:
+    """Rumour cascades outside the set whose original is the same story as a sampled original:
+    char 5-gram Jaccard >= ``threshold`` after dropping links, @names and share tags. The
+    rumour half of the file holds the same rumours posted again and again by different
+    people; every pair spot-checked down to 0.08 was the same story."""
+    sampled = {r["event"]: _grams(r["context"]) for r in load(SET)}
+    out = []
+    with gzip.open(cascades_path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["event"] in sampled or not d["rumor"]:
+                continue
+            grams = _grams(d["original"]["text"])
+            if any(len(grams & g) / max(1, len(grams | g)) >= threshold for g in sampled.values()):
+                out.append(d["event"])
+    return sorted(out)
+
+
+def kind(text: str) -> str:
+    """What a reaction is made of: bare repost, @-mentions only, chain only, emoticons only, words."""
+    own = CHAIN.split(text, maxsplit=1)[0]
+    core = re.sub(r"[\s。.，,!！~～…]+", "", own)
+    if core.lower() in BARE:
+        return "bare repost (转发微博 …)"
+    if not core and CHAIN.search(text):
+        return "//@ chain, no own words"
+    if not core:
+        return "punctuation only"
+    if not MENTION.sub("", core).strip(":：回复"):
+        return "@-mentions only"
+    if not EMOTICON.sub("", core):
+        return "emoticons only"
+    return "words"
+
+
+def with_context(text: str, context: str) -> str:
+    """A repost as Weibo shows it inline: the reposter's words first, then ``//@author:`` and
+    what they repost. The original's author is not in the set, so a fixed name stands in.
+    Text first also means a long original is what the 128-token limit cuts, not the reaction."""
+    return f"{text}//@原博:{context}"
+
+
+def kappa(a: Sequence[str], b: Sequence[str]) -> float:
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
+    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def agreement(first: Sequence[str], second: Sequence[str]) -> dict[str, float]:
+    neg1 = ["negative" if x == "negative" else "not" for x in first]
+    neg2 = ["negative" if x == "negative" else "not" for x in second]
+    return {
+        "n": len(first),
+        "raw_3class": sum(x == y for x, y in zip(first, second, strict=True)) / len(first),
+        "kappa_3class": kappa(first, second),
+        "raw_neg_vs_not": sum(x == y for x, y in zip(neg1, neg2, strict=True)) / len(first),
+        "kappa_neg_vs_not": kappa(neg1, neg2),
+    }
+
+
+def score(gold: Sequence[str], probs: Iterable[float], band: float) -> dict[str, object]:
+    probs = list(probs)
+    pred3 = [sentiment_label(p, band) for p in probs]
+    neg_gold = [g == "negative" for g in gold]
+    neg_pred = [p >= 0.5 for p in probs]
+    confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
+    for g, p in zip(gold, pred3, strict=True):
+        confusion[g][p] += 1
+    binary = {g: {"negative": 0, "not": 0} for g in LABELS}
+    for g, p in zip(gold, neg_pred, strict=True):
+        binary[g]["negative" if p else "not"] += 1
+    tp = sum(g and p for g, p in zip(neg_gold, neg_pred, strict=True))
+    return {
+        "neg_vs_not_accuracy": sum(g == p for g, p in zip(neg_gold, neg_pred, strict=True)) / len(gold),
+        "neg_precision": tp / max(1, sum(neg_pred)),
+        "neg_recall": tp / max(1, sum(neg_gold)),
+        "accuracy_3class": sum(g == p for g, p in zip(gold, pred3, strict=True)) / len(gold),
+        "predicted_3class": dict(Counter(pred3)),
+        "confusion_3class": confusion,
+        "confusion_neg_vs_not": binary,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF + LR (its fit takes minutes)")
+    parser.add_argument("--json", help="also write every number to this file")
+    parser.add_argument("--draw", help="write the unlabelled draw to this file and stop")
+    parser.add_argument("--near", help="write the near-copy cascades' event ids to this file and stop")
+    args = parser.parse_args()
+    shared = Path(args.shared)
+
+    if args.draw:
+        rows = draw(shared / "weibo_cascades.jsonl.gz")
+        Path(args.draw).write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+        print(f"{len(rows)} reposts from {len({r['event'] for r in rows})} cascades -> {args.draw}")
+        return
+
+    if args.near:
+        events = near_copies(shared / "weibo_cascades.jsonl.gz")
+        Path(args.near).write_text("".join(e + "\n" for e in events), encoding="utf-8")
+        print(f"{len(events)} near-copy cascades -> {args.near}")
+        return
+
+    rows = load(SET)
+    gold = [r["label"] for r in rows]
+    n = len(rows)
+    out: dict[str, object] = {"n": n, "cascades": len({r["event"] for r in rows})}
+    out["labels"] = dict(Counter(gold))
+    kinds = [kind(r["text"]) for r in rows]
+    out["composition"] = {
+        k: {"n": c, **Counter(g for g, kk in zip(gold, kinds, strict=True) if kk == k)}
+        for k, c in Counter(kinds).most_common()
+    }
+    out["short_le_4_chars"] = sum(len(r["text"].strip()) <= 4 for r in rows)
+
+    index = {(r["event"], r["text"]): r["label"] for r in rows}
+    second = load(RELABEL)
+    out["agreement"] = agreement(
+        [index[(r["event"], r["text"])] for r in second], [r["label"] for r in second]
+    )
+
+    cfg = ClassifierConfig()
+    os.chdir(REPO)  # the default config names models/default relative to the repo root
+    from sentinel.scoring import load_classifier
+
+    clf = load_classifier(cfg)
+    inputs = {
+        "text": [r["text"] for r in rows],
+        "text//@原博:context": [with_context(r["text"], r["context"]) for r in rows],
+        "context only": [r["context"] for r in rows],
+    }
+    results: dict[str, dict[str, object]] = {}
+    probs = {name: [s.negative for s in clf.classify(texts)] for name, texts in inputs.items()}
+    for name, p in probs.items():
+        results[f"sentinel int8 reads {name}"] = score(gold, p, cfg.neutral_band)
+    by_kind: dict[str, object] = {}
+    for k in Counter(kinds):
+        keep = [i for i, kk in enumerate(kinds) if kk == k]
+        by_kind[k] = {
+            reads: score([gold[i] for i in keep], [probs[reads][i] for i in keep], cfg.neutral_band)[
+                "neg_vs_not_accuracy"
+            ]
+            for reads in ("text", "text//@原博:context")
+        }
+    out["sentinel_neg_vs_not_by_kind"] = by_kind
+
+    if not args.no_baseline and shared.is_dir():
+        from sentinel.nlp.baseline import TfidfBaseline
+        from sentinel.nlp.data import load_corpora, split_of
+
+        train = [e for e in load_corpora(shared) if split_of(e.text) == "train"]
+        baseline = TfidfBaseline().fit([e.text for e in train], [e.negative for e in train])
+        out["baseline_train_rows"] = len(train)
+        for name in ("text", "text//@原博:context"):
+            results[f"TF-IDF + LR reads {name}"] = score(
+                gold, baseline.predict_proba(inputs[name]), cfg.neutral_band
+            )
+    out["results"] = results
+
+    print(f"{n} reactions from {out['cascades']} rumour cascades; labels {out['labels']}")
+    print(
+        f"majority class (negative-vs-not): {max(gold.count('negative'), n - gold.count('negative')) / n:.3f}\n"
+    )
+    print("| made of | items | negative | neutral | positive |\n|---|---:|---:|---:|---:|")
+    for k, c in out["composition"].items():
+        print(f"| {k} | {c['n']} | {c.get('negative', 0)} | {c.get('neutral', 0)} | {c.get('positive', 0)} |")
+    a = out["agreement"]
+    print(
+        f"\nsecond pass on {a['n']}: raw {a['raw_3class']:.2f} kappa {a['kappa_3class']:.2f} (3 classes); "
+        f"raw {a['raw_neg_vs_not']:.2f} kappa {a['kappa_neg_vs_not']:.2f} (negative vs not)\n"
+    )
+    print("| reader | negative vs not | neg. precision / recall | 3 classes | predicted neg / neu / pos |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in results.items():
+        p = r["predicted_3class"]
+        print(
+            f"| {name} | {r['neg_vs_not_accuracy']:.3f} | {r['neg_precision']:.2f} / {r['neg_recall']:.2f} | "
+            f"{r['accuracy_3class']:.3f} | {p.get('negative', 0)} / {p.get('neutral', 0)} / {p.get('positive', 0)} |"
+        )
+    print("\n| made of | sentinel reads text | reads text//@原博:context |\n|---|---:|---:|")
+    for k, v in by_kind.items():
+        print(f"| {k} | {v['text']:.3f} | {v['text//@原博:context']:.3f} |")
+    for name, r in results.items():
+        print(
+            f"\n{name}: confusion, gold rows x predicted (negative / neutral / positive | P>=0.5 negative / not)"
+        )
+        for g in LABELS:
+            c3, c2 = r["confusion_3class"][g], r["confusion_neg_vs_not"][g]
+            print(
+                f"  {g:9s} {c3['negative']:4d} {c3['neutral']:4d} {c3['positive']:4d} | {c2['negative']:4d} {c2['not']:4d}"
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
