@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
-
 from sentinel.alerting.events import EventPath, EventTimeFeed
 from sentinel.allocator import trim_forever
 from sentinel.bus import build_bus
@@ -40,13 +38,13 @@ from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError
 from sentinel.obs.metrics import Metrics
 from sentinel.pipeline import Runtime, RuntimeSink, run_streaming
-from sentinel.post import Post, RecentKeys, ScoredPost, parse_post
+from sentinel.post import Post, RecentKeys, ScoredPost
 from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
-from sentinel.store import schema as t
 from sentinel.store.lease import Lease, LeaseLost, default_holder
 from sentinel.store.retry import describe
+from sentinel.store.sql import StoredPost
 
 __all__ = [
     "ROLES",
@@ -246,9 +244,7 @@ class WatermarkCursors:
         rows = [(WATERMARK_PREFIX + sink.source, mark.to_json())]
         if cursor is not None:
             rows.append((sink.source, cursor))
-        async with self.store.writing("cursor") as conn:
-            for key, value in rows:
-                await self.store.upsert_cursor(conn, key, value, mark.at)
+        await self.store.save_cursors(rows, mark.at)
         if cursor is not None:
             sink.checkpointed = True
             sink.dirty = False
@@ -478,7 +474,7 @@ class NotifyRole(_Role):
         from sentinel.notify import build_notifiers
         from sentinel.notify.dispatcher import Dispatcher
 
-        lease = Lease(self.store.engine, "notify", self.holder, ttl=self.lease_ttl, clock=self.clock)
+        lease = self.store.lease("notify", self.holder, ttl=self.lease_ttl, clock=self.clock)
         try:
             while True:
                 try:
@@ -507,13 +503,6 @@ class NotifyRole(_Role):
 
 
 # -- the scorer ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Stored:
-    pk: int
-    created_ts: float
-    scored: ScoredPost
 
 
 class ScoreRole(_Role):
@@ -572,7 +561,7 @@ class ScoreRole(_Role):
         await super().stop()
 
     async def _lead(self) -> None:
-        lease = Lease(self.store.engine, "scorer", self.holder, ttl=self.lease_ttl, clock=self.clock)
+        lease = self.store.lease("scorer", self.holder, ttl=self.lease_ttl, clock=self.clock)
         self.lease = lease
         try:
             while True:
@@ -671,13 +660,8 @@ class ScoreRole(_Role):
         With collectors' watermarks: up to the lowest point where some collector may still
         have a post in flight. Without any: everything stored ``SETTLE_SECONDS`` ago.
         """
-        async with self.store.engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.source_cursors.c.source, t.source_cursors.c.cursor).where(
-                    t.source_cursors.c.source.like(WATERMARK_PREFIX + "%")
-                )
-            )
-            marks = [Watermark.from_json(r.source[len(WATERMARK_PREFIX) :], r.cursor) for r in rows]
+        stored = await self.store.cursors(WATERMARK_PREFIX)
+        marks = [Watermark.from_json(name[len(WATERMARK_PREFIX) :], raw) for name, raw in stored.items()]
         wall = self.clock.now().timestamp()
         live = [m for m in marks if m.idle or wall - m.at < STALE_SECONDS]
         if not live:
@@ -690,30 +674,14 @@ class ScoreRole(_Role):
     async def _source_limit(self, mark: Watermark, wall: float) -> float:
         first = math.floor(self.horizon / BUCKET_SECONDS) if math.isfinite(self.horizon) else None
         buckets = sorted(b for b in mark.buckets if first is None or b >= first)
-        if buckets:
-            ts = t.posts.c.created_ts
-            cols = [
-                func.sum(case((and_(ts >= b * BUCKET_SECONDS, ts < (b + 1) * BUCKET_SECONDS), 1), else_=0))
-                for b in buckets
-            ]
-            async with self.store.engine.connect() as conn:
-                row = (
-                    await conn.execute(
-                        select(*cols).where(
-                            t.posts.c.source == mark.source,
-                            ts >= buckets[0] * BUCKET_SECONDS,
-                            # posts published after the watermark was taken are not in its
-                            # counts; in a time-ordered stream they are the newer ones
-                            ts <= (mark.max_ts if mark.max_ts is not None else 1e18),
-                        )
-                    )
-                ).one()
-            for b, stored in zip(buckets, row, strict=True):
-                if int(stored or 0) >= mark.buckets[b] or self._given_up(
-                    mark.source, b, int(stored or 0), wall
-                ):
-                    continue
-                return b * BUCKET_SECONDS - 1e-6  # something of this hour is still in flight
+        # posts published after the watermark was taken are not in its counts; in a
+        # time-ordered stream they are the newer ones
+        until = mark.max_ts if mark.max_ts is not None else 1e18
+        counts = await self.store.posts_per_hour(mark.source, buckets, until=until)
+        for b, stored in zip(buckets, counts, strict=True):
+            if stored >= mark.buckets[b] or self._given_up(mark.source, b, stored, wall):
+                continue
+            return b * BUCKET_SECONDS - 1e-6  # something of this hour is still in flight
         if mark.idle:
             return math.inf
         return mark.max_ts if mark.max_ts is not None else -math.inf
@@ -734,42 +702,10 @@ class ScoreRole(_Role):
 
     async def _fetch(
         self, lower: float, upper: float, settle: float | None, *, limit: int | None = None
-    ) -> list[_Stored]:
-        """Stored, scored posts with lower < created_ts <= upper not yet observed, oldest first.
-
-        Keys first, then the rows of the new ones: the late window is re-read every step,
-        and most of it has been observed already.
-        """
+    ) -> list[StoredPost]:
+        """Stored, scored posts with lower < created_ts <= upper not yet observed, oldest first."""
         if upper == -math.inf:
             return []  # a collector has posts in flight and nothing is known to be complete
-        keys = select(t.posts.c.pk, t.posts.c.created_ts).order_by(t.posts.c.created_ts, t.posts.c.pk)
-        if math.isfinite(lower):
-            keys = keys.where(t.posts.c.created_ts > lower)
-        if math.isfinite(upper):
-            keys = keys.where(t.posts.c.created_ts <= upper)
-        if settle is not None:
-            keys = keys.where(t.posts.c.ingested_ts <= settle)
-        async with self.store.engine.connect() as conn:
-            todo = [int(r.pk) for r in await conn.execute(keys) if r.pk not in self.processed]
-            if limit is not None:
-                todo = todo[:limit]
-            out: list[_Stored] = []
-            for i in range(0, len(todo), 500):
-                rows = await conn.execute(
-                    select(
-                        t.posts.c.pk,
-                        t.posts.c.created_ts,
-                        t.posts.c.data,
-                        t.classifications.c.negative,
-                        t.classifications.c.label,
-                        t.classifications.c.topics,
-                    )
-                    .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
-                    .where(t.posts.c.pk.in_(todo[i : i + 500]))
-                )
-                for row in rows:
-                    post = parse_post(json.loads(row.data), max_text=10**9)
-                    scored = ScoredPost(post, row.negative, row.label, json.loads(row.topics))
-                    out.append(_Stored(int(row.pk), float(row.created_ts), scored))
-        out.sort(key=lambda r: (r.created_ts, r.pk))
-        return out
+        return await self.store.stored_between(
+            lower, upper, stored_before=settle, skip=self.processed, limit=limit
+        )

@@ -9,7 +9,7 @@ import pytest
 
 from sentinel.alerting.responses import ResponseEvent, evaluate_effect
 from sentinel.alerting.stats import bootstrap_mean_diff, rate_ratio, two_proportions, wilson
-from sentinel.alerting.times import parse_when
+from sentinel.times import parse_when
 from sentinel.post import Author, Post, ScoredPost
 
 from .conftest import T0, H

@@ -21,7 +21,6 @@ MODULES = [
     "sentinel.notify.http",
     "sentinel.notify.markdown",
     "sentinel.notify.message",
-    "sentinel.notify.outbox",
     "sentinel.notify.ratelimit",
     "sentinel.notify.sanitize",
     "sentinel.notify.slack",

@@ -32,12 +32,12 @@ from typing import Any
 
 from sentinel.alerting.manage import ALL_WATCHES, MAX_ID, AlertManager, AlertNotFound, AlertStateError
 from sentinel.alerting.responses import ResponseLog
-from sentinel.alerting.times import parse_when
 from sentinel.clock import Clock
 from sentinel.config import parse_duration
 from sentinel.obs.logs import register_secret
 from sentinel.obs.server import HttpServer, Request, Response
 from sentinel.store.sql import SqlStore
+from sentinel.times import parse_when
 
 __all__ = ["PREFIX", "AlertApi", "ApiTokens", "register_routes"]
 

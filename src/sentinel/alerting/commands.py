@@ -20,11 +20,10 @@ import typer
 
 from sentinel.alerting.manage import ALL_WATCHES, AlertManager, AlertNotFound, AlertRecord, AlertStateError
 from sentinel.alerting.responses import KINDS, ResponseLog, evaluate_effect
-from sentinel.alerting.times import parse_when
 from sentinel.clock import UTC8, SystemClock
 from sentinel.config import Config, ConfigError, load_config, parse_duration
-from sentinel.store import schema as t
 from sentinel.store.sql import SqlStore
+from sentinel.times import parse_when
 
 __all__ = ["register"]
 
@@ -95,12 +94,7 @@ def _show(dt: datetime | None) -> str:
 
 
 async def _known_watches(cfg: Config, store: SqlStore) -> set[str]:
-    from sqlalchemy import select
-
-    known = {w.name for w in cfg.watches}
-    async with store.engine.connect() as conn:
-        known |= {r[0] for r in await conn.execute(select(t.alerts.c.watch).distinct())}
-    return known
+    return {w.name for w in cfg.watches} | await store.alert_watches()
 
 
 async def _check_watch(cfg: Config, store: SqlStore, watch: str, *, everything: bool = False) -> None:

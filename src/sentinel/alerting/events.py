@@ -36,9 +36,9 @@ from sentinel.obs.logs import alert_event_fields
 from sentinel.obs.metrics import Metrics
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent, RiskEngine
+from sentinel.store.base import Store
 from sentinel.store.lease import LeaseLost
 from sentinel.store.retry import Backoff, data_fault, describe
-from sentinel.store.sql import SqlStore
 
 __all__ = ["EventPath", "EventTimeFeed"]
 
@@ -53,7 +53,7 @@ class EventPath:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         clock: Clock,
         metrics: Metrics,
         channels_for: ChannelsFor,

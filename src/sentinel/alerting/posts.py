@@ -17,12 +17,9 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
-
 from sentinel.config import Config
 from sentinel.post import Author, Post, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent
-from sentinel.store import schema as t
 from sentinel.store.sql import SqlStore
 
 __all__ = ["PAGE", "PostFilter", "load_watch_posts", "watch_filter"]
@@ -95,47 +92,10 @@ async def load_watch_posts(
     """
     if progress is None:
         progress = sys.stderr.isatty()
-    lo, hi = since.timestamp(), until.timestamp()
-    p, c = t.posts.c, t.classifications.c
-    total = None
-    if progress:
-        async with store.engine.connect() as conn:
-            count = select(func.count()).select_from(t.posts).where(p.created_ts >= lo, p.created_ts < hi)
-            total = int((await conn.execute(count)).scalar_one())
+    total = await store.count_posts(since=since, until=until) if progress else None
     from tqdm import tqdm
 
-    base = (
-        select(p.pk, p.created_ts, p.post_id, p.text, p.data, c.negative, c.label, c.topics)
-        .join(t.classifications, c.post_pk == p.pk)
-        .where(p.created_ts >= lo, p.created_ts < hi)
-        .order_by(p.created_ts, p.pk)
-        .limit(PAGE)
-    )
-    kept: list[ScoredPost] = []
-    after: tuple[float, int] | None = None
     with tqdm(
         total=total, disable=not progress, unit=" posts", desc="reading posts", file=sys.stderr, leave=False
     ) as bar:
-        async with store.engine.connect() as conn:
-            while True:
-                q = base
-                if after is not None:  # keyset paging: no OFFSET scans on a big table
-                    q = q.where(or_(p.created_ts > after[0], and_(p.created_ts == after[0], p.pk > after[1])))
-                rows = (await conn.execute(q)).all()
-                if not rows:
-                    break
-                after = (rows[-1].created_ts, rows[-1].pk)
-                bar.update(len(rows))
-                for row in rows:
-                    if keep(row.post_id, row.text):
-                        kept.append(
-                            ScoredPost(
-                                post=parse_post(json.loads(row.data), max_text=10**9),
-                                negative=row.negative,
-                                label=row.label,
-                                topics=json.loads(row.topics),
-                            )
-                        )
-                if len(rows) < PAGE:
-                    break
-    return kept
+        return await store.matching_posts(keep, since=since, until=until, page=PAGE, on_page=bar.update)

@@ -27,16 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from sentinel.alerting.manage import AlertRecord, write_audit
+from sentinel.alerting.manage import AlertRecord, audit
 from sentinel.alerting.stats import Comparison, bootstrap_mean_diff, rate_ratio, two_proportions
-from sentinel.alerting.times import check_when, from_timestamp
 from sentinel.clock import Clock
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
-from sentinel.store import schema as t
-from sentinel.store.sql import SqlStore
+from sentinel.store.alerts import ResponseEvent
+from sentinel.store.base import Store
+from sentinel.times import check_when
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -68,34 +66,10 @@ MENTION_TERMS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseEvent:
-    """Something the company did about a crisis, at a moment in time."""
-
-    id: int
-    watch: str
-    at: datetime
-    kind: str
-    note: str | None = None
-    url: str | None = None
-    created_at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "watch": self.watch,
-            "at": self.at.isoformat(),
-            "kind": self.kind,
-            "note": self.note,
-            "url": self.url,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-        }
-
-
 class ResponseLog:
     """The ``responses`` table: record responses (audited) and read them back."""
 
-    def __init__(self, store: SqlStore, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
 
@@ -118,55 +92,16 @@ class ResponseLog:
             raise ValueError(f"url must start with http:// or https://, got {url[:60]!r}")
         now = self.clock.now()
         note = (note or "").strip()[:2000] or None
-        async with self.store.engine.begin() as conn:
-            res = await conn.execute(
-                t.responses.insert()
-                .values(
-                    watch=watch,
-                    at_ts=at.timestamp(),
-                    kind=kind,
-                    note=note,
-                    url=url,
-                    created_ts=now.timestamp(),
-                )
-                .returning(t.responses.c.id)
-            )
-            rid = int(res.scalar_one())
-            await write_audit(
-                conn,
-                now,
-                actor,
-                "response.add",
-                f"response:{rid}",
-                {"watch": watch, "at": at.isoformat(), "kind": kind, "note": note, "url": url},
-            )
+        response = ResponseEvent(0, watch, at.astimezone(UTC), kind, note, url, now)
+        data = {"watch": watch, "at": at.isoformat(), "kind": kind, "note": note, "url": url}
+        rid = await self.store.add_response(response, audit(now, actor, "response.add", "", data))
         return ResponseEvent(rid, watch, at.astimezone(UTC), kind, note, url, now)
 
     async def list(
         self, *, watch: str | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> list[ResponseEvent]:
         """Oldest first."""
-        q = select(t.responses).order_by(t.responses.c.at_ts, t.responses.c.id)
-        if watch is not None:
-            q = q.where(t.responses.c.watch == watch)
-        if since is not None:
-            q = q.where(t.responses.c.at_ts >= since.timestamp())
-        if until is not None:
-            q = q.where(t.responses.c.at_ts < until.timestamp())
-        async with self.store.engine.connect() as conn:
-            rows = list(await conn.execute(q))
-        return [
-            ResponseEvent(
-                int(r.id),
-                r.watch,
-                from_timestamp(r.at_ts, "response time"),
-                r.kind,
-                r.note,
-                r.url,
-                from_timestamp(r.created_ts, "response time"),
-            )
-            for r in rows
-        ]
+        return await self.store.responses(watch=watch, since=since, until=until)
 
 
 # -- effect ------------------------------------------------------------------------------------

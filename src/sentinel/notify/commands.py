@@ -18,7 +18,6 @@ from sentinel.clock import SystemClock
 from sentinel.config import Config, ConfigError, NotifyConfig, load_config
 from sentinel.notify import build_notifier
 from sentinel.notify.base import NotifyError
-from sentinel.notify.outbox import outbox_counts, outbox_entries, requeue_dead
 from sentinel.notify.sanitize import redact_text
 from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
@@ -149,15 +148,15 @@ def notify_outbox(
         try:
             await store.open()
             if retry_dead:
-                n = await requeue_dead(store.engine, channel)
+                n = await store.requeue_dead(channel)
                 typer.echo(f"{n} dead message(s) queued again; a running sentinel sends them within seconds")
-            counts = await outbox_counts(store.engine)
+            counts = await store.outbox_counts()
             typer.echo(f"{'channel':<16} {'pending':>8} {'sent':>8} {'dead':>8}")
             for ch, c in sorted(counts.items()):
                 if channel is None or ch == channel:
                     typer.echo(f"{ch:<16} {c['pending']:>8} {c['sent']:>8} {c['dead']:>8}")
             if dead:
-                for e in await outbox_entries(store.engine, status="dead", channel=channel):
+                for e in await store.outbox_entries(status="dead", channel=channel):
                     ev = e.event
                     typer.echo(
                         f"dead #{e.id} {e.channel}: {ev.watch} {ev.event} {ev.level} at {ev.at.isoformat()} "

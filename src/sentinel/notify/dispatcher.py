@@ -25,17 +25,14 @@ import logging
 import random
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
-
 from sentinel.clock import Clock
 from sentinel.notify.base import Notifier, NotifyError, wants
-from sentinel.notify.outbox import OutboxEntry, outbox_counts, outbox_entries, requeue_dead
 from sentinel.notify.ratelimit import RateLimiter
 from sentinel.notify.sanitize import redact_text
 from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
-from sentinel.store import schema as t
-from sentinel.store.sql import SqlStore
+from sentinel.store.base import Store
+from sentinel.store.outbox import OutboxEntry
 
 __all__ = ["Dispatcher", "OutboxEntry"]
 
@@ -63,7 +60,7 @@ class Dispatcher:
     def __init__(
         self,
         notifiers: Sequence[Notifier],
-        store: SqlStore,
+        store: Store,
         clock: Clock,
         metrics: Metrics,
         *,
@@ -149,13 +146,13 @@ class Dispatcher:
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """``{channel: {"pending": n, "sent": n, "dead": n}}`` over the whole outbox."""
-        return await outbox_counts(self.store.engine)
+        return await self.store.outbox_counts()
 
     async def entries(
         self, *, status: str | None = None, channel: str | None = None, limit: int | None = None
     ) -> list[OutboxEntry]:
         """Outbox rows with their events, oldest first."""
-        return await outbox_entries(self.store.engine, status=status, channel=channel, limit=limit)
+        return await self.store.outbox_entries(status=status, channel=channel, limit=limit)
 
     async def dead_letters(self, channel: str | None = None, limit: int = 100) -> list[OutboxEntry]:
         """Messages parked after too many tries or a permanent error, oldest first."""
@@ -163,17 +160,15 @@ class Dispatcher:
 
     async def requeue_dead(self, channel: str | None = None) -> int:
         """Give dead messages another full set of tries (after fixing a URL or a secret)."""
-        n = await requeue_dead(self.store.engine, channel)
+        n = await self.store.requeue_dead(channel)
         self.wake()
         await self.refresh_metrics()
         return n
 
     async def refresh_metrics(self) -> None:
-        q = select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)
-        async with self.store.engine.connect() as conn:
-            by_status = {s: int(n) for s, n in await conn.execute(q)}
-        self.metrics.outbox_pending.set(by_status.get("pending", 0))
-        self.metrics.outbox_dead.set(by_status.get("dead", 0))
+        counts = (await self.counts()).values()
+        self.metrics.outbox_pending.set(sum(c["pending"] for c in counts))
+        self.metrics.outbox_dead.set(sum(c["dead"] for c in counts))
 
     async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - mirrors stop()
         """Wait until no configured channel has a pending row; False on timeout."""
@@ -193,21 +188,9 @@ class Dispatcher:
         # the service still counts what the previous run sent; one UPDATE marks a whole
         # digest, so each distinct sent_ts is one message
         now = self._now()
-        async with self.store.engine.connect() as conn:
-            for ch, limiter in self.limiters.items():
-                if not limiter.longest:
-                    continue
-                rows = await conn.execute(
-                    select(t.outbox.c.sent_ts)
-                    .where(
-                        t.outbox.c.channel == ch,
-                        t.outbox.c.status == "sent",
-                        t.outbox.c.last_error.is_(None),
-                        t.outbox.c.sent_ts > now - limiter.longest,
-                    )
-                    .distinct()
-                )
-                limiter.seed([float(r[0]) for r in rows], now)
+        for ch, limiter in self.limiters.items():
+            if limiter.longest:
+                limiter.seed(await self.store.sent_times(ch, now - limiter.longest), now)
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
@@ -285,26 +268,10 @@ class Dispatcher:
         """Take the rows for this send, so that a second sentinel process sharing the store
         (scale-out) cannot send them too. A claim is a ``next_attempt_ts`` in the future:
         if this process dies mid-send, the rows fall due again after ``claim_ttl``."""
-        ids = [r.id for r in batch]
-        until = now + self.claim_ttl
-        async with self.store.engine.begin() as conn:
-            res = await conn.execute(
-                update(t.outbox)
-                .where(
-                    t.outbox.c.id.in_(ids), t.outbox.c.status == "pending", t.outbox.c.next_attempt_ts <= now
-                )
-                .values(next_attempt_ts=until)
-            )
-            if int(res.rowcount or 0) == len(ids):
-                self._claimed.update({r.id: r.next_attempt_ts for r in batch})
-                return True
-            # lost a race for some of them: give back the ones we did get
-            for r in batch:
-                await conn.execute(
-                    update(t.outbox)
-                    .where(t.outbox.c.id == r.id, t.outbox.c.next_attempt_ts == until)
-                    .values(next_attempt_ts=r.next_attempt_ts)
-                )
+        before = {r.id: r.next_attempt_ts for r in batch}
+        if await self.store.claim_outbox(before, now, now + self.claim_ttl):
+            self._claimed.update(before)
+            return True
         return False
 
     async def _release(self) -> None:
@@ -312,13 +279,7 @@ class Dispatcher:
         if not self._claimed:
             return
         claimed, self._claimed = self._claimed, {}
-        async with self.store.engine.begin() as conn:
-            for row_id, before in claimed.items():
-                await conn.execute(
-                    update(t.outbox)
-                    .where(t.outbox.c.id == row_id, t.outbox.c.status == "pending")
-                    .values(next_attempt_ts=before)
-                )
+        await self.store.release_outbox(claimed)
 
     def _backoff(self, attempts: int) -> float:
         delay = min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1))
@@ -338,19 +299,7 @@ class Dispatcher:
             else:
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempts)
                 retry[r.id] = (attempts, now + min(max(delay, 0.0), self.max_backoff))
-        async with self.store.engine.begin() as conn:
-            if dead:
-                await conn.execute(
-                    update(t.outbox)
-                    .where(t.outbox.c.id.in_(dead), t.outbox.c.status == "pending")
-                    .values(status="dead", attempts=t.outbox.c.attempts + 1, last_error=error)
-                )
-            for row_id, (attempts, next_ts) in retry.items():
-                await conn.execute(
-                    update(t.outbox)
-                    .where(t.outbox.c.id == row_id, t.outbox.c.status == "pending")
-                    .values(attempts=attempts, next_attempt_ts=next_ts, last_error=error)
-                )
+        await self.store.fail_outbox(dead, retry, error)
         self.metrics.notifications.labels(channel, "failed").inc(len(batch))
         if dead:
             self.metrics.notifications.labels(channel, "dead").inc(len(dead))
@@ -370,16 +319,7 @@ class Dispatcher:
     async def _mark(self, batch: list[OutboxEntry], *, status: str, error: str | None) -> None:
         for r in batch:
             self._claimed.pop(r.id, None)
-        # ``status == "pending"`` in the WHERE makes a second marking a no-op, not a double count
-        async with self.store.engine.begin() as conn:
-            await conn.execute(
-                update(t.outbox)
-                .where(t.outbox.c.id.in_([r.id for r in batch]), t.outbox.c.status == "pending")
-                .values(
-                    status=status,
-                    sent_ts=self._now(),
-                    attempts=t.outbox.c.attempts + (0 if error == SKIPPED_SILENCED else 1),
-                    last_error=error,
-                )
-            )
+        await self.store.mark_outbox(
+            [r.id for r in batch], status=status, error=error, at=self._now(), tried=error != SKIPPED_SILENCED
+        )
         await self.refresh_metrics()

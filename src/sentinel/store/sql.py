@@ -8,26 +8,31 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, event, func, select, text, update
+from sqlalchemy import and_, case, delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from sentinel.clock import Clock
 from sentinel.config import StorageConfig
 from sentinel.obs.metrics import Metrics
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import Post, ScoredPost, parse_post
-from sentinel.risk.base import AlertEvent
 from sentinel.store import schema as t
+from sentinel.store.alerts import AlertTables
+from sentinel.store.lease import Lease
+from sentinel.store.outbox import OutboxTables
 from sentinel.store.retry import data_fault, describe
 
-__all__ = ["SqlStore", "async_url"]
+__all__ = ["SqlStore", "StoredPost", "async_url"]
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +70,20 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPost:
+    """A stored, scored post with its row key and event time."""
+
+    pk: int
+    created_ts: float
+    scored: ScoredPost
+
+
 def _post_from_row(data: str) -> Post:
     return parse_post(json.loads(data), max_text=10**9)
 
 
-class SqlStore:
+class SqlStore(AlertTables, OutboxTables):
     """Posts, classifications, alerts, cursors and the notification outbox.
 
     Every write goes through :meth:`writing`, which keeps :attr:`writable` (what ``/readyz``
@@ -293,9 +307,58 @@ class SqlStore:
             self.metrics.posts_duplicate.labels(p.platform, src).inc()
         return inserted
 
-    async def count_posts(self) -> int:
+    async def count_posts(self, *, since: datetime | None = None, until: datetime | None = None) -> int:
+        q = select(func.count()).select_from(t.posts)
+        if since is not None:
+            q = q.where(t.posts.c.created_ts >= _ts(since))
+        if until is not None:
+            q = q.where(t.posts.c.created_ts < _ts(until))
         async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(t.posts))).scalar_one())
+            return int((await conn.execute(q)).scalar_one())
+
+    async def matching_posts(
+        self,
+        keep: Callable[[str, str], bool],
+        *,
+        since: datetime,
+        until: datetime,
+        page: int = 5000,
+        on_page: Callable[[int], object] = lambda n: None,
+    ) -> list[ScoredPost]:
+        """Scored posts in [since, until) that ``keep(post id, text)`` accepts, oldest first.
+
+        ``keep`` sees the raw ``text`` column before a row's JSON is decoded, and rows are
+        read in keyset pages of ``page`` (one round trip each, no OFFSET scans), so a week
+        of a busy brand reads in seconds. ``on_page(n)`` is told each page's size.
+        """
+        p, c = t.posts.c, t.classifications.c
+        base = (
+            select(p.pk, p.created_ts, p.post_id, p.text, p.data, c.negative, c.label, c.topics)
+            .join(t.classifications, c.post_pk == p.pk)
+            .where(p.created_ts >= _ts(since), p.created_ts < _ts(until))
+            .order_by(p.created_ts, p.pk)
+            .limit(page)
+        )
+        kept: list[ScoredPost] = []
+        after: tuple[float, int] | None = None
+        async with self.engine.connect() as conn:
+            while True:
+                q = base
+                if after is not None:
+                    q = q.where(or_(p.created_ts > after[0], and_(p.created_ts == after[0], p.pk > after[1])))
+                rows = (await conn.execute(q)).all()
+                if not rows:
+                    break
+                after = (rows[-1].created_ts, rows[-1].pk)
+                on_page(len(rows))
+                kept.extend(
+                    ScoredPost(_post_from_row(row.data), row.negative, row.label, json.loads(row.topics))
+                    for row in rows
+                    if keep(row.post_id, row.text)
+                )
+                if len(rows) < page:
+                    break
+        return kept
 
     async def scored_posts(
         self,
@@ -330,6 +393,66 @@ class SqlStore:
                     label=row.label,
                     topics=json.loads(row.topics),
                 )
+
+    async def posts_per_hour(self, source: str, hours: Sequence[int], *, until: float) -> list[int]:
+        """How many stored posts of ``source`` fall in each event-time hour of ``hours``
+        (``created_ts // 3600``), counting only those created at or before ``until``."""
+        if not hours:
+            return []
+        ts = t.posts.c.created_ts
+        cols = [func.sum(case((and_(ts >= h * 3600.0, ts < (h + 1) * 3600.0), 1), else_=0)) for h in hours]
+        q = select(*cols).where(t.posts.c.source == source, ts >= min(hours) * 3600.0, ts <= until)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).one()
+        return [int(n or 0) for n in row]
+
+    async def stored_between(
+        self,
+        lower: float,
+        upper: float,
+        *,
+        stored_before: float | None = None,
+        skip: Container[int] = (),
+        limit: int | None = None,
+    ) -> list[StoredPost]:
+        """Scored posts with ``lower < created_ts <= upper`` (and stored before
+        ``stored_before``) whose keys are not in ``skip``, oldest first, at most ``limit``.
+
+        Keys first, then the rows of the new ones: a caller that re-reads a window it has
+        mostly seen (the scorer's late window) fetches only what is new.
+        """
+        keys = select(t.posts.c.pk, t.posts.c.created_ts).order_by(t.posts.c.created_ts, t.posts.c.pk)
+        if math.isfinite(lower):
+            keys = keys.where(t.posts.c.created_ts > lower)
+        if math.isfinite(upper):
+            keys = keys.where(t.posts.c.created_ts <= upper)
+        if stored_before is not None:
+            keys = keys.where(t.posts.c.ingested_ts <= stored_before)
+        out: list[StoredPost] = []
+        async with self.engine.connect() as conn:
+            todo = [int(r.pk) for r in await conn.execute(keys) if r.pk not in skip]
+            if limit is not None:
+                todo = todo[:limit]
+            for i in range(0, len(todo), 500):
+                rows = await conn.execute(
+                    select(
+                        t.posts.c.pk,
+                        t.posts.c.created_ts,
+                        t.posts.c.data,
+                        t.classifications.c.negative,
+                        t.classifications.c.label,
+                        t.classifications.c.topics,
+                    )
+                    .join(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
+                    .where(t.posts.c.pk.in_(todo[i : i + 500]))
+                )
+                for row in rows:
+                    scored = ScoredPost(
+                        _post_from_row(row.data), row.negative, row.label, json.loads(row.topics)
+                    )
+                    out.append(StoredPost(int(row.pk), float(row.created_ts), scored))
+        out.sort(key=lambda r: (r.created_ts, r.pk))
+        return out
 
     async def prune_posts(self, older_than: datetime, *, batch: int = 5000) -> int:
         """Delete old posts in small transactions so ingestion never waits long."""
@@ -372,130 +495,25 @@ class SqlStore:
             stmt.on_conflict_do_update(index_elements=["source"], set_={"cursor": cursor, "updated_ts": at})
         )
 
-    # -- alerts ------------------------------------------------------------------------------
-
-    async def open_alert_levels(self) -> dict[str, str]:
+    async def cursors(self, prefix: str) -> dict[str, str]:
+        """Every cursor whose name starts with ``prefix`` (the collectors' watermarks)."""
+        q = select(t.source_cursors.c.source, t.source_cursors.c.cursor).where(
+            t.source_cursors.c.source.like(prefix + "%")
+        )
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.alerts.c.watch, t.alerts.c.level).where(t.alerts.c.status == "open")
-            )
-            return {r.watch: r.level for r in rows}
+            return {str(r.source): str(r.cursor) for r in await conn.execute(q)}
 
-    async def save_events(
-        self,
-        events: Sequence[AlertEvent],
-        channels_for: Callable[[AlertEvent], list[str]],
-        *,
-        cursor: tuple[str, str] | None = None,
-        fence: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-    ) -> list[AlertEvent]:
-        """Persist alert events and queue them in the outbox, in one transaction; return those kept.
+    async def save_cursors(self, cursors: Sequence[tuple[str, str]], at: float) -> None:
+        """Several cursors in one transaction (a source's cursor with its watermark)."""
+        async with self.writing("cursor") as conn:
+            for source, cursor in cursors:
+                await self.upsert_cursor(conn, source, cursor, at)
 
-        The outbox row exists before any attempt to send, so a crash between here and the
-        chat service loses nothing; the delivery worker sends each (event, channel) once.
-        ``cursor`` (source, value) is saved in the same transaction: the scorer's horizon
-        goes with the events it produced, so a restart neither repeats nor skips them.
-        ``fence`` runs first in the transaction and raises to veto it (a scorer that lost
-        its lease, see :meth:`~sentinel.store.lease.Lease.fence`).
-        """
-        started = time.perf_counter()
-        kept: list[AlertEvent] = []
-        async with self.writing("alerts") as conn:
-            if fence is not None:
-                await fence(conn)
-            if cursor is not None:
-                await self.upsert_cursor(conn, *cursor)
-            for ev in events:
-                at = _ts(ev.at)
-                if ev.event == "opened":
-                    res = await conn.execute(
-                        t.alerts.insert()
-                        .values(
-                            watch=ev.watch,
-                            status="open",
-                            level=ev.level,
-                            risk=ev.risk,
-                            opened_ts=at,
-                            updated_ts=at,
-                        )
-                        .returning(t.alerts.c.id)
-                    )
-                    ev.alert_id = int(res.scalar_one())
-                else:
-                    row = await conn.execute(
-                        select(t.alerts.c.id)
-                        .where(t.alerts.c.watch == ev.watch, t.alerts.c.status == "open")
-                        .order_by(t.alerts.c.id.desc())
-                        .limit(1)
-                    )
-                    alert_id = row.scalar_one_or_none()
-                    if alert_id is None and ev.event in ("resolved", "deescalated"):
-                        # resolved by hand meanwhile: the engine's own wind-down says nothing new
-                        continue
-                    if alert_id is None:  # resolved by hand, but the engine still escalates: a new alert
-                        res = await conn.execute(
-                            t.alerts.insert()
-                            .values(
-                                watch=ev.watch,
-                                status="open",
-                                level=ev.level,
-                                risk=ev.risk,
-                                opened_ts=at,
-                                updated_ts=at,
-                            )
-                            .returning(t.alerts.c.id)
-                        )
-                        alert_id = res.scalar_one()
-                    ev.alert_id = int(alert_id)
-                    values: dict[str, Any] = {"level": ev.level, "risk": ev.risk, "updated_ts": at}
-                    if ev.event == "resolved":
-                        values.update(status="resolved", resolved_ts=at)
-                    await conn.execute(update(t.alerts).where(t.alerts.c.id == ev.alert_id).values(**values))
-                res = await conn.execute(
-                    t.alert_events.insert()
-                    .values(
-                        alert_id=ev.alert_id,
-                        watch=ev.watch,
-                        event=ev.event,
-                        level=ev.level,
-                        risk=ev.risk,
-                        at_ts=at,
-                        data="{}",
-                    )
-                    .returning(t.alert_events.c.id)
-                )
-                ev.id = int(res.scalar_one())
-                kept.append(ev)
-                await conn.execute(
-                    update(t.alert_events)
-                    .where(t.alert_events.c.id == ev.id)
-                    .values(data=json.dumps(ev.to_record(), ensure_ascii=False))
-                )
-                channels = channels_for(ev)
-                if channels:
-                    await conn.execute(
-                        t.outbox.insert(),
-                        [
-                            {
-                                "event_id": ev.id,
-                                "channel": ch,
-                                "status": "pending",
-                                "attempts": 0,
-                                "next_attempt_ts": 0.0,
-                                "created_ts": time.time(),
-                            }
-                            for ch in channels
-                        ],
-                    )
-        self.metrics.store_write_seconds.labels("alerts").observe(time.perf_counter() - started)
-        return kept
+    # -- leases ------------------------------------------------------------------------------
 
-    async def alert_events(self, *, watch: str | None = None) -> list[AlertEvent]:
-        q = select(t.alert_events.c.data).order_by(t.alert_events.c.id)
-        if watch is not None:
-            q = q.where(t.alert_events.c.watch == watch)
-        async with self.engine.connect() as conn:
-            return [AlertEvent.from_record(json.loads(r.data)) for r in await conn.execute(q)]
+    def lease(self, name: str, holder: str, *, ttl: float, clock: Clock | None = None) -> Lease:
+        """The singleton lease ``name`` (the scorer, the notifier) as ``holder`` sees it."""
+        return Lease(self.engine, name, holder, ttl=ttl, clock=clock)
 
 
 def _b(name: str) -> Any:
