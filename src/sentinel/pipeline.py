@@ -40,7 +40,7 @@ from sentinel.sources.base import Source, SourceContext, SourceHealth
 from sentinel.store import SqlStore
 from sentinel.store.retry import Backoff, data_fault, describe
 
-__all__ = ["Runtime", "RuntimeSink", "run_streaming"]
+__all__ = ["Runtime", "RuntimeSink", "mount_alert_api", "run_streaming"]
 
 log = logging.getLogger(__name__)
 WARM_START_WINDOW = timedelta(hours=24)
@@ -188,11 +188,7 @@ class Runtime:
         self._server = HttpServer(
             self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
         )
-        from sentinel.alerting.api import ApiTokens, register_routes
-
-        register_routes(
-            self._server, self.store, self.clock, ApiTokens.from_config(self.config), [w.name for w in self.config.watches]
-        )
+        mount_alert_api(self._server, self.config, self.store, self.clock)
         await self._server.start()
 
     async def readiness(self) -> dict[str, bool]:
@@ -463,6 +459,14 @@ class _Staged(NamedTuple):
     fresh: list[Envelope]
     seen: list[tuple[Post, str]]
     scored: list[ScoredPost]
+
+
+def mount_alert_api(server: Any, config: Config, store: SqlStore, clock: Clock) -> None:
+    """The alert API (/api/v1/...) on a role's metrics server: every role serves it, since it
+    needs only the store (docs/alerting.md)."""
+    from sentinel.alerting.api import ApiTokens, register_routes
+
+    register_routes(server, store, clock, ApiTokens.from_config(config), [w.name for w in config.watches])
 
 
 async def run_streaming(source: Source, sink: RuntimeSink, metrics: Metrics, stopping: asyncio.Event) -> None:

@@ -37,7 +37,7 @@ from sentinel.bus import build_bus
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError
 from sentinel.obs.metrics import Metrics
-from sentinel.pipeline import Runtime, RuntimeSink, run_streaming
+from sentinel.pipeline import Runtime, RuntimeSink, mount_alert_api, run_streaming
 from sentinel.post import Post, RecentKeys, ScoredPost
 from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.sources.base import Source, SourceContext, SourceHealth
@@ -276,6 +276,7 @@ class _Role:
             self._server = HttpServer(
                 self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
             )
+            mount_alert_api(self._server, self.config, self.store, self.clock)
             await self._server.start()
 
     async def readiness(self) -> dict[str, bool]:
