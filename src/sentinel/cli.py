@@ -85,16 +85,12 @@ def run(
             typer.echo(f"cannot start: {problem}", err=True)
         raise typer.Exit(1)
     _setup_logging(cfg)
-    from sentinel.pipeline import Runtime
+    from sentinel.roles import build_daemon
 
-    runtime = Runtime(cfg) if role == "all" else None
+    daemon = None
     try:
-        if runtime is not None:
-            asyncio.run(runtime.run())
-        else:
-            from sentinel.roles import run_role
-
-            asyncio.run(run_role(cfg, role))
+        daemon = build_daemon(cfg, role)
+        asyncio.run(daemon.run())
     except ConfigError as exc:
         _config_error(exc)
         raise typer.Exit(2) from None
@@ -103,7 +99,7 @@ def run(
         if message is None:
             raise
         log.debug("start-up failure", exc_info=True)
-        started = runtime is not None and runtime.started
+        started = daemon is not None and daemon.started
         typer.echo(f"{'sentinel stopped' if started else 'cannot start'}: {message}", err=True)
         raise typer.Exit(1) from None
 

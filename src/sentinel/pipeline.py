@@ -1,9 +1,11 @@
 """The daemon: sources -> bus -> classifier -> store -> risk engine -> notifiers, in one process.
 
-:class:`Runtime` owns every part and their lifecycle. Start-up: open the store (migrate),
-warm the risk engine from stored posts, start the delivery worker, the consumer, the
-metrics server, and the sources (polling ones on APScheduler, streaming ones as tasks).
-Shut-down on SIGINT/SIGTERM: sources stop, the bus drains, the store flushes, exit 0.
+:class:`Runtime` is every role's part in one process (``sentinel run``, ``--role all``):
+the sources, the consumer (the classify role's, shared with
+:class:`~sentinel.roles.ClassifyRuntime`), the risk engine on the wall clock, and delivery.
+Its lifecycle (start, signals, drain, stop once) is :class:`~sentinel.daemon.Daemon`'s, the
+same as every scaled-out role's; alert events leave the engine through the one
+:class:`~sentinel.alerting.events.EventPath`.
 
 A batch is acknowledged on the bus only once the store committed it. While the store
 refuses writes (locked, full, restarting) the batch is retried with capped backoff, the bus
@@ -16,31 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import signal
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
 from sentinel.alerting.events import EventPath
-from sentinel.allocator import trim_forever
 from sentinel.bus import Bus, Envelope, build_bus
-from sentinel.clock import Clock, SystemClock
+from sentinel.clock import Clock
 from sentinel.config import Config, ConfigError
+from sentinel.daemon import Daemon, Delivery, SourceRunner
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
 from sentinel.scoring import Scorer, load_classifier, resighted
-from sentinel.sources import build_source
-from sentinel.sources.base import Source, SourceContext, SourceHealth
-from sentinel.store import SqlStore
+from sentinel.sources.base import Source, SourceContext
 from sentinel.store.retry import Backoff, data_fault, describe
 
-__all__ = ["Runtime", "RuntimeSink", "mount_alert_api", "run_streaming"]
+__all__ = ["Runtime", "RuntimeSink"]
 
 log = logging.getLogger(__name__)
 WARM_START_WINDOW = timedelta(hours=24)
@@ -84,11 +79,19 @@ class RuntimeSink:
         await self.bus.drain()
 
 
-class Runtime:
-    """All of sentinel in one asyncio process (the embedded default).
+class Runtime(Daemon):
+    """All of sentinel in one asyncio process: every role's part (the embedded default).
+
+    The parts, downstream first: delivery (the outbox worker), the risk engine (warmed from
+    stored posts, evaluated after every stored batch and every 5 s), the consumer (bus ->
+    classify -> store -> ack) and the sources. The lifecycle is :class:`~sentinel.daemon.Daemon`'s.
 
     >>> # asyncio.run(Runtime(load_config("config/sentinel.toml")).run())
     """
+
+    name = "all"
+    open_retries = 0  # one process: a database that is not there is an error to report now
+    drain_timeout = 30.0
 
     def __init__(
         self,
@@ -100,29 +103,20 @@ class Runtime:
         scorer: Scorer | None = None,
         notifiers: Sequence[Any] | None = None,
     ) -> None:
-        self.config = config
-        self.clock = clock or SystemClock()
-        self.metrics = metrics or Metrics()
-        self.store = SqlStore(config.storage, self.metrics)
+        super().__init__(config, clock=clock, metrics=metrics)
         self.bus: Bus = build_bus(config.bus)
         self._risk = risk
         self._scorer = scorer
         self._notifiers = notifiers
-        self.sources: list[tuple[Source, SourceContext, RuntimeSink]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stream_tasks: list[asyncio.Task[None]] = []
+        self.runner: SourceRunner | None = None
+        self.delivery: Delivery | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._scheduler: AsyncIOScheduler | None = None
-        self._server: Any = None
         self._risk_lock = asyncio.Lock()
-        self._stopping = asyncio.Event()
-        self.started = False
 
     # -- start / stop ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        await self.store.open()
+    async def _start(self) -> None:
         await self.bus.start()
         if self._scorer is None:
             classifier = await asyncio.to_thread(load_classifier, self.config.classifier)
@@ -135,32 +129,34 @@ class Runtime:
             except ValueError as exc:
                 raise ConfigError(f"{self.config.path or '<config>'}: {exc}") from None
         await self._warm_start()
-        from sentinel.notify import build_notifiers
-        from sentinel.notify.dispatcher import Dispatcher
-
-        notifiers = (
-            list(self._notifiers)
-            if self._notifiers is not None
-            else build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
-        )
-        self.dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
+        self.delivery = Delivery(self.config, self.store, self.clock, self.metrics, notifiers=self._notifiers)
         self.events = EventPath(
-            self.store, self.clock, self.metrics, self.dispatcher.channels_for, wake=self.dispatcher.wake
+            self.store, self.clock, self.metrics, self.delivery.channels_for, wake=self.delivery.wake
         )
-        await self.dispatcher.start()
+        await self.delivery.start()
         self._consumer = asyncio.create_task(self._consume(), name="sentinel-consumer")
         self._ticker = asyncio.create_task(self._tick(), name="sentinel-ticker")
-        await self._start_server()
-        self._start_sources()
-        self._tasks.add(asyncio.create_task(trim_forever(), name="malloc-trim"))
-        self.started = True
+        self.runner = SourceRunner(
+            self.config, self.clock, self.metrics, self.store, self._sink, self._stopping
+        )
+        from sentinel.store.retention import RetentionJob
+
+        RetentionJob(self.store, self.config.storage, self.clock).schedule(self.runner.scheduler)
+        await self.runner.start()
         log.info(
             "sentinel started: %d source(s), %d watch(es), %d notifier(s), model %s",
             len(self.sources),
             len(self.config.watches),
-            len(notifiers),
+            self.delivery.channels,
             self.scorer.model_name,
         )
+
+    async def _sink(self, source: str) -> RuntimeSink:
+        return RuntimeSink(source, self.bus, self.metrics)
+
+    @property
+    def sources(self) -> list[tuple[Source, SourceContext, RuntimeSink]]:
+        return self.runner.sources if self.runner is not None else []
 
     @property
     def scorer(self) -> Scorer:
@@ -180,99 +176,24 @@ class Runtime:
         if posts:
             log.info("risk engine warmed with %d stored post(s)", len(posts))
 
-    async def _start_server(self) -> None:
-        if not self.config.metrics.enabled:
-            return
-        from sentinel.obs.server import HttpServer
-
-        self._server = HttpServer(
-            self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
-        )
-        mount_alert_api(self._server, self.config, self.store, self.clock)
-        await self._server.start()
-
-    async def readiness(self) -> dict[str, bool]:
+    async def _readiness(self) -> dict[str, bool]:
         return {
-            # a read probe passes on a locked or full database: writes must be going through too
-            "store": self.store.writable and await self.store.ping(),
             "bus": self._consumer is not None and not self._consumer.done(),
             "sources": self.started and not self._stopping.is_set(),
         }
 
-    def _start_sources(self) -> None:
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-        from sentinel.store.retention import RetentionJob
-
-        RetentionJob(self.store, self.config.storage, self.clock).schedule(self._scheduler)
-        for sc in self.config.sources:
-            if not sc.enabled:
-                continue
-            health = SourceHealth(sc.name, self.metrics)
-            ctx = SourceContext(
-                config=sc, clock=self.clock, cursors=self.store, metrics=self.metrics, health=health
-            )
-            source = build_source(ctx)
-            sink = RuntimeSink(sc.name, self.bus, self.metrics)
-            self.sources.append((source, ctx, sink))
-            if source.streaming:
-                task = asyncio.create_task(self._run_streaming(source, sink), name=f"source-{sc.name}")
-                self._stream_tasks.append(task)
-            else:
-                self._scheduler.add_job(
-                    self._run_poll,
-                    IntervalTrigger(seconds=max(sc.interval, 1.0), jitter=max(sc.interval * 0.1, 0.5)),
-                    args=(source, ctx, sink),
-                    id=sc.name,
-                    max_instances=1,
-                    coalesce=True,
-                    next_run_time=None,
-                )
-                # first run right away, with a little jitter so sources don't stampede
-                self._scheduler.modify_job(
-                    sc.name,
-                    next_run_time=_utcnow_plus(random.uniform(0, min(2.0, sc.interval / 10))),
-                )
-        self._scheduler.start()
-
-    async def _run_streaming(self, source: Source, sink: RuntimeSink) -> None:
-        await run_streaming(source, sink, self.metrics, self._stopping)
-
-    async def _run_poll(self, source: Source, ctx: SourceContext, sink: RuntimeSink) -> None:
-        if self._stopping.is_set():
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await source.collect(sink)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("source %s run failed", source.name)
-            ctx.health.failure(self.clock.now(), "internal", repr(exc)[:200])
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-
-    async def stop(self, drain_timeout: float = 30.0) -> None:
-        """Sources stop, the bus drains, the store flushes; then everything closes."""
-        self._stopping.set()
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        for task in [*self._stream_tasks, *self._tasks]:
-            task.cancel()
-        for task in [*self._stream_tasks, *self._tasks]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for source, _, _ in self.sources:
-            with contextlib.suppress(Exception):
-                await source.close()
+    async def _drain(self) -> None:
+        """Sources stop, the bus drains, the risk engine evaluates a last time, delivery finishes."""
+        if self.runner is not None:
+            await self.runner.stop()
         if self._consumer is not None and not self._consumer.done():
             try:
-                await asyncio.wait_for(self.bus.drain(), drain_timeout)
+                await asyncio.wait_for(self.bus.drain(), self.drain_timeout)
             except TimeoutError:
                 log.warning(
-                    "bus not drained after %.0fs; %d post(s) will be re-read", drain_timeout, self.bus.depth()
+                    "bus not drained after %.0fs; %d post(s) will be re-read",
+                    self.drain_timeout,
+                    self.bus.depth(),
                 )
         for worker in (self._consumer, self._ticker):
             if worker is not None:
@@ -284,28 +205,11 @@ class Runtime:
                 await self._evaluate()
             except Exception:
                 log.exception("last risk evaluation failed")
-        if self.started:
-            await self.dispatcher.stop(timeout=10.0)
-        if self._server is not None:
-            await self._server.stop()
+        if self.delivery is not None:
+            await self.delivery.stop(timeout=10.0)
+
+    async def _close(self) -> None:
         await self.bus.close()
-        await self.store.close()
-        log.info("sentinel stopped")
-
-    async def run(self) -> None:
-        """Run until SIGINT or SIGTERM (or :meth:`request_stop`), then stop cleanly."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
-        try:
-            await self._stopping.wait()
-        finally:
-            await self.stop()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -459,34 +363,3 @@ class _Staged(NamedTuple):
     fresh: list[Envelope]
     seen: list[tuple[Post, str]]
     scored: list[ScoredPost]
-
-
-def mount_alert_api(server: Any, config: Config, store: SqlStore, clock: Clock) -> None:
-    """The alert API (/api/v1/...) on a role's metrics server: every role serves it, since it
-    needs only the store (docs/alerting.md)."""
-    from sentinel.alerting.api import ApiTokens, register_routes
-
-    register_routes(server, store, clock, ApiTokens.from_config(config), [w.name for w in config.watches])
-
-
-async def run_streaming(source: Source, sink: RuntimeSink, metrics: Metrics, stopping: asyncio.Event) -> None:
-    """Run a streaming source until it ends or ``stopping`` is set; a crash restarts it with backoff."""
-    backoff = 1.0
-    while not stopping.is_set():
-        try:
-            await source.collect(sink)
-            return  # a finite stream (a file without follow, a finished scenario)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a source bug must not take the daemon down
-            log.exception("source %s failed; restarting in %.0fs", source.name, backoff)
-            metrics.fetch_errors.labels(source.name, type(exc).__name__).inc()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
-
-
-def _utcnow_plus(seconds: float) -> Any:
-    # APScheduler needs wall-clock datetimes for its own timers (not event time)
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC) + timedelta(seconds=seconds)

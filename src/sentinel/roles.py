@@ -24,23 +24,21 @@ import contextlib
 import json
 import logging
 import math
-import random
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sentinel.alerting.events import EventPath, EventTimeFeed
-from sentinel.allocator import trim_forever
 from sentinel.bus import build_bus
-from sentinel.clock import Clock, SystemClock
+from sentinel.clock import Clock
 from sentinel.config import Config, ConfigError
+from sentinel.daemon import Daemon, Delivery, SourceRunner
 from sentinel.obs.metrics import Metrics
-from sentinel.pipeline import Runtime, RuntimeSink, mount_alert_api, run_streaming
+from sentinel.pipeline import Runtime, RuntimeSink
 from sentinel.post import Post, RecentKeys, ScoredPost
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.sources.base import Source, SourceContext, SourceHealth
+from sentinel.sources.base import Source, SourceContext
 from sentinel.store import SqlStore
 from sentinel.store.lease import Lease, LeaseLost, default_holder
 from sentinel.store.retry import describe
@@ -53,6 +51,7 @@ __all__ = [
     "NotifyRole",
     "ScoreRole",
     "Watermark",
+    "build_daemon",
     "run_role",
 ]
 
@@ -71,38 +70,29 @@ LIVE_LAG = 600.0  # event time this close to the wall clock is live: quiet perio
 STEP_LIMIT = 5000  # posts per scorer step, so the lease is renewed between steps
 
 
+def build_daemon(
+    config: Config, role: str, *, clock: Clock | None = None, metrics: Metrics | None = None
+) -> Daemon:
+    """The process ``sentinel run --role ROLE`` runs: ``all`` is every role's part in one."""
+    if role in ("collect", "classify") and config.bus.type != "mqtt":
+        raise ConfigError(f'--role {role} needs [bus] type = "mqtt" (processes share posts through a broker)')
+    kinds: dict[str, type[Daemon]] = {
+        "all": Runtime,
+        "collect": CollectRole,
+        "classify": ClassifyRuntime,
+        "score": ScoreRole,
+        "notify": NotifyRole,
+    }
+    if role not in kinds:
+        raise ConfigError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    return kinds[role](config, clock=clock, metrics=metrics)
+
+
 async def run_role(
     config: Config, role: str, *, clock: Clock | None = None, metrics: Metrics | None = None
 ) -> None:
     """Run one role until SIGINT/SIGTERM (``sentinel run --role``)."""
-    if role == "all":
-        await Runtime(config, clock=clock, metrics=metrics).run()
-        return
-    if role in ("collect", "classify") and config.bus.type != "mqtt":
-        raise ConfigError(f'--role {role} needs [bus] type = "mqtt" (processes share posts through a broker)')
-    if role == "classify":
-        await ClassifyRuntime(config, clock=clock, metrics=metrics).run()
-        return
-    kinds: dict[str, type[_Role]] = {"collect": CollectRole, "score": ScoreRole, "notify": NotifyRole}
-    if role not in kinds:
-        raise ConfigError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-    await kinds[role](config, clock=clock, metrics=metrics).run()
-
-
-async def _open_store(store: SqlStore) -> None:
-    """Open (and migrate) with retries: the database may still be starting, or another
-    process may be running the same migration right now."""
-    delay = 0.5
-    for attempt in range(8):
-        try:
-            await store.open()
-            return
-        except Exception as exc:
-            if attempt == 7:
-                raise
-            log.warning("store not ready (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 10.0)
+    await build_daemon(config, role, clock=clock, metrics=metrics).run()
 
 
 # -- watermarks ----------------------------------------------------------------------------------
@@ -253,67 +243,7 @@ class WatermarkCursors:
 # -- the roles -------------------------------------------------------------------------------------
 
 
-class _Role:
-    """Start-up, shut-down on SIGINT/SIGTERM, and the metrics/health server of one role."""
-
-    name = "role"
-
-    def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
-        self.config = config
-        self.clock = clock or SystemClock()
-        self.metrics = metrics or Metrics()
-        self.store = SqlStore(config.storage, self.metrics)
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._server: Any = None
-
-    async def start(self) -> None:
-        await _open_store(self.store)
-        self._tasks.append(asyncio.create_task(trim_forever(), name="malloc-trim"))
-        if self.config.metrics.enabled:
-            from sentinel.obs.server import HttpServer
-
-            self._server = HttpServer(
-                self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
-            )
-            mount_alert_api(self._server, self.config, self.store, self.clock)
-            await self._server.start()
-
-    async def readiness(self) -> dict[str, bool]:
-        return {
-            "store": self.store.writable and await self.store.ping(),
-            self.name: not self._stopping.is_set(),
-        }
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._server is not None:
-            await self._server.stop()
-        await self.store.close()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
-        log.info("sentinel %s started", self.name)
-        try:
-            await self._stopping.wait()
-        finally:
-            await self.stop()
-            log.info("sentinel %s stopped", self.name)
-
-
-class CollectRole(_Role):
+class CollectRole(Daemon):
     """Sources → broker, with watermarks for the scorer."""
 
     name = "collect"
@@ -322,61 +252,27 @@ class CollectRole(_Role):
         super().__init__(config, clock=clock, metrics=metrics)
         self.bus = build_bus(config.bus, role="collect")
         self.watermarks = WatermarkCursors(self.store, self.clock)
-        self.sources: list[tuple[Source, SourceContext, CountingSink]] = []
-        self._scheduler: Any = None
+        self.runner: SourceRunner | None = None
 
-    async def start(self) -> None:
-        await super().start()
+    @property
+    def sources(self) -> list[tuple[Source, SourceContext, CountingSink]]:
+        return self.runner.sources if self.runner is not None else []
+
+    async def _start(self) -> None:
         await self.bus.start()
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        from sentinel.sources import build_source
-
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-        for sc in self.config.sources:
-            if not sc.enabled:
-                continue
-            health = SourceHealth(sc.name, self.metrics)
-            ctx = SourceContext(
-                config=sc, clock=self.clock, cursors=self.watermarks, metrics=self.metrics, health=health
-            )
-            source = build_source(ctx)
-            sink = CountingSink(sc.name, self.bus, self.metrics, self.watermarks)
-            await self.watermarks.load(sink)
-            self.sources.append((source, ctx, sink))
-            if source.streaming:
-                self._tasks.append(asyncio.create_task(self._stream(source), name=f"source-{sc.name}"))
-            else:
-                self._scheduler.add_job(
-                    self._poll,
-                    IntervalTrigger(seconds=max(sc.interval, 1.0), jitter=max(sc.interval * 0.1, 0.5)),
-                    args=(source, ctx, sink),
-                    id=sc.name,
-                    max_instances=1,
-                    coalesce=True,
-                    next_run_time=datetime.now(UTC) + timedelta(seconds=random.uniform(0, 2)),
-                )
-        self._scheduler.start()
+        self.runner = SourceRunner(
+            self.config, self.clock, self.metrics, self.watermarks, self._sink, self._stopping
+        )
+        await self.runner.start()
         self._tasks.append(asyncio.create_task(self._watermarks(), name="watermarks"))
 
-    async def readiness(self) -> dict[str, bool]:
-        checks = await super().readiness()
-        checks["broker"] = bool(getattr(self.bus, "connected", True))
-        return checks
+    async def _sink(self, source: str) -> CountingSink:
+        sink = CountingSink(source, self.bus, self.metrics, self.watermarks)
+        await self.watermarks.load(sink)
+        return sink
 
-    async def _stream(self, source: Source) -> None:
-        sink = next(s for src, _, s in self.sources if src is source)
-        await run_streaming(source, sink, self.metrics, self._stopping)
-
-    async def _poll(self, source: Source, ctx: SourceContext, sink: CountingSink) -> None:
-        if self._stopping.is_set():
-            return
-        try:
-            await source.collect(sink)
-        except Exception as exc:
-            log.exception("source %s run failed", source.name)
-            ctx.health.failure(self.clock.now(), "internal", repr(exc)[:200])
+    async def _readiness(self) -> dict[str, bool]:
+        return {**await super()._readiness(), "broker": self.bus.connected}
 
     async def _watermarks(self) -> None:
         """Every second: sources that published nothing new are marked idle (the scorer need
@@ -386,8 +282,7 @@ class CollectRole(_Role):
             try:
                 # what was published until now is the broker's once this returns; a steady
                 # stream never lets the bus drain completely, so do not wait for that
-                settle = getattr(self.bus, "settle", None)
-                await (settle() if settle is not None else self.bus.drain())
+                await self.bus.settle()
                 for _, _, sink in self.sources:
                     await self.watermarks.refresh(sink)
             except asyncio.CancelledError:
@@ -395,19 +290,14 @@ class CollectRole(_Role):
             except Exception:
                 log.exception("could not write watermarks; retrying")
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        for task in self._tasks:
-            task.cancel()
-        for source, _, _ in self.sources:
-            with contextlib.suppress(Exception):
-                await source.close()
+    async def _drain(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.bus.drain(), 30.0)
+
+    async def _close(self) -> None:
         await self.bus.close()
-        await super().stop()
 
 
 class _NoRisk:
@@ -431,25 +321,22 @@ class ClassifyRuntime(Runtime):
     is never acknowledged before — the broker holds it meanwhile.
     """
 
+    name = "classify"
+    open_retries = Daemon.open_retries  # a role waits for a database that is still starting
+
     def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
         worker = config.model_copy(update={"sources": [], "notifiers": []})
         super().__init__(worker, clock=clock, metrics=metrics, risk=_NoRisk(), notifiers=[])
         self.bus = build_bus(config.bus, role="classify")
 
-    async def start(self) -> None:
-        await _open_store(self.store)
-        await super().start()
-
     async def _warm_start(self) -> None:
         return None  # no risk state here
 
-    async def readiness(self) -> dict[str, bool]:
-        checks = await super().readiness()
-        checks["broker"] = bool(getattr(self.bus, "connected", True))
-        return checks
+    async def _readiness(self) -> dict[str, bool]:
+        return {**await super()._readiness(), "broker": self.bus.connected}
 
 
-class NotifyRole(_Role):
+class NotifyRole(Daemon):
     """The outbox delivery worker; one process at a time holds the ``notify`` lease."""
 
     name = "notify"
@@ -463,50 +350,32 @@ class NotifyRole(_Role):
         lease_ttl: float = 15.0,
     ) -> None:
         super().__init__(config, clock=clock, metrics=metrics)
-        self.lease_ttl = lease_ttl
-        self.holder = default_holder("notify")
-        self.dispatcher: Any = None  # the Dispatcher while this process holds the lease
+        self.delivery = Delivery(config, self.store, self.clock, self.metrics, lease_ttl=lease_ttl)
 
-    async def start(self) -> None:
-        await super().start()
-        self._tasks.append(asyncio.create_task(self._lead(), name="notify"))
+    @property
+    def holder(self) -> str:
+        return self.delivery.holder
 
-    async def _lead(self) -> None:
-        from sentinel.notify import build_notifiers
-        from sentinel.notify.dispatcher import Dispatcher
+    @holder.setter
+    def holder(self, value: str) -> None:
+        self.delivery.holder = value
 
-        lease = self.store.lease("notify", self.holder, ttl=self.lease_ttl, clock=self.clock)
-        try:
-            while True:
-                try:
-                    held = await lease.acquire()
-                except Exception as exc:
-                    log.warning("lease check failed: %s", exc)
-                    held = self.dispatcher is not None  # keep going through a short database outage
-                if held and self.dispatcher is None:
-                    notifiers = build_notifiers(
-                        list(self.config.notifiers), clock=self.clock, metrics=self.metrics
-                    )
-                    self.dispatcher = Dispatcher(notifiers, self.store, self.clock, self.metrics)
-                    await self.dispatcher.start()
-                elif not held and self.dispatcher is not None:
-                    await self.dispatcher.stop(timeout=10.0)
-                    self.dispatcher = None
-                if self.dispatcher is not None:
-                    self.dispatcher.wake()  # events written by the scorer in another process
-                await asyncio.sleep(lease.ttl / 5)
-        finally:
-            if self.dispatcher is not None:
-                await self.dispatcher.stop(timeout=10.0)
-                self.dispatcher = None
-            with contextlib.suppress(Exception):
-                await lease.release()
+    @property
+    def dispatcher(self) -> Any:
+        """The Dispatcher while this process holds the lease, else None."""
+        return self.delivery.dispatcher
+
+    async def _start(self) -> None:
+        await self.delivery.start()
+
+    async def _drain(self) -> None:
+        await self.delivery.stop(timeout=10.0)
 
 
 # -- the scorer ------------------------------------------------------------------------------------
 
 
-class ScoreRole(_Role):
+class ScoreRole(Daemon):
     """The risk engine over stored posts, in event time; one active scorer (a DB lease)."""
 
     name = "score"
@@ -536,15 +405,10 @@ class ScoreRole(_Role):
         self._scheduler: Any = None
         self.lease: Lease | None = None  # set while leading: event writes are fenced by it
 
-    async def start(self) -> None:
-        await super().start()
-        from sentinel.notify import build_notifiers
-        from sentinel.notify.dispatcher import Dispatcher
-
+    async def _start(self) -> None:
         # the scorer only needs to know which channels want an event (the outbox rows); the
         # notify role delivers them
-        notifiers = build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
-        channels = Dispatcher(notifiers, self.store, self.clock, self.metrics).channels_for
+        channels = Delivery(self.config, self.store, self.clock, self.metrics).channels_for
         self.path = EventPath(self.store, self.clock, self.metrics, channels)
         self._tasks.append(asyncio.create_task(self._lead(), name="scorer"))
         # pruning old posts is a singleton job too; its own lease picks one process
@@ -556,10 +420,9 @@ class ScoreRole(_Role):
         RetentionJob(self.store, self.config.storage, self.clock).schedule(self._scheduler)
         self._scheduler.start()
 
-    async def stop(self) -> None:
+    async def _drain(self) -> None:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        await super().stop()
 
     async def _lead(self) -> None:
         lease = self.store.lease("scorer", self.holder, ttl=self.lease_ttl, clock=self.clock)

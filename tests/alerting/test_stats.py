@@ -9,8 +9,8 @@ import pytest
 
 from sentinel.alerting.responses import ResponseEvent, evaluate_effect
 from sentinel.alerting.stats import bootstrap_mean_diff, rate_ratio, two_proportions, wilson
-from sentinel.times import parse_when
 from sentinel.post import Author, Post, ScoredPost
+from sentinel.times import parse_when
 
 from .conftest import T0, H
 

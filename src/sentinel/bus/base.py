@@ -41,6 +41,16 @@ class Bus(Protocol):
         """Wait until every post published so far has been acknowledged."""
         ...
 
+    async def settle(self) -> None:
+        """Wait until the publishes in flight now are the bus's (not for ones started
+        meanwhile, nor for acknowledgements, as :meth:`drain` does)."""
+        ...
+
     def depth(self) -> int: ...
+
+    @property
+    def connected(self) -> bool:
+        """Whether the bus can take and hand out posts now (``/readyz``)."""
+        ...
 
     async def close(self) -> None: ...
