@@ -5,7 +5,7 @@ follows the posts' ``created_at``. No network, no store, no wall clock: the same
 gives the same output, byte for byte.
 
 Speed (docs/risk.md, "Backtest speed"): each distinct text is classified once
-(:class:`~sentinel.scoring.TextCache`: reposts and copies repeat their text); with the
+(:class:`~sentinel.nlp.scoring.TextCache`: reposts and copies repeat their text); with the
 transformer, classification runs in a worker process one chunk ahead of the engine, so
 the two use both cores (torch holds the GIL here, so a thread would not overlap them);
 and the default engine takes a whole chunk per ``observe`` / ``evaluate``.
@@ -30,10 +30,10 @@ from sentinel.batching import chunked
 from sentinel.clock import ManualClock
 from sentinel.config import ClassifierConfig, Config, level_rank
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
+from sentinel.nlp.scoring import Scorer, TextCache, load_classifier, resighted
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, RecentKeys, ScoredPost, parse_post_json
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.scoring import Scorer, TextCache, load_classifier, resighted
 
 __all__ = ["CACHE_SIZE", "MAX_JUMP", "BacktestSummary", "run_backtest"]
 

@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 
 from sentinel import __version__
+from sentinel.cliconfig import ConfigOption, config_error, load_or_exit
 from sentinel.config import (
     Config,
     ConfigError,
     default_config_places,
     find_default_config,
-    load_config,
 )
 
 __all__ = ["app", "main"]
@@ -35,24 +35,7 @@ simulate_app = typer.Typer(help="Local simulators and labelled scenarios.", no_a
 app.add_typer(db_app, name="db")
 app.add_typer(simulate_app, name="simulate")
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config (default: config/sentinel.toml).")
-]
 log = logging.getLogger("sentinel")
-
-
-def _load(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        _config_error(exc)
-        raise typer.Exit(2) from None
-
-
-def _config_error(exc: object) -> None:
-    # one line per problem, each naming the file (or variable) and the key
-    for line in str(exc).splitlines():
-        typer.echo(f"config error: {line}", err=True)
 
 
 def _setup_logging(config: Config) -> None:
@@ -78,7 +61,7 @@ def run(
         )
         raise typer.Exit(2)
     limit_arenas()  # before the classifier's and the database's threads allocate
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     problems = preflight(cfg, role)
     if problems:
         for problem in problems:
@@ -92,7 +75,7 @@ def run(
         daemon = build_daemon(cfg, role)
         asyncio.run(daemon.run())
     except ConfigError as exc:
-        _config_error(exc)
+        config_error(exc)
         raise typer.Exit(2) from None
     except Exception as exc:  # start-up failures: one line naming what failed, not a traceback
         message = describe_failure(exc, cfg)
@@ -111,7 +94,7 @@ def backtest(
     config: ConfigOption = None,
 ) -> None:
     """Replay a recorded stream through scoring and risk in event time (deterministic)."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     from sentinel.backtest import run_backtest
 
     problem = _backtest_paths_problem(input, output)
@@ -145,7 +128,7 @@ def export(
     until: Annotated[str | None, typer.Option(help="ISO 8601 end (exclusive).")] = None,
 ) -> None:
     """Write stored posts (with sentiment and topics) as canonical JSON lines, oldest first."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
 
     def when(value: str | None, name: str) -> datetime | None:
         if value is None:
@@ -191,7 +174,7 @@ async def _export(cfg: Config, since: datetime | None, until: datetime | None, m
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the database migrations (also done at start)."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     from sentinel.store import SqlStore
 
     async def go() -> None:
@@ -206,7 +189,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
     """Validate the config (sections, sources, watches, notifiers) without running."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     problems: list[str] = []
     where = str(cfg.path or "<defaults>")
     from sentinel.preflight import static_problems
@@ -223,7 +206,7 @@ def check_config(config: ConfigOption = None) -> None:
     problems += [f"{where}: {p}" for p in check_notifiers(list(cfg.notifiers))]
     problems += _check_sources(cfg, where)
     if problems:
-        _config_error("\n".join(problems))
+        config_error("\n".join(problems))
         raise typer.Exit(2)
     typer.echo(
         f"{where}: ok ({len(cfg.sources)} source(s), {len(cfg.watches)} watch(es), "

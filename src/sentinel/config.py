@@ -24,7 +24,7 @@ import tomllib
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -55,8 +55,26 @@ __all__ = [
     "level_rank",
     "load_config",
     "parse_duration",
+    "parse_options",
     "strict_bool",
 ]
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+def parse_options(model: type[OptionsT], options: Mapping[str, Any]) -> OptionsT:
+    """Validate a component's own options (a source's, a channel's) with ``model``; the
+    ValueError names each offending key (the caller adds which component)."""
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "(options)"
+            msg = "unknown option" if e["type"] == "extra_forbidden" else e["msg"]
+            problems.append(f"{key}: {msg}")
+        raise ValueError("; ".join(problems)) from None
+
 
 DEFAULT_CONFIG = Path("config/sentinel.toml")
 LEVELS = ("blue", "yellow", "orange", "red")

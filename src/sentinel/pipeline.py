@@ -28,10 +28,10 @@ from sentinel.bus import Bus, Envelope, build_bus
 from sentinel.clock import Clock
 from sentinel.config import Config, ConfigError
 from sentinel.daemon import Daemon, Delivery, SourceRunner
+from sentinel.nlp.scoring import Scorer, load_classifier, resighted
 from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, ScoredPost, parse_post
 from sentinel.risk.base import AlertEvent, RiskEngine
-from sentinel.scoring import Scorer, load_classifier, resighted
 from sentinel.sources.base import Source, SourceContext
 from sentinel.store.retry import Backoff, data_fault, describe
 

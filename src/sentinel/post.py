@@ -12,6 +12,7 @@ import math
 import re
 import sys
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -375,19 +376,45 @@ def parse_post_json(line: str | bytes, *, max_text: int = MAX_TEXT_CHARS) -> Pos
 
 
 class RecentKeys:
-    """A bounded set of recently seen (platform, id) keys: duplicates arrive close together,
-    so remembering the last ``size`` keeps memory flat on a stream of any length."""
+    """A bounded memory of recently seen keys (``(platform, id)``, or a feed's own ids):
+    duplicates arrive close together, so remembering the last ``limit`` keeps memory flat
+    on a stream of any length.
 
-    def __init__(self, size: int = 500_000) -> None:
-        self.size = size
-        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+    Two ways to use it: :meth:`seen` asks and remembers at once (a duplicate filter);
+    :meth:`fresh` and :meth:`remember` keep a *fingerprint* with each key (a post's
+    counters), so a post seen again with new counters counts as new (a source hands a
+    growing repost cascade on again) and a key is remembered only once it was handed on.
 
-    def seen(self, key: tuple[str, str]) -> bool:
+    >>> recent = RecentKeys(limit=2)
+    >>> recent.seen(("weibo", "1")), recent.seen(("weibo", "1"))
+    (False, True)
+    """
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.limit = limit
+        self._keys: OrderedDict[Hashable, Hashable] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def seen(self, key: Hashable) -> bool:
         """True if ``key`` was seen before; remembers it either way."""
         if key in self._keys:
             self._keys.move_to_end(key)
             return True
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
+        self.remember(key)
         return False
+
+    def fresh(self, key: Hashable, fingerprint: Hashable = None) -> bool:
+        """True unless ``key`` was remembered with this ``fingerprint``; remembers nothing."""
+        return key not in self._keys or self._keys[key] != fingerprint
+
+    def remember(self, key: Hashable, fingerprint: Hashable = None) -> None:
+        """Note ``key`` (call after ``sink.put`` returned, so nothing unsent is skipped)."""
+        self._keys[key] = fingerprint
+        self._keys.move_to_end(key)
+        while len(self._keys) > self.limit:
+            self._keys.popitem(last=False)

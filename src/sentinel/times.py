@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from sentinel.config import parse_duration
 
-__all__ = ["EARLIEST", "LATEST", "check_when", "from_timestamp", "parse_when"]
+__all__ = ["EARLIEST", "LATEST", "check_when", "from_timestamp", "parse_when", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +81,24 @@ def parse_when(value: str, now: datetime) -> datetime:
         raise ValueError(f"{value!r} needs a UTC offset, e.g. {text}+08:00")
     check_when(when)
     return when
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """An HTTP ``Retry-After`` (seconds, or an HTTP date) as seconds from ``now``, never
+    negative; None when absent or unreadable (a date without a zone included)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())

@@ -14,12 +14,12 @@ from sentinel.backtest import run_backtest
 from sentinel.config import config_from_dict
 from sentinel.nlp.base import Scores
 from sentinel.nlp.lexicon import LexiconClassifier
+from sentinel.nlp.scoring import Scorer, TextCache
 from sentinel.obs.metrics import Metrics
 from sentinel.post import ScoredPost
 from sentinel.risk import build_risk_engine
 from sentinel.risk.base import AlertEvent
 from sentinel.risk.engine import Engine
-from sentinel.scoring import Scorer, TextCache
 from sentinel.simulate.scenario import generate
 
 CONFIG = {"classifier": {"type": "lexicon"}, "watch": [{"name": "艾克美", "query": "艾克美 OR ACME"}]}

@@ -10,10 +10,10 @@ from pathlib import Path
 from sentinel.backtest import run_backtest
 from sentinel.config import Config, config_from_dict
 from sentinel.nlp.lexicon import LexiconClassifier
+from sentinel.nlp.scoring import Scorer
 from sentinel.obs.metrics import Metrics
 from sentinel.post import parse_post
 from sentinel.roles import WATERMARK_PREFIX, ScoreRole, Watermark
-from sentinel.scoring import Scorer
 from sentinel.store import SqlStore
 
 from .support import WindowEngine, stream

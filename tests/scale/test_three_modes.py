@@ -33,10 +33,10 @@ from sentinel.cli import app
 from sentinel.clock import ManualClock
 from sentinel.config import Config, config_from_dict
 from sentinel.nlp.lexicon import LexiconClassifier
+from sentinel.nlp.scoring import Scorer
 from sentinel.obs.metrics import Metrics
 from sentinel.pipeline import Runtime
 from sentinel.roles import ClassifyRuntime, CollectRole, NotifyRole, ScoreRole
-from sentinel.scoring import Scorer
 from sentinel.store import SqlStore
 
 from .conftest import eventually

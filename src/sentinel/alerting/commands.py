@@ -20,8 +20,9 @@ import typer
 
 from sentinel.alerting.manage import ALL_WATCHES, AlertManager, AlertNotFound, AlertRecord, AlertStateError
 from sentinel.alerting.responses import KINDS, ResponseLog, evaluate_effect
+from sentinel.cliconfig import ConfigOption, load_or_exit
 from sentinel.clock import UTC8, SystemClock
-from sentinel.config import Config, ConfigError, load_config, parse_duration
+from sentinel.config import Config, parse_duration
 from sentinel.store.sql import SqlStore
 from sentinel.times import parse_when
 
@@ -29,9 +30,6 @@ __all__ = ["register"]
 
 T = TypeVar("T")
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config (default: config/sentinel.toml).")
-]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who is doing this (default: your login name).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -39,14 +37,6 @@ alerts_app = typer.Typer(help="Alerts: list, show, acknowledge, resolve, silence
 response_app = typer.Typer(
     help="Record the company's responses and measure their effect.", no_args_is_help=True
 )
-
-
-def _load(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        typer.echo(f"config error:\n{exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -128,7 +118,7 @@ def alerts_list(
     """List alerts, newest first (times in UTC+8)."""
     if status not in ("open", "resolved", "all"):
         raise _fail("--status must be open, resolved or all")
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     alerts = _run(
         cfg,
         lambda s: AlertManager(s, SystemClock()).list_alerts(
@@ -147,7 +137,7 @@ def alerts_list(
 @alerts_app.command("show")
 def alerts_show(alert_id: int, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """One alert: its events (with factors and sample posts) and its audit trail."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
 
     async def work(store: SqlStore) -> tuple[Any, Any, Any]:
         m = AlertManager(store, SystemClock())
@@ -191,7 +181,7 @@ def alerts_ack(
     note: Annotated[str | None, typer.Option(help="What is being done about it.")] = None,
 ) -> None:
     """Acknowledge an alert: later notifications for it say who has it."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     alert = _run(cfg, lambda s: AlertManager(s, SystemClock()).ack(alert_id, actor=_by(by), note=note))
     typer.echo(_alert_line(alert))
 
@@ -204,7 +194,7 @@ def alerts_resolve(
     note: Annotated[str | None, typer.Option(help="Why it is over.")] = None,
 ) -> None:
     """Resolve an open alert by hand."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     alert = _run(cfg, lambda s: AlertManager(s, SystemClock()).resolve(alert_id, actor=_by(by), note=note))
     typer.echo(_alert_line(alert))
 
@@ -221,7 +211,7 @@ def alerts_silence(
     """Hold back notifications for a watch for a while (alerts are still recorded)."""
     if (duration is None) == (until is None):
         raise _fail("give exactly one of --for and --until")
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     now = SystemClock().now()
     if duration is not None:
         try:
@@ -249,7 +239,7 @@ def alerts_silences(
     as_json: JsonOption = False,
 ) -> None:
     """List silences (active ones unless --all)."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     silences = _run(
         cfg, lambda s: AlertManager(s, SystemClock()).silences(watch=watch, active_only=not show_all)
     )
@@ -268,7 +258,7 @@ def alerts_silences(
 @alerts_app.command("unsilence")
 def alerts_unsilence(silence_id: int, config: ConfigOption = None, by: ByOption = None) -> None:
     """End a silence now."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     silence = _run(cfg, lambda s: AlertManager(s, SystemClock()).expire_silence(silence_id, actor=_by(by)))
     typer.echo(f"silence #{silence.id} on {silence.watch} ended {_show(silence.ends_at)}")
 
@@ -289,7 +279,7 @@ def response_add(
     """Record a response (statement, apology, recall, clarification, other)."""
     if kind not in KINDS:
         raise _fail(f"--kind must be one of {', '.join(KINDS)}")
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     when = _when(at, "at")
 
     async def work(store: SqlStore) -> Any:
@@ -309,7 +299,7 @@ def response_list(
     as_json: JsonOption = False,
 ) -> None:
     """List recorded responses, oldest first."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     rs = _run(cfg, lambda s: ResponseLog(s, SystemClock()).list(watch=watch))
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in rs], ensure_ascii=False, indent=2))
@@ -326,7 +316,7 @@ def response_effect(
     as_json: JsonOption = False,
 ) -> None:
     """Measure each response's effect: before vs after, with intervals."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     try:
         span = timedelta(seconds=parse_duration(window))
     except ValueError as exc:
@@ -391,7 +381,7 @@ def report(
     force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
 ) -> None:
     """Write the review report of a watch (self-contained HTML, Markdown, JSON)."""
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     start, end = _when(since, "from"), _when(until, "to")
     try:
         span = timedelta(seconds=parse_duration(window))

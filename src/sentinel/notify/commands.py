@@ -9,13 +9,13 @@ parked as dead in the store, and can give dead messages another try.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from sentinel.cliconfig import ConfigOption, load_or_exit
 from sentinel.clock import SystemClock
-from sentinel.config import Config, ConfigError, NotifyConfig, load_config
+from sentinel.config import Config, ConfigError, NotifyConfig
 from sentinel.notify import build_notifier
 from sentinel.notify.base import NotifyError
 from sentinel.notify.sanitize import redact_text
@@ -24,21 +24,10 @@ from sentinel.risk.base import AlertEvent
 
 __all__ = ["register", "sample_event"]
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config (default: config/sentinel.toml).")
-]
 ChannelOption = Annotated[
     list[str] | None,
     typer.Option("--channel", help="Only this [[notify]] entry (its name, or its type); repeatable."),
 ]
-
-
-def _load(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        typer.echo(f"config error:\n{exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def sample_event(note: str, level: str = "orange") -> AlertEvent:
@@ -111,7 +100,7 @@ def notify_test(
     if level not in ("blue", "yellow", "orange", "red"):
         typer.echo(f"--level must be blue, yellow, orange or red, not {level!r}", err=True)
         raise typer.Exit(2)
-    cfg = _load(config)
+    cfg = load_or_exit(config)
     selected = _select(cfg, channel)
     if not selected:
         typer.echo("no [[notify]] entries are configured", err=True)
@@ -141,7 +130,7 @@ def notify_outbox(
     """Show pending / sent / dead notification counts per channel (and the dead letters)."""
     from sentinel.store.sql import SqlStore
 
-    cfg = _load(config)
+    cfg = load_or_exit(config)
 
     async def work() -> None:
         store = SqlStore(cfg.storage)

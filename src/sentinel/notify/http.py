@@ -9,18 +9,18 @@ documentation says, and messages that never contain the webhook's secrets.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sentinel import __version__
 from sentinel.clock import Clock
-from sentinel.config import NotifyConfig, level_rank, parse_duration
+from sentinel.config import NotifyConfig, level_rank, parse_duration, parse_options
 from sentinel.notify.base import NotifyError
 from sentinel.notify.message import Templates
 from sentinel.notify.ratelimit import parse_rate
@@ -28,6 +28,7 @@ from sentinel.notify.sanitize import redact_text, redact_url
 from sentinel.obs.logs import register_secret, register_url
 from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
+from sentinel.times import retry_after_seconds
 
 __all__ = ["ChannelOptions", "HttpNotifier", "Request", "http_error", "parse_options", "retry_after"]
 
@@ -66,33 +67,10 @@ class ChannelOptions(BaseModel):
 OptionsT = TypeVar("OptionsT", bound=ChannelOptions)
 
 
-def parse_options(model: type[OptionsT], options: dict[str, Any]) -> OptionsT:
-    """Validate a section's extra keys; the ValueError names the key (build_notifiers adds the entry)."""
-    try:
-        return model.model_validate(options)
-    except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "(options)"
-            msg = "unknown option" if e["type"] == "extra_forbidden" else e["msg"]
-            problems.append(f"{key}: {msg}")
-        raise ValueError("; ".join(problems)) from None
-
-
 def retry_after(response: httpx.Response, default: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number or an HTTP date)."""
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return default
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, when.timestamp() - time.time())
+    """Seconds from a ``Retry-After`` header (a number or an HTTP date), else ``default``."""
+    seconds = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
+    return default if seconds is None else seconds
 
 
 def _snippet(response: httpx.Response) -> str:

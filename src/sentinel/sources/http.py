@@ -24,20 +24,20 @@ import json
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from sentinel.clock import Clock
-from sentinel.config import Duration
+from sentinel.config import Duration, parse_options
 from sentinel.obs.logs import redact_url
+from sentinel.post import RecentKeys
 from sentinel.sources.base import CursorStore, PostSink, SourceContext, SourceHealth
+from sentinel.times import retry_after_seconds
 
 __all__ = [
     "BLOCKED_STATUSES",
@@ -94,17 +94,6 @@ class HttpOptions(BaseModel):
     cookie: str | None = Field(None, repr=False)  # resolved from env: by config; never logged
     proxy: str | None = None
     verify: bool = True
-
-
-def parse_options(model: type[OptionsT], options: Mapping[str, Any]) -> OptionsT:
-    """Validate a source's options; the ValueError names the offending key."""
-    try:
-        return model.model_validate(dict(options))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(options)"
-        msg = "unknown option" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ValueError(f"{key}: {msg}") from None
 
 
 class FetchError(Exception):
@@ -178,22 +167,6 @@ HOST_LIMITER = HostRateLimiter()
 
 def _is_login_page(url: httpx.URL) -> bool:
     return "passport" in url.host or any(part in url.path.lower() for part in ("/login", "/signin"))
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
 
 
 class HttpFetcher:
@@ -378,35 +351,6 @@ class RunGate:
             pause = max(pause, min(retry_after, self.options.max_run_backoff))
         self.not_before = now + timedelta(seconds=pause)
         return pause
-
-
-class RecentKeys:
-    """Recently emitted posts and their counters: no duplicates within one process.
-
-    A post seen again with the same counters is a duplicate and skipped; with new
-    counters it is emitted again, so that the store sees a repost cascade grow.
-    """
-
-    def __init__(self, limit: int = 50_000) -> None:
-        self.limit = limit
-        self._keys: OrderedDict[Hashable, Hashable] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._keys
-
-    def fresh(self, key: Hashable, fingerprint: Hashable = None) -> bool:
-        """True unless ``key`` was emitted with this ``fingerprint``; does not remember it."""
-        return key not in self._keys or self._keys[key] != fingerprint
-
-    def remember(self, key: Hashable, fingerprint: Hashable = None) -> None:
-        """Note ``key`` as handed on: call after ``sink.put`` returned, so nothing unsent is skipped."""
-        self._keys[key] = fingerprint
-        self._keys.move_to_end(key)
-        while len(self._keys) > self.limit:
-            self._keys.popitem(last=False)
 
 
 class SeenSet:

@@ -120,7 +120,7 @@ class WeiboSource(PollingSource):
         super().__init__(ctx)
         # what this process handed on, with counters: a reposted original is emitted again only
         # when its counters moved, and a post already sent as an original is not sent twice
-        self.recent = RecentKeys()
+        self.recent = RecentKeys(50_000)  # this source's ids with their counters
         self.streams = [f"k:{k}" for k in self.options.keywords] + [f"u:{u}" for u in self.options.users]
         self._long_text_budget = 0
 
