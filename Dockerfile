@@ -23,6 +23,7 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorc
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+# the base dependencies only: the train extra (scikit-learn, scipy) is not the daemon's
 RUN pip install --no-cache-dir -e . \
  && python -m compileall -q /app/src
 

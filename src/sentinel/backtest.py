@@ -394,7 +394,9 @@ def _consume(
 def _progress(enabled: bool) -> Callable[[int], object]:
     if not enabled:
         return lambda n: None
-    from tqdm import tqdm
-
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm comes with the train extra; the daemon does not need it
+        return lambda n: None
     bar = tqdm(unit=" posts", smoothing=0.1)
     return bar.update

@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,45 @@ def test_dockerfile_pins_cpu_torch(dockerfile: list[tuple[str, str]]) -> None:
     assert "torch==2.13.0" in pyproject["project"]["dependencies"]
     assert "cu1" not in text  # no CUDA wheels
 
+
+
+_WITHOUT_TRAIN_EXTRA = """
+import importlib.machinery, sys
+BLOCKED = ("sklearn", "scipy", "pydantic_settings")
+
+class Hide:  # a package that is not installed: its finder answers None
+    def __init__(self, inner):
+        self.inner = inner
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            return None
+        return self.inner.find_spec(name, path, target)
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+
+sys.meta_path[:] = [Hide(f) if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
+import sentinel.cli, sentinel.roles, sentinel.alerting.report
+from sentinel.config import ClassifierConfig
+from sentinel.nlp.scoring import load_classifier
+scores = load_classifier(ClassifierConfig()).classify(["艾克美的产品太差了，要求退款"])
+assert scores[0].negative > 0.5, scores
+print("ok")
+"""
+
+
+def test_the_daemon_needs_nothing_of_the_train_extra() -> None:
+    """The runtime image installs the base dependencies only (``pip install -e .``): the
+    training libraries are an extra, and the daemon (the bundled transformer included)
+    runs without them."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    base = " ".join(pyproject["project"]["dependencies"])
+    for name in ("scikit-learn", "scipy", "tqdm", "pydantic-settings"):
+        assert name not in base
+    assert "sentinel[train]" in pyproject["project"]["optional-dependencies"]["dev"]
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TRAIN_EXTRA], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 def test_dockerfile_runs_as_non_root(dockerfile: list[tuple[str, str]]) -> None:
     users = [args for word, args in final_stage(dockerfile) if word == "USER"]

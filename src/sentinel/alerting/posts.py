@@ -92,10 +92,12 @@ async def load_watch_posts(
     """
     if progress is None:
         progress = sys.stderr.isatty()
-    total = await store.count_posts(since=since, until=until) if progress else None
-    from tqdm import tqdm
-
-    with tqdm(
-        total=total, disable=not progress, unit=" posts", desc="reading posts", file=sys.stderr, leave=False
-    ) as bar:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm comes with the train extra; a report does not need it
+        progress = False
+    if not progress:
+        return await store.matching_posts(keep, since=since, until=until, page=PAGE)
+    total = await store.count_posts(since=since, until=until)
+    with tqdm(total=total, unit=" posts", desc="reading posts", file=sys.stderr, leave=False) as bar:
         return await store.matching_posts(keep, since=since, until=until, page=PAGE, on_page=bar.update)

@@ -175,7 +175,14 @@ def train_command(
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:
     """Train the bundled sentiment + crisis-topic model from the shared corpora."""
-    from sentinel.nlp.train import TrainSettings, train
+    try:
+        from sentinel.nlp.train import TrainSettings, train
+    except ImportError as exc:  # scikit-learn, scipy, tqdm: the train extra
+        typer.echo(
+            f"sentinel train needs the train extra ({exc.name} is missing): pip install -e '.[train]'",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
     settings = TrainSettings(
         data=data or _default_data_dir(),
