@@ -158,12 +158,6 @@ def train_command(
     linear_init: Annotated[
         float, typer.Option(help="fit the linear head by logistic regression first (C; 0 = off)")
     ] = 4.0,
-    linear_idf: Annotated[
-        bool, typer.Option(help="IDF-weighted, L2-normalised n-gram bag in the linear head")
-    ] = True,
-    freeze_linear: Annotated[
-        bool, typer.Option(help="keep the fitted sentiment column of the linear head fixed")
-    ] = False,
     emoticon_min_count: Annotated[
         int, typer.Option(help="emoticons in this many texts become tokens with their own head (0 = off)")
     ] = 3,
@@ -174,7 +168,12 @@ def train_command(
     limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:
-    """Train the bundled sentiment + crisis-topic model from the shared corpora."""
+    """Train the bundled sentiment + crisis-topic model from the shared corpora.
+
+    Every option is the :class:`~sentinel.nlp.train.TrainSettings` field of the same name, and
+    the defaults are the shipped model's recipe (docs/model.md; its training_report.json).
+    """
+    options = dict(locals())
     try:
         from sentinel.nlp.train import TrainSettings, train
     except ImportError as exc:  # scikit-learn, scipy, tqdm: the train extra
@@ -184,32 +183,12 @@ def train_command(
         )
         raise typer.Exit(2) from None
 
-    settings = TrainSettings(
+    options.update(
         data=data or _default_data_dir(),
-        out=out,
         taxonomy=taxonomy or _default_path("config/taxonomy.yaml"),
-        seed=seed,
-        epochs=epochs,
         time_budget=time_budget * 60.0,
-        batch_size=batch_size,
-        lr=lr,
-        hidden=hidden,
-        layers=layers,
-        heads=heads,
-        intermediate=intermediate,
-        stride=stride,
-        mlm_epochs=mlm_epochs,
-        distill=distill,
-        strip_prob=strip_prob,
-        linear_init=linear_init,
-        linear_idf=linear_idf,
-        freeze_linear=freeze_linear,
-        emoticon_min_count=emoticon_min_count,
-        emoticon_c=emoticon_c,
-        freeze_emoticons=freeze_emoticons,
-        limit=limit,
-        threads=threads,
     )
+    settings = TrainSettings(**options)
     train(settings)
 
 

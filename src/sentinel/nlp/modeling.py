@@ -57,8 +57,8 @@ class SentinelConfig(BertConfig):
         linear_buckets: int = 1 << 18,
         topic_labels: list[str] | None = None,
         max_chars: int = 128,
-        stride: int = 2,
-        linear_idf: bool = False,
+        stride: int = 3,
+        linear_idf: bool = True,
         emoticons: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -75,10 +75,8 @@ class SentinelConfig(BertConfig):
 
 @dataclass
 class SentinelOutput(ModelOutput):
-    loss: torch.Tensor | None = None
     sentiment_logits: torch.Tensor | None = None
     topic_logits: torch.Tensor | None = None
-    mlm_logits: torch.Tensor | None = None
 
 
 class SentinelModel(PreTrainedModel):
@@ -197,7 +195,6 @@ class SentinelModel(PreTrainedModel):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
-        use_linear: bool = True,
         **_: Any,
     ) -> SentinelOutput:
         if attention_mask is None:
@@ -206,10 +203,9 @@ class SentinelModel(PreTrainedModel):
         mask = enc_mask.unsqueeze(-1).to(hidden.dtype)
         mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         logits = self.out(self.head(torch.cat([hidden[:, 0], mean], dim=-1)))
-        if use_linear:
-            logits = logits + self.linear_logits(input_ids, attention_mask)
-            if self.emoticon is not None:
-                logits = logits + self.emoticon_logits(input_ids)
+        logits = logits + self.linear_logits(input_ids, attention_mask)
+        if self.emoticon is not None:
+            logits = logits + self.emoticon_logits(input_ids)
         return SentinelOutput(sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:])
 
 

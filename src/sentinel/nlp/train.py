@@ -84,8 +84,6 @@ class TrainSettings:
     # and L2-normalised, its sentiment column fitted by logistic regression (this C) before
     # training and then trained on with the rest (with the emoticon head: docs/model.md)
     linear_init: float = 4.0  # >0: fit the linear head's sentiment column first, LR with this C
-    linear_idf: bool = True  # weight the n-gram bag by IDF, L2-normalised (TF-IDF inside the model)
-    freeze_linear: bool = False  # keep the fitted sentiment column fixed; the encoder learns the rest
     # emoticons in this many training texts become single tokens with a bag-of-emoticons
     # head (0 = off: emoticons stay characters)
     emoticon_min_count: int = 3
@@ -207,24 +205,21 @@ def _fit_idf(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded]) 
 
 def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded], c: float) -> float:
     """Initialise the sentiment column of the linear n-gram head with an L2 logistic
-    regression on exactly the features that head sees (hashed 1-3-grams, summed, divided by
-    sqrt(3 * length), or IDF-weighted and L2-normalised with ``linear_idf``); the encoder then
+    regression on exactly the features that head sees (hashed 1-3-grams, IDF-weighted and
+    L2-normalised: call :func:`_fit_idf` first); the encoder then
     starts from a converged linear model instead of racing it. Weibo rows are used with and
     without emoticons. Returns the training accuracy."""
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
     buckets = model.config.linear_buckets
-    idf = model.idf.numpy() if model.config.linear_idf else None
+    idf = model.idf.numpy()
     rows = [e.base for e in enc] + [e.stripped for e in enc if e.stripped is not None]
     labels = np.array([e.negative for e in enc] + [e.negative for e in enc if e.stripped is not None])
     indptr, indices, values = [0], [], []
     for cols in _grams(tok, rows, buckets):
-        if idf is None:
-            weights = np.full(len(cols), 1.0 / math.sqrt(len(cols)), dtype=np.float32)
-        else:
-            weights = idf[cols].astype(np.float32)
-            weights /= max(1e-3, float(np.sqrt(np.square(weights).sum())))
+        weights = idf[cols].astype(np.float32)
+        weights /= max(1e-3, float(np.sqrt(np.square(weights).sum())))
         indices.append(cols)
         values.append(weights)
         indptr.append(indptr[-1] + len(cols))
@@ -311,7 +306,6 @@ class _Optimizer:
             betas=(0.9, 0.98),
             eps=1e-6,
         )
-        self.frozen_column = model.linear.weight if s.freeze_linear else None
         factor = _lr_lambda(total, s.warmup)
         self.schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (self.dense, self.sparse)]
 
@@ -319,14 +313,6 @@ class _Optimizer:
         self.dense.zero_grad(set_to_none=True)
         self.sparse.zero_grad(set_to_none=True)
         loss.backward()
-        if self.frozen_column is not None:
-            # The fitted sentiment column stays as logistic regression left it: zero its
-            # gradient (SparseAdam then never moves it, its moments stay 0).
-            grad = self.frozen_column.grad
-            if grad is not None:
-                grad = grad.coalesce()
-                grad.values()[:, 0] = 0.0
-                self.frozen_column.grad = grad
         torch.nn.utils.clip_grad_norm_(self.dense_params, 1.0)
         self.dense.step()
         self.sparse.step()
@@ -470,7 +456,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         max_chars=s.max_length,
         stride=s.stride,
         hidden_act=s.activation,
-        linear_idf=s.linear_idf,
+        linear_idf=True,
         emoticons=len(tok.emoticons),
     )
     _set_seed(s.seed)
@@ -478,9 +464,8 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
 
     if s.mlm_epochs > 0:
         _pretrain_mlm(model, tok, [e.base for e in train_enc], s, emit)
-    if s.linear_idf:
-        live = _fit_idf(model, tok, train_enc)
-        emit(f"linear head: IDF over {live} n-gram buckets seen in two or more texts")
+    live = _fit_idf(model, tok, train_enc)
+    emit(f"linear head: IDF over {live} n-gram buckets seen in two or more texts")
     if s.linear_init > 0:
         accuracy = _fit_linear_head(model, tok, train_enc, s.linear_init)
         emit(
