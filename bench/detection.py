@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import json
 import math
 import statistics
 import sys
@@ -49,6 +50,7 @@ from sentinel.risk.engine import Engine
 from sentinel.risk.options import EngineOptions
 from sentinel.simulate.scenario import generate
 
+RISK_OPTIONS: dict[str, Any] = {}  # [risk] overrides (--risk '{"weights": {...}}'), for trials
 STEP = 300.0
 HOLD = 6 * 3600.0
 GRACE = 2 * 3600.0  # an alert this long after an incident's last post still belongs to it
@@ -104,10 +106,17 @@ def incidents(records: Sequence[dict[str, Any]], tail: float = 1.0) -> list[Inci
     return sorted(found, key=lambda i: i.onset)
 
 
-def run_engine(scored: Sequence[ScoredPost], query: str) -> tuple[list[tuple[float, int]], float]:
-    """(time, level) of every transition, and observe+evaluate seconds."""
-    engine = Engine([WatchConfig(name="brand", query=query)], EngineOptions())
-    out: list[tuple[float, int]] = []
+def _transition(ev: Any) -> tuple[float, int, str | None]:
+    stories = ev.factors.get("stories") or []
+    spread = ev.factors.get("spread", {}).get("story")
+    story = spread["id"] if spread else stories[0]["id"] if stories else None
+    return (ev.at.timestamp(), 0 if ev.event == "resolved" else level_rank(ev.level), story)
+
+
+def run_engine(scored: Sequence[ScoredPost], query: str) -> tuple[list[tuple[float, int, str | None]], float]:
+    """(time, level, fastest story) of every transition, and observe+evaluate seconds."""
+    engine = Engine([WatchConfig(name="brand", query=query)], EngineOptions(**RISK_OPTIONS))
+    out: list[tuple[float, int, str | None]] = []
     started = time.process_time()
     batch: list[ScoredPost] = []
     edge = None
@@ -117,15 +126,13 @@ def run_engine(scored: Sequence[ScoredPost], query: str) -> tuple[list[tuple[flo
             edge = ts - ts % 60 + 60
         if ts >= edge:
             engine.observe(batch)
-            for ev in engine.evaluate(datetime.fromtimestamp(edge, UTC8)):
-                out.append((ev.at.timestamp(), 0 if ev.event == "resolved" else level_rank(ev.level)))
+            out.extend(map(_transition, engine.evaluate(datetime.fromtimestamp(edge, UTC8))))
             batch = []
             edge = ts - ts % 60 + 60
         batch.append(sp)
     engine.observe(batch)
     assert edge is not None
-    for ev in engine.evaluate(datetime.fromtimestamp(edge + 86400, UTC8)):
-        out.append((ev.at.timestamp(), 0 if ev.event == "resolved" else level_rank(ev.level)))
+    out.extend(map(_transition, engine.evaluate(datetime.fromtimestamp(edge + 86400, UTC8))))
     return out, time.process_time() - started
 
 
@@ -179,20 +186,37 @@ def run_reference(times: Sequence[float], kind: str) -> list[float]:
     return alerts
 
 
-def evaluate(alerts: list[tuple[float, int]], incs: list[Incident], days: float, engine: bool) -> Result:
-    """``alerts``: (time, level); for the engine level >= 2 counts, for references any alert."""
+def evaluate(
+    alerts: Sequence[tuple[Any, ...]],
+    incs: list[Incident],
+    days: float,
+    engine: bool,
+    owner: dict[str, str] | None = None,
+) -> Result:
+    """``alerts``: (time, level[, fastest story]); for the engine level >= 2 counts, for references any alert.
+
+    With ``owner`` (post id -> incident), an engine transition belongs to the incident whose
+    post started its fastest story (the real-cascade suite: a cascade trickles on for days,
+    so a time window alone would blame a decoy for whatever else happens in its three days);
+    without, to every incident it falls in the time of."""
     res = Result(days=days)
-    hits = [t for t, lvl in alerts if (lvl >= 2 if engine else True)]
+
+    def belongs(a: tuple[Any, ...], inc: Incident) -> bool:
+        if not inc.onset <= a[0] <= inc.last + GRACE and not (owner is not None and inc.phase == "decoy"):
+            return False
+        return owner is None or (len(a) > 2 and owner.get(a[2] or "") == inc.id)
+
+    hits = [a for a in alerts if (a[1] >= 2 if engine else True)]
     # engine: count escalations into >= yellow, not every step inside one alert
     if engine:
         hits = []
         prev = 0
-        for t, lvl in alerts:
-            if lvl >= 2 and prev < 2:
-                hits.append(t)
-            prev = lvl
+        for a in alerts:
+            if a[1] >= 2 and prev < 2:
+                hits.append(a)
+            prev = a[1]
     for inc in incs:
-        window = [t for t, lvl in alerts if inc.onset <= t <= inc.last + GRACE and (lvl >= 2 or not engine)]
+        window = [a[0] for a in alerts if belongs(a, inc) and (a[1] >= 2 or not engine)]
         if inc.phase == "crisis":
             res.crises += 1
             if window:
@@ -202,8 +226,8 @@ def evaluate(alerts: list[tuple[float, int]], incs: list[Incident], days: float,
             res.decoys += 1
             if window:
                 res.decoys_escalated += 1
-    for t in hits:
-        if not any(inc.onset <= t <= inc.last + GRACE for inc in incs):
+    for a in hits:
+        if not any(belongs(a, inc) for inc in incs):
             res.false_alarms += 1
     return res
 
@@ -230,7 +254,6 @@ def _fmt_delay(seconds: float | None) -> str:
 def perf(posts: int) -> None:
     """Throughput of the engine alone (CPU time, one core) and of ``run_backtest`` end to end."""
     import io
-    import json
 
     from sentinel.backtest import run_backtest
     from sentinel.config import config_from_dict
@@ -292,8 +315,8 @@ def run_set(
         by_detector["3rd voice"].append(evaluate(floor, incs, days, engine=False))
         if verbose:
             for inc in incs:
-                levels = [lvl for t, lvl in transitions if inc.onset <= t <= inc.last + GRACE]
-                first = next((t for t, lvl in transitions if inc.onset <= t and lvl >= 2), None)
+                levels = [lvl for t, lvl, _ in transitions if inc.onset <= t <= inc.last + GRACE]
+                first = next((t for t, lvl, _ in transitions if inc.onset <= t and lvl >= 2), None)
                 print(
                     f"seed {seed} {inc.id:28s} max level {max(levels, default=0)} "
                     f"delay {_fmt_delay(None if first is None else first - inc.onset)}",
@@ -301,7 +324,7 @@ def run_set(
                 )
             stray = [
                 (datetime.fromtimestamp(t, UTC8).isoformat(), lvl)
-                for t, lvl in transitions
+                for t, lvl, _ in transitions
                 if not any(i.onset <= t <= i.last + GRACE for i in incs)
             ]
             if stray:
@@ -313,11 +336,18 @@ REFERENCES = ("mean+3sd", "hour/12h", "30/10min")
 
 
 def detect_all(
-    records: Sequence[dict[str, Any]], scored: Sequence[ScoredPost], incs: list[Incident], days: float, query: str
+    records: Sequence[dict[str, Any]],
+    scored: Sequence[ScoredPost],
+    incs: list[Incident],
+    days: float,
+    query: str,
 ) -> tuple[dict[str, Result], list[tuple[float, int]], float]:
     """The engine, the reference detectors and the 3rd-voice floor over one stream."""
     transitions, secs = run_engine(scored, query)
-    out = {"sentinel": evaluate(transitions, incs, days, engine=True)}
+    owner = {
+        r["id"]: r["label"]["incident"] for r in records if r["label"].get("phase") in ("crisis", "decoy")
+    }
+    out = {"sentinel": evaluate(transitions, incs, days, engine=True, owner=owner)}
     times = sorted(sp.post.created_at.timestamp() for sp in scored)
     for kind in REFERENCES:
         out[kind] = evaluate([(t, 1) for t in run_reference(times, kind)], incs, days, engine=False)
@@ -358,10 +388,18 @@ def _brand_of(recs: Sequence[dict[str, Any]]) -> str:
     return next(b for b in BRANDS if b in text)
 
 
-def _explain(name: str, transitions: list[tuple[float, int]], incs: list[Incident], results: dict[str, Result]) -> None:
+def _explain(
+    name: str,
+    transitions: list[tuple[float, int, str | None]],
+    incs: list[Incident],
+    results: dict[str, Result],
+) -> None:
     for inc in incs:
-        levels = [lvl for t, lvl in transitions if inc.onset <= t <= inc.last + GRACE]
-        first = next((t for t, lvl in transitions if inc.onset <= t <= inc.last + GRACE and lvl >= 2), None)
+        own = [
+            (t, lvl) for t, lvl, story in transitions if story is not None and story.startswith(inc.id + "-")
+        ]
+        levels = [lvl for t, lvl in own]
+        first = next((t for t, lvl in own if lvl >= 2), None)
         print(
             f"{name} {inc.id:28s} max level {max(levels, default=0)} "
             f"delay {_fmt_delay(None if first is None else first - inc.onset)}",
@@ -369,18 +407,23 @@ def _explain(name: str, transitions: list[tuple[float, int]], incs: list[Inciden
         )
     floor = results["3rd voice"].delays
     refs = {k: results[k].delays for k in REFERENCES}
-    print(f"{name} floor {[round(d / 60, 1) for d in floor]} refs { {k: [round(d / 60, 1) for d in v] for k, v in refs.items()} }", file=sys.stderr)
+    print(
+        f"{name} floor {[round(d / 60, 1) for d in floor]} refs { {k: [round(d / 60, 1) for d in v] for k, v in refs.items()} }",
+        file=sys.stderr,
+    )
     stray = [
-        (datetime.fromtimestamp(t, UTC8).isoformat(timespec="minutes"), lvl)
-        for t, lvl in transitions
-        if lvl >= 2 and not any(i.onset <= t <= i.last + GRACE for i in incs)
+        (datetime.fromtimestamp(t, UTC8).isoformat(timespec="minutes"), lvl, story)
+        for t, lvl, story in transitions
+        if lvl >= 2 and not any(story is not None and story.startswith(i.id + "-") for i in incs)
     ]
     if stray:
         print(f"{name} >= yellow outside incidents: {stray}", file=sys.stderr)
 
 
 def table(results: dict[str, Result]) -> None:
-    print("| detector | crises ≥ yellow (refs: any alert) | median delay | worst delay | false alarms / 30 d | decoys escalated |")
+    print(
+        "| detector | crises ≥ yellow (refs: any alert) | median delay | worst delay | false alarms / 30 d | decoys escalated |"
+    )
     print("|---|---|---|---|---|---|")
     for name in ("sentinel", *REFERENCES, "3rd voice"):
         r = results[name]
@@ -450,7 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--suite", action="store_true", help="every target on every run of docs/risk.md")
     ap.add_argument("--real", choices=("tuning", "held-out", "both"), help="the real-cascade suite's halves")
     ap.add_argument("--streams", type=int, default=40, help="streams in the real-cascade suite")
+    ap.add_argument("--risk", type=json.loads, default={}, help="[risk] options as JSON, for trials")
     args = ap.parse_args(argv)
+    RISK_OPTIONS.update(args.risk)
     if args.real:
         halves = ("tuning", "held-out") if args.real == "both" else (args.real,)
         for half, results in sorted(run_real(halves, args.streams, args.verbose).items(), reverse=True):

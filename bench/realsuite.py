@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scorecache import ScoreCache  # bench/ is on the path: these are run as scripts
 
-from scorecache import ScoreCache  # noqa: E402
-
-from sentinel.config import ClassifierConfig  # noqa: E402
-from sentinel.nlp.base import Scores, sentiment_label  # noqa: E402
-from sentinel.post import ScoredPost, parse_post  # noqa: E402
-from sentinel.scoring import load_classifier  # noqa: E402
-from sentinel.simulate.cascades import Cascade, build_stream, load_cascades, own_words, plan_suite  # noqa: E402
+from sentinel.config import ClassifierConfig
+from sentinel.nlp.base import Scores, sentiment_label
+from sentinel.post import ScoredPost, parse_post
+from sentinel.scoring import load_classifier
+from sentinel.simulate.cascades import Cascade, build_stream, load_cascades, own_words, plan_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "weibo_cascades.jsonl.gz"
@@ -93,7 +90,10 @@ def scored(recs: Sequence[dict[str, Any]]) -> list[ScoredPost]:
     """The posts scored by the bundled model (texts classified once, cached on disk)."""
     posts = [parse_post(r) for r in recs]
     scores: list[Scores] = _cache().scores([p.text for p in posts])
-    return [ScoredPost(p, s.negative, sentiment_label(s.negative), dict(s.topics)) for p, s in zip(posts, scores, strict=True)]
+    return [
+        ScoredPost(p, s.negative, sentiment_label(s.negative), dict(s.topics))
+        for p, s in zip(posts, scores, strict=True)
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

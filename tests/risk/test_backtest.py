@@ -30,4 +30,12 @@ def test_backtest_is_byte_for_byte_deterministic_and_alerts() -> None:
     assert events[0]["event"] == "opened"
     assert max(level_rank(e["level"]) for e in events) >= 3
     assert set(events[0]) == {"event", "watch", "level", "risk", "at", "factors", "posts"}
-    assert events[0]["factors"]["negative_share"]["contribution"] > 0
+    # the factors explain the score: on a cold start (no baseline yet) the anomaly is carried by
+    # the factors that need none -- here the complaint's repost velocity
+    first = events[0]["factors"]
+    parts = {
+        k: first[k]["contribution"]
+        for k in ("volume", "negative_share", "velocity", "spread", "reach", "kol", "topic")
+    }
+    assert parts["velocity"] > 0 and parts["volume"] == parts["spread"] == 0
+    assert abs(sum(parts.values()) - events[0]["risk"]) < 1.0

@@ -204,22 +204,90 @@ def test_traditional_posts_match_a_simplified_query(start: datetime) -> None:
 
 
 def test_a_cheerful_cascade_stays_at_most_blue(start: datetime) -> None:
-    # a feel-good post reposted 400 times in ten minutes, some reposts with a "sad" emoticon
+    # a feel-good post reposted 400 times in ten minutes: most reposts add nothing, a quarter
+    # of those with words carry a "sad" emoticon the model misreads as negative
     engine = _engine()
     root = post("root", "暖心！艾克美小哥暴雨中救起落水老人，好样的[赞]", start, followers=3000, negative=0.1)
+    words = ("感动[泪]//@某人:好样的", "好样的！//@某人:好样的", "赞一个[赞]", "太暖了")
     reposts = [
         post(
             f"r{i}",
-            "感动[泪]//@某人:好样的" if i % 4 == 0 else "转发微博",
+            words[(i // 2) % 4] if i % 2 == 0 else "转发微博",
             start + timedelta(seconds=1 + i * 1.5),
             repost_of="root",
-            negative=0.85 if i % 4 == 0 else 0.4,
+            negative=(0.85 if (i // 2) % 4 == 0 else 0.1) if i % 2 == 0 else 0.4,
         )
         for i in range(400)
     ]
     engine.observe([root, *reposts])
     events = engine.evaluate(start + timedelta(minutes=30))
     assert all(level_rank(e.level) <= 1 for e in events)
+
+
+def test_a_bare_repost_spreads_the_tone_of_what_it_reposts(start: datetime) -> None:
+    # "转发微博" under an alarming post is not calm, whatever the model reads in those four
+    # characters; under a cheerful one it is not negative
+    engine = _engine()
+    alarm = post("a", "艾克美酸奶喝出玻璃渣，孩子嘴都划破了！", start, negative=0.95)
+    calm = post("c", "艾克美新品上市，大家快来尝尝", start, negative=0.05)
+    bare = [
+        post(
+            f"{root.post.id}{i}",
+            "转发微博",
+            start + timedelta(seconds=5 + i),
+            repost_of=root.post.id,
+            negative=0.6,
+        )
+        for root in (alarm, calm)
+        for i in range(5)
+    ]
+    engine.observe([alarm, calm, *bare])
+    engine.evaluate(start + timedelta(minutes=1))
+    by_story = {}
+    for e in engine.watches[0].entries:
+        by_story.setdefault(e.story, []).append(e.negative)
+    assert min(by_story["a"][1:]) >= 0.8  # spreads the alarm
+    assert max(by_story["c"][1:]) < 0.3  # and not a complaint the model half-read into it
+
+
+def test_a_dark_cascade_against_a_quiet_baseline_reaches_yellow_fast(start: datetime) -> None:
+    # a week of a small brand's chatter (about 3 posts an hour), then one rumour reposted
+    # 40 times in ten minutes with alarmed reactions: yellow within minutes, from the story
+    engine = _engine()
+    chatter = []
+    t = start - timedelta(days=7)
+    i = 0
+    while t < start:
+        chatter.append(
+            post(
+                f"bg{i}", f"艾克美今天的第{i}条日常", t, author=f"u{i % 500}", negative=0.3 if i % 4 else 0.9
+            )
+        )
+        t += timedelta(minutes=20)
+        i += 1
+    root = post("rumour", "网传艾克美工厂用过期原料，有员工爆料", start, followers=50_000, negative=0.7)
+    reacts = ("太恶心了", "真的假的？奇葩", "三观尽毁", "再也不买了[怒]", "转发微博")
+    reposts = [
+        post(
+            f"re{k}",
+            reacts[k % 5],
+            start + timedelta(seconds=15 * (k + 1)),
+            author=f"r{k}",
+            repost_of="rumour",
+            negative=0.9 if k % 5 != 4 else 0.6,
+        )
+        for k in range(40)
+    ]
+    engine.observe([*chatter, root])
+    engine.evaluate(start)
+    engine.observe(reposts)
+    events = engine.evaluate(start + timedelta(minutes=10))
+    yellow = [e for e in events if level_rank(e.level) >= 2]
+    assert yellow, [(e.event, e.level, e.risk) for e in events]
+    first = yellow[0]
+    assert first.at - start <= timedelta(minutes=5)
+    assert first.factors["spread"]["contribution"] > 0
+    assert first.factors["spread"]["story"]["id"] == "rumour"
 
 
 def test_a_lasting_shift_becomes_the_new_normal(start: datetime) -> None:

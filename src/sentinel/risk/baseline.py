@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 __all__ = ["SeasonalBaseline"]
 
 _HOUR = 3600.0
+DISPERSION = 4.0  # hour-to-hour variation of real mention counts (variance mean + mean^2/4)
+COLD_DISPERSION = 1.0  # while the rhythm is unknown: a geometric tail
 
 
 @dataclass(slots=True)
@@ -105,8 +107,12 @@ class SeasonalBaseline:
             self.level_neg += alpha * (neg - self.level_neg)
         if self.level_n > 0:
             hod, dow = self._slots(hour)
+            if hod.seen >= 2 and self.hours_seen > 48:
+                # the day of week learns what the hour of day leaves over, once that is known: an
+                # hour's raw count / level is mostly the daily rhythm (a weekday first seen at
+                # midnight would otherwise be "quiet" for weeks)
+                dow.update(min(n / (self.level_n * max(hod.factor, 0.05)), 10.0), self.slot_alpha / 4)
             hod.update(min(n / self.level_n, 10.0), self.slot_alpha)
-            dow.update(min(n / self.level_n, 10.0), self.slot_alpha / 4)
 
     def _slots(self, hour: int) -> tuple[_Slot, _Slot]:
         # epoch day 0 (1970-01-01) was a Thursday; dow 0 = Monday
@@ -127,6 +133,13 @@ class SeasonalBaseline:
             return None
         scale = seconds / _HOUR
         return exp[0] * scale, exp[1] * scale
+
+    def dispersion(self, ts: float) -> float:
+        """Negative-binomial size for counts against :meth:`expected` at ``ts``: small (a
+        wide tail) while the hour-of-day rhythm is not yet known for that hour, so that a
+        cold baseline's first mornings do not look like bursts."""
+        hod, _ = self._slots(self._hour_of(ts))
+        return DISPERSION if hod.seen >= 2 and self.hours_seen >= 48 else COLD_DISPERSION
 
     @property
     def negative_share(self) -> float | None:

@@ -27,9 +27,9 @@ from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.risk.options import EngineOptions, watch_options
 from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands, watch_indices
-from sentinel.risk.text import fold
+from sentinel.risk.text import fold, is_bare_repost
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
-from sentinel.risk.watch import WatchState
+from sentinel.risk.watch import BIG_STORY, WatchState
 from sentinel.risk.window import Entry, voice_of
 
 __all__ = ["Engine", "Silence"]
@@ -231,17 +231,27 @@ class Engine:
             )
         v = own
         if p.repost_of is not None and not fresh:
-            # spreading a complaint spreads its negativity (a bare "转发微博" says nothing itself);
-            # only the original's, never the story's running mean, which would feed on itself
-            if story.root_negative is not None:
-                # a repost's own words count less in a story whose original is not negative:
-                # Weibo repost texts carry the whole "//@..." chain, so one "[泪]" in a cheerful
-                # cascade echoes through every later repost
-                v = max(own * (0.5 + 0.5 * story.root_negative), 0.8 * story.root_negative)
+            # a repost is read in the context of what it reposts. Spreading a complaint spreads
+            # its negativity (at least 0.8 of the original's); a bare "转发微博" (or only the "//@"
+            # chain) says nothing itself and spreads the story's tone as it stands; words of its
+            # own count less in a story that is not negative so far (Weibo repost texts carry the
+            # whole chain, so one "[泪]" in a cheerful cascade echoes through every repost, and
+            # the model reads many neutral reactions as negative)
+            root = story.root_negative or 0.0
+            tone = story.tone
+            if is_bare_repost(p.text):
+                v = max(tone, 0.8 * root)
+            else:
+                v = max(own * (0.5 + 0.5 * max(root, tone)), 0.8 * root)
+                story.words_sum += own
+                story.words_n += 1
             sev = max(sev, 0.8 * story.severity)
         elif p.repost_of is None and story.root_negative is None:
             story.root_negative = own
             story.root_followers = p.author.followers
+        elif p.repost_of is not None:  # the first of a story whose original was never seen
+            story.words_sum += own
+            story.words_n += 1
         story.size += 1
         story.negative_sum += own
         story.severity = max(story.severity, sev)
@@ -257,6 +267,8 @@ class Engine:
             watch = self.watches[i]
             w = weight * (0.5 if watch.author_posts.get(author, 0) >= 3 else 1.0)
             watch.add(Entry(ts, story.id, author, _WEIGHTS.get(w, w), v, voice))
+            if story.size >= BIG_STORY:
+                watch.big_stories[story.id] = None
 
     def _negativity_of(self, story_id: str) -> float:
         story = self.stories.stories.get(story_id)
@@ -284,7 +296,7 @@ class Engine:
                 continue
             # only stories with a few posts in the velocity window can be the fastest
             negativity = {sid: self._negativity_of(sid) for sid, n in watch.story_vel.items() if n >= 2.0}
-            score = watch.score(t, opts, negativity)
+            score = watch.score(t, opts, negativity, self._lives(watch, t, negativity))
             # evidence: voices in the short window, or half the voices of the last hour
             risk = score.risk
             voices = max(score.indicators.voices, score.indicators.voices_1h // 2)
@@ -314,6 +326,17 @@ class Engine:
                 factors["fast_post"] = fast
             events.append(self._event(watch, t, tr.event, tr.level, tr.previous, risk, factors, negativity))
         return events
+
+    def _lives(
+        self, watch: WatchState, t: float, fast: Iterable[str] = ()
+    ) -> dict[str, tuple[float, float, float]]:
+        """(tone, size, age) of the watch's big stories still being reposted, and of ``fast`` ones."""
+        out: dict[str, tuple[float, float, float]] = {}
+        for sid in (*watch.big_stories, *fast):
+            story = self.stories.stories.get(sid)
+            if story is not None:
+                out[sid] = (story.tone, float(story.size), t - story.first_ts)
+        return out
 
     def _fast_post(self, watch: WatchState, negativity: dict[str, float]) -> dict[str, Any] | None:
         fp = self.options.fast_post

@@ -23,6 +23,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "volume": 0.25,
     "negative_share": 0.20,
     "velocity": 0.15,
+    "spread": 0.35,
     "reach": 0.10,
     "kol": 0.15,
     "topic": 0.15,

@@ -42,7 +42,7 @@ from typing import Any
 
 __all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score"]
 
-ANOMALY = ("volume", "negative_share", "velocity")
+ANOMALY = ("volume", "negative_share", "velocity", "spread")
 FLOOR_SHARE = 0.12
 SEVERITY = ("reach", "kol", "topic")
 # posts the short window's share needs for full strength: twice the watch's usual count plus
@@ -79,6 +79,63 @@ class Indicators:
     reach: float
     kol: int
     topic: float
+    dispersion: float = 4.0  # negative-binomial size of the counts against the baseline
+    story_posts: float = 0.0  # the most spreading story's posts in the short window
+    story_tone: float = 0.0  # and its tone (original and worded reactions, 0..1)
+    life_posts: float = 0.0  # the largest big story's posts over its life (up to the story TTL)
+    life_tone: float = 0.0
+    life_expected: float | None = None  # the watch's usual posts over that story's life
+    story: str | None = None  # ids of the most spreading story and of the largest big story
+    life_story: str | None = None
+
+
+SURPRISE_FROM, SURPRISE_FULL = 2.0, 7.0  # -log10 tail probability: 1 in 100 -> 0, 1 in 10^7 -> 1
+
+
+def nb_surprise(obs: float, mean: float, size: float) -> float:
+    """``-log10 P(X >= obs)`` for a negative binomial with this mean and size (0 if obs <= mean).
+
+    A count's surprise under the seasonal baseline, as burst detectors score it: 31 posts
+    where 1.3 are expected are not "a ratio of 24" but a one-in-10^15 event; 60 where 40
+    are expected are one in 50. The negative binomial (variance ``mean + mean^2/size``)
+    rather than the Poisson, because real counts vary more than chance from hour to hour."""
+    if obs <= mean or mean <= 0:
+        return 0.0 if obs <= mean else 12.0
+    p = size / (size + mean)
+    n = obs
+    log_term = (
+        math.lgamma(n + size)
+        - math.lgamma(size)
+        - math.lgamma(n + 1)
+        + size * math.log(p)
+        + n * math.log1p(-p)
+    )
+    # the tail from obs on: terms shrink by (k + size) / (k + 1) * (1 - p) each step
+    total, term, k = 1.0, 1.0, n
+    for _ in range(2000):
+        term *= (k + size) / (k + 1) * (1 - p)
+        total += term
+        k += 1
+        if term < 1e-9 * total:
+            break
+    return max(0.0, -(log_term + math.log(total)) / math.log(10))
+
+
+def _surprise(obs: float, exp: float, size: float) -> float:
+    return _clip((nb_surprise(obs, exp, size) - SURPRISE_FROM) / (SURPRISE_FULL - SURPRISE_FROM))
+
+
+# a story is compared with at least this many posts of the watch (a quiet night is not empty:
+# five reposts at 3 a.m. where 0.1 post is expected are a curiosity, not a crisis)
+STORY_FLOOR = 1.0
+# a story counts from TONE_FROM above the watch's usual negative share, and from a tone of at
+# least TONE_MIN (a cheerful brand's feel-good story is "darker than usual" at 0.3), fully
+# TONE_SPAN later
+TONE_FROM, TONE_MIN, TONE_SPAN = 0.05, 0.3, 0.15
+
+
+def _darker(tone: float, base: float) -> float:
+    return _clip((tone - max(base + TONE_FROM, TONE_MIN)) / TONE_SPAN)
 
 
 def _volume(obs: float, exp: float) -> float:
@@ -94,6 +151,22 @@ def _outpaces(neg: float, exp_neg: float, posts: float, exp_posts: float) -> flo
     """0.2..1: how much faster negative volume grew than all volume (1 at twice as fast)."""
     growth = ((neg + 1.5) / (exp_neg + 1.5)) / ((posts + 3.0) / (exp_posts + 3.0))
     return 0.2 + 0.8 * _clip(math.log2(max(growth, 1e-9)))
+
+
+def _spread(ind: Indicators, base: float) -> tuple[float, float]:
+    """Strengths of the most spreading story (its short window) and of the largest (its life)."""
+    spread = life = 0.0
+    if ind.expected_posts is not None:
+        # one story (a repost cascade, copies of one post) with more posts in the short window
+        # than the whole watch could have by chance, in a tone at least a little darker than usual
+        expected = max(ind.expected_posts, STORY_FLOOR)
+        spread = _surprise(ind.story_posts, expected, ind.dispersion) * _darker(ind.story_tone, base)
+    if ind.life_expected is not None:
+        # a slow cascade: unremarkable in any ten minutes, but hundreds of reposts in a few hours
+        life = _surprise(ind.life_posts, max(ind.life_expected, STORY_FLOOR), ind.dispersion) * _darker(
+            ind.life_tone, base
+        )
+    return spread, life
 
 
 def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | None]:
@@ -131,12 +204,14 @@ def strengths(ind: Indicators, velocity_saturation: float) -> dict[str, float | 
     # a fast story counts by how clearly negative it is (a viral cheer with a few "[泪]" is not)
     v = _clip(math.log1p(ind.velocity) / math.log1p(velocity_saturation))
     vel = v * _clip((ind.velocity_negativity - 0.3) / 0.4)
+    spread, life = _spread(ind, base)
     reach = _clip((math.log10(1.0 + ind.reach) - 4.0) / 3.0)
     kol = 1.0 - math.exp(-ind.kol / 2.0)
     return {
         "volume": vol,
         "negative_share": share,
         "velocity": vel,
+        "spread": max(spread, life) if ind.expected_posts is not None else None,
         "reach": reach,
         "kol": kol,
         "topic": _clip(ind.topic),
@@ -159,6 +234,7 @@ class Score:
             "volume": (ind.negative, ind.expected_negative),
             "negative_share": (ind.share, max(ind.base_share, FLOOR_SHARE)),
             "velocity": (ind.velocity, None),
+            "spread": (ind.story_posts, ind.expected_posts),
             "reach": (ind.reach, None),
             "kol": (float(ind.kol), None),
             "topic": (ind.topic, None),
@@ -174,6 +250,17 @@ class Score:
                 "contribution": round(100.0 * self.gate * self.parts[k], 2),
             }
         out["velocity"]["negative"] = round(ind.velocity_negativity, 3)
+        spread, life = _spread(ind, max(ind.base_share, FLOOR_SHARE))
+        if max(spread, life) > 0:
+            # the story behind the spread: its posts against what the whole watch usually has
+            big = life > spread
+            out["spread"]["story"] = {
+                "id": ind.life_story if big else ind.story,
+                "posts": round(ind.life_posts if big else ind.story_posts, 1),
+                "expected": round((ind.life_expected if big else ind.expected_posts) or 0.0, 2),
+                "tone": round(ind.life_tone if big else ind.story_tone, 3),
+                "span": "life" if big else "short_window",
+            }
         out["volume"]["posts"] = round(ind.posts, 1)
         out["volume"]["expected_posts"] = None if ind.expected_posts is None else round(ind.expected_posts, 1)
         out["evidence"] = {"voices": ind.voices, "voices_1h": ind.voices_1h, "gate": round(self.gate, 3)}

@@ -45,7 +45,9 @@ __all__ = [
 # ~150 bytes a post key, ~1.5 KB a story with its signature and band keys
 DEFAULT_MAX_POSTS = 300_000
 DEFAULT_MAX_STORIES = 50_000
-STORY_TEXT_CHARS = 140  # what alert events and the fast-post factor show of a story
+STORY_TEXT_CHARS = 140
+ROOT_WEIGHT = 3.0  # reactions an original's own tone counts as
+PRIOR_TONE = 0.3  # a story's tone before anything of it is read  # what alert events and the fast-post factor show of a story
 
 NUM_HASHES = 32
 BANDS = 8
@@ -173,6 +175,8 @@ class Story:
     text: str = ""
     size: int = 0
     negative_sum: float = 0.0
+    words_sum: float = 0.0  # how negative its reposts with words of their own read
+    words_n: int = 0
     root_negative: float | None = None
     root_followers: int = 0
     severity: float = 0.0
@@ -183,8 +187,22 @@ class Story:
 
     @property
     def negativity(self) -> float:
+        """How negative the story can be: the mean of its posts or its original, the larger."""
         mean = self.negative_sum / self.size if self.size else 0.0
         return max(mean, self.root_negative or 0.0)
+
+    @property
+    def tone(self) -> float:
+        """The story's tone: its original and the reposts with words of their own, read together.
+
+        Bare reposts ("转发微博") add nothing here: they spread the story's tone (the engine
+        gives them this tone). Counting them as the original instead was measured on the real
+        cascade suite and lost 4 of 20 crises in each half (docs/risk.md): many real rumours
+        read calm, their reactions do not. The original counts as ``ROOT_WEIGHT`` reactions,
+        so that the first few do not swing the tone; without the original (its repost seen
+        first) the tone starts from ``PRIOR_TONE``."""
+        root = self.root_negative if self.root_negative is not None else PRIOR_TONE
+        return (ROOT_WEIGHT * root + self.words_sum) / (ROOT_WEIGHT + self.words_n)
 
     @property
     def signature(self) -> np.ndarray | None:

@@ -16,7 +16,7 @@ from importlib import resources
 
 from sentinel.nfkc import nfkc
 
-__all__ = ["clean_for_dedup", "fold", "shingles"]
+__all__ = ["clean_for_dedup", "fold", "is_bare_repost", "own_words", "shingles"]
 
 # The commonest traditional characters, used when OpenCC's table is not installed.
 _BUILTIN_T2S = (
@@ -85,6 +85,21 @@ def clean_for_dedup(folded: str) -> str:
     if len(head.strip()) < 4:
         head = folded
     return _PUNCT.sub("", _MARKUP.sub("", head))
+
+
+# what the platform shows for a repost that adds no words of its own
+_BARE = frozenset({"", "转发微博", "轉發微博", "转发", "repost", "转"})
+
+
+def own_words(text: str) -> str:
+    """A repost's own words: its text before the ``//@name:`` chain it reposted through."""
+    return _REPOST_CHAIN.split(text, maxsplit=1)[0].strip()
+
+
+def is_bare_repost(text: str) -> bool:
+    """True when a repost adds nothing of its own (no words, or the platform's "转发微博")."""
+    words = own_words(text)
+    return words.lower() in _BARE or not _PUNCT.sub("", _MARKUP.sub("", words))
 
 
 def shingles(cleaned: str, k: int = 3) -> set[str]:

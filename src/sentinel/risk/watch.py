@@ -20,7 +20,9 @@ from sentinel.risk.query import Query, parse_query
 from sentinel.risk.score import Indicators, Score, risk_score
 from sentinel.risk.window import Entry, TimedFifo, Window
 
-__all__ = ["Entry", "WatchState"]
+__all__ = ["BIG_STORY", "Entry", "WatchState"]
+
+BIG_STORY = 10  # posts from which a story's whole life is scored (WatchState.big_stories)
 
 
 def _add(d: dict[str, int], k: str) -> None:
@@ -58,6 +60,10 @@ class WatchState:
     author_posts: dict[str, int] = field(default_factory=dict)
     vel: deque[tuple[float, str, float]] = field(default_factory=deque)
     story_vel: dict[str, float] = field(default_factory=dict)
+    story_n: dict[str, float] = field(default_factory=dict)  # each story's posts in the short window
+    # stories of BIG_STORY posts or more with a post in the short window: the slow cascades
+    # whose whole life, not their last minutes, is what is unusual
+    big_stories: dict[str, None] = field(default_factory=dict)
     minutes: deque[list[float]] = field(default_factory=deque)  # [minute start, posts, negative]
     hour_negative: float = 0.0  # sum of the minutes' negative weight
     hour_posts: float = 0.0
@@ -101,6 +107,7 @@ class WatchState:
         self.posts += w
         self.negative += w * e.negative
         _add(self.author_posts, e.author)
+        self.story_n[e.story] = self.story_n.get(e.story, 0.0) + 1.0
         v = e.voice
         if v is not None:  # negative (>= 0.5): the engine gives exactly these a voice
             self.reach += w * e.negative * v.followers
@@ -136,6 +143,11 @@ class WatchState:
             self.posts -= w
             self.negative -= w * e.negative
             _sub(self.author_posts, e.author)
+            left = self.story_n[e.story] - 1.0
+            if left > 0.5:
+                self.story_n[e.story] = left
+            else:
+                del self.story_n[e.story]
             v = e.voice
             if v is not None:
                 self.reach -= w * e.negative * v.followers
@@ -144,6 +156,9 @@ class WatchState:
                 _sub(self.neg_authors, e.author)
                 if v.kol:
                     _sub(self.kol_authors, e.author)
+        if self.big_stories:
+            for sid in [sid for sid in self.big_stories if sid not in self.story_n]:
+                del self.big_stories[sid]
         if not entries:  # no drift: empty windows are exactly zero
             self.posts = self.negative = self.reach = self.severity = self.neg_strong = 0.0
         vel_horizon = now - self.vel_window
@@ -170,7 +185,11 @@ class WatchState:
     # -- indicators -----------------------------------------------------------------------
 
     def indicators(
-        self, now: float, eopts: EngineOptions, story_negativity: dict[str, float]
+        self,
+        now: float,
+        eopts: EngineOptions,
+        story_negativity: dict[str, float],
+        story_life: dict[str, tuple[float, float, float]] | None = None,
     ) -> tuple[Indicators, str | None]:
         exp = self.baseline.expected(now, self.short)
         exp_1h = self.baseline.expected(now, 3600.0)
@@ -197,6 +216,18 @@ class WatchState:
             v = amount * per_min
             if v * neg > top_v * top_neg or top is None:
                 top, top_v, top_neg = sid, v, neg
+        # the story that spreads most against the watch's usual traffic: its posts in the short
+        # window (a cascade is one story however many reposts it has) and its tone
+        spread, spread_n, spread_tone = None, 0.0, 0.0
+        for sid, (neg, _size, _age) in (story_life or {}).items():
+            n = self.story_n.get(sid, 0.0)
+            if n > 0 and (spread is None or n * (0.5 + neg) > spread_n * (0.5 + spread_tone)):
+                spread, spread_n, spread_tone = sid, n, neg
+        # the largest big story over its whole life (size, age), against the watch's hourly level
+        life, life_n, life_span, life_tone = None, 0.0, 0.0, 0.0
+        for sid, (tone, size, age) in (story_life or {}).items():
+            if size >= BIG_STORY and size * (0.5 + tone) > life_n * (0.5 + life_tone):
+                life, life_n, life_span, life_tone = sid, size, age, tone
         posts = max(self.posts, 0.0)
         negative = min(max(self.negative, 0.0), posts)
         ind = Indicators(
@@ -217,11 +248,27 @@ class WatchState:
             reach=max(self.reach, 0.0),
             kol=len(self.kol_authors),
             topic=self.severity / self.neg_strong if self.neg_strong > 1e-9 else 0.0,
+            dispersion=self.baseline.dispersion(now),
+            story_posts=spread_n,
+            story_tone=spread_tone,
+            story=spread,
+            life_story=life,
+            life_posts=life_n,
+            life_tone=life_tone,
+            life_expected=None
+            if self.baseline.hours_seen == 0
+            else self.baseline.level_n * max(life_span, 600.0) / 3600.0,
         )
         return ind, top
 
-    def score(self, now: float, eopts: EngineOptions, story_negativity: dict[str, float]) -> Score:
-        ind, _top = self.indicators(now, eopts, story_negativity)
+    def score(
+        self,
+        now: float,
+        eopts: EngineOptions,
+        story_negativity: dict[str, float],
+        story_life: dict[str, tuple[float, float, float]] | None = None,
+    ) -> Score:
+        ind, _top = self.indicators(now, eopts, story_negativity, story_life)
         return risk_score(ind, self.weights, velocity_saturation=eopts.velocity_saturation)
 
     def top_entries(self, n: int) -> list[Entry]:

@@ -60,16 +60,73 @@ SMALL_MAX = 60  # reposts in a "small" everyday cascade
 CRISIS_MIN = 120  # reposts a crisis cascade has at least
 # fictional brands, none of them a substring of any text in the cascades (checked by plan_suite)
 BRANDS = (
-    "艾克美", "禾乐乳业", "蓝鲸优品", "初栖酒店", "乐途出行", "星沐家居", "柏芮护肤", "知麦面包",
-    "鹿岭茶饮", "云朵快递", "橙果科技", "青禾超市", "沃森宠物", "米朵童装", "途悦汽车", "暖阳家电",
-    "嘉禾影城", "瑞麦咖啡", "朗逸教育", "森屿民宿", "北辰医药", "优卡手机", "拾光珠宝", "悦享健身",
-    "海澜鲜生", "鸿途物流", "安鑫保险", "乐淘商城", "雅诗兰黛美", "橡果家具", "蜂鸟外卖", "锦程航空",
-    "绿源果业", "晨曦牛奶", "知音耳机", "金穗米业", "元气零食", "澄净水务", "星火游戏", "秋实书店",
+    "艾克美",
+    "禾乐乳业",
+    "蓝鲸优品",
+    "初栖酒店",
+    "乐途出行",
+    "星沐家居",
+    "柏芮护肤",
+    "知麦面包",
+    "鹿岭茶饮",
+    "云朵快递",
+    "橙果科技",
+    "青禾超市",
+    "沃森宠物",
+    "米朵童装",
+    "途悦汽车",
+    "暖阳家电",
+    "嘉禾影城",
+    "瑞麦咖啡",
+    "朗逸教育",
+    "森屿民宿",
+    "北辰医药",
+    "优卡手机",
+    "拾光珠宝",
+    "悦享健身",
+    "海澜鲜生",
+    "鸿途物流",
+    "安鑫保险",
+    "乐淘商城",
+    "雅诗兰黛美",
+    "橡果家具",
+    "蜂鸟外卖",
+    "锦程航空",
+    "绿源果业",
+    "晨曦牛奶",
+    "知音耳机",
+    "金穗米业",
+    "元气零食",
+    "澄净水务",
+    "星火游戏",
+    "秋实书店",
 )
 # hour-of-day activity on Weibo (local time), mean 1.0
 _RHYTHM_RAW = (
-    0.55, 0.35, 0.22, 0.15, 0.12, 0.14, 0.3, 0.6, 0.95, 1.2, 1.35, 1.4,
-    1.35, 1.25, 1.2, 1.2, 1.25, 1.3, 1.35, 1.45, 1.55, 1.6, 1.45, 1.0,
+    0.55,
+    0.35,
+    0.22,
+    0.15,
+    0.12,
+    0.14,
+    0.3,
+    0.6,
+    0.95,
+    1.2,
+    1.35,
+    1.4,
+    1.35,
+    1.25,
+    1.2,
+    1.2,
+    1.25,
+    1.3,
+    1.35,
+    1.45,
+    1.55,
+    1.6,
+    1.45,
+    1.0,
 )
 RHYTHM = tuple(x * 24 / sum(_RHYTHM_RAW) for x in _RHYTHM_RAW)
 _CHAIN = re.compile(r"//@")
@@ -80,9 +137,21 @@ _PROMO = (
     "{b}×你最爱的明星联名款今日开售，转发评论抽送签名周边！",
 )
 _PROMO_REPLIES = (
-    "抽我抽我[哈哈]", "转发抽奖，求好运", "支持{b}！", "好物推荐，已下单", "希望中奖[爱你]",
-    "冲冲冲", "{b}的东西一直很好用", "已关注，求中", "[心][心][心]", "转发微博", "太划算了吧",
-    "今年一定要中一次[哈哈]", "锦鲤附体", "好看！想要", "买买买",
+    "抽我抽我[哈哈]",
+    "转发抽奖，求好运",
+    "支持{b}！",
+    "好物推荐，已下单",
+    "希望中奖[爱你]",
+    "冲冲冲",
+    "{b}的东西一直很好用",
+    "已关注，求中",
+    "[心][心][心]",
+    "转发微博",
+    "太划算了吧",
+    "今年一定要中一次[哈哈]",
+    "锦鲤附体",
+    "好看！想要",
+    "买买买",
 )
 
 
@@ -108,8 +177,9 @@ class Cascade:
 def load_cascades(path: str | Path) -> list[Cascade]:
     """Every cascade in a ``weibo_cascades.jsonl.gz``-shaped file, reposts in time order."""
     out: list[Cascade] = []
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+    with (
+        gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path, encoding="utf-8")
+    ) as f:
         for line in f:
             if not line.strip():
                 continue
@@ -139,24 +209,45 @@ def followers_of(author: str) -> int:
 
 def _inv_norm(p: float) -> float:
     # Acklam's rational approximation of the normal quantile (|error| < 1.2e-9)
-    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
-         -3.066479806614716e01, 2.506628277459239e00)
-    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
-         -1.328068155288572e01)
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
-         4.374664141464968e00, 2.938163982698783e00)
+    a = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b = (
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    )
+    c = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
     d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
     lo = 0.02425
     if p < lo:
         q = math.sqrt(-2 * math.log(p))
         return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
-            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
+        )
     if p > 1 - lo:
         return -_inv_norm(1 - p)
     q = p - 0.5
     r = q * q
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
-        ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    return (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    )
 
 
 def place_brand(text: str, brand: str, rng: random.Random) -> str:
@@ -280,8 +371,16 @@ def _thinned(c: Cascade, rng: random.Random) -> Cascade:
 
 
 def _post(
-    pid: str, text: str, ts: float, author: str, followers: int, *, verified: bool = False,
-    repost_of: str | None = None, phase: str = "background", incident: str | None = None,
+    pid: str,
+    text: str,
+    ts: float,
+    author: str,
+    followers: int,
+    *,
+    verified: bool = False,
+    repost_of: str | None = None,
+    phase: str = "background",
+    incident: str | None = None,
     kind: str | None = None,
 ) -> dict[str, Any]:
     return {
@@ -299,33 +398,71 @@ def _post(
 
 
 def _cascade_posts(
-    c: Cascade, brand: str, onset: float, rng: random.Random, *, phase: str, incident: str, kind: str,
-    root_followers: int | None = None, root_verified: bool | None = None, limit_s: float = 72 * 3600,
+    c: Cascade,
+    brand: str,
+    onset: float,
+    rng: random.Random,
+    *,
+    phase: str,
+    incident: str,
+    kind: str,
+    root_followers: int | None = None,
+    root_verified: bool | None = None,
+    limit_s: float = 72 * 3600,
 ) -> list[dict[str, Any]]:
     root_id = f"{incident}-0"
     author = c.original.get("author") or {}
     followers = int(author.get("followers") or 0) if root_followers is None else root_followers
     verified = bool(author.get("verified")) if root_verified is None else root_verified
     out = [
-        _post(root_id, place_brand(c.original["text"], brand, rng), onset, f"{incident}-author", followers,
-              verified=verified, phase=phase, incident=incident, kind=kind)
+        _post(
+            root_id,
+            place_brand(c.original["text"], brand, rng),
+            onset,
+            f"{incident}-author",
+            followers,
+            verified=verified,
+            phase=phase,
+            incident=incident,
+            kind=kind,
+        )
     ]
     for k, (secs, who, text) in enumerate(c.reposts, 1):
         if secs > limit_s:
             break
         text = text.strip() or "转发微博"
         out.append(
-            _post(f"{incident}-{k}", text, onset + max(1, secs), who, followers_of(who),
-                  verified=_hash01("verified", who) < 0.01, repost_of=root_id, phase=phase,
-                  incident=incident, kind=kind)
+            _post(
+                f"{incident}-{k}",
+                text,
+                onset + max(1, secs),
+                who,
+                followers_of(who),
+                verified=_hash01("verified", who) < 0.01,
+                repost_of=root_id,
+                phase=phase,
+                incident=incident,
+                kind=kind,
+            )
         )
     return out
 
 
 def _promo_posts(brand: str, onset: float, rng: random.Random, incident: str) -> list[dict[str, Any]]:
     root = f"{incident}-0"
-    out = [_post(root, rng.choice(_PROMO).format(b=brand), onset, f"{brand}官方", 850_000, verified=True,
-                 phase="decoy", incident=incident, kind="promo")]
+    out = [
+        _post(
+            root,
+            rng.choice(_PROMO).format(b=brand),
+            onset,
+            f"{brand}官方",
+            850_000,
+            verified=True,
+            phase="decoy",
+            incident=incident,
+            kind="promo",
+        )
+    ]
     n = rng.randint(150, 450)
     t = onset
     for k in range(1, n + 1):
@@ -334,11 +471,32 @@ def _promo_posts(brand: str, onset: float, rng: random.Random, incident: str) ->
         bot = rng.random() < 0.35
         text = rng.choice(_PROMO_REPLIES).format(b=brand)
         if bot:  # copies of the promotion by accounts with next to no followers
-            out.append(_post(f"{incident}-{k}", out[0]["text"], t, who, rng.randint(0, 8), phase="decoy",
-                             incident=incident, kind="promo"))
+            out.append(
+                _post(
+                    f"{incident}-{k}",
+                    out[0]["text"],
+                    t,
+                    who,
+                    rng.randint(0, 8),
+                    phase="decoy",
+                    incident=incident,
+                    kind="promo",
+                )
+            )
         else:
-            out.append(_post(f"{incident}-{k}", text, t, who, followers_of(who), repost_of=root,
-                             phase="decoy", incident=incident, kind="promo"))
+            out.append(
+                _post(
+                    f"{incident}-{k}",
+                    text,
+                    t,
+                    who,
+                    followers_of(who),
+                    repost_of=root,
+                    phase="decoy",
+                    incident=incident,
+                    kind="promo",
+                )
+            )
     return out
 
 
@@ -381,8 +539,16 @@ def build_stream(
                 text = rng.choice(plan.texts)
             who = f"b{plan.index}-{int(authors * rng.random() ** 2)}"
             big = _hash01("kol", who) < 0.01
-            posts.append(_post(f"bg{plan.index}-{n}", place_brand(text, brand, rng), hour_start + rng.random() * 3600,
-                               who, followers_of(who) * (300 if big else 1), verified=big))
+            posts.append(
+                _post(
+                    f"bg{plan.index}-{n}",
+                    place_brand(text, brand, rng),
+                    hour_start + rng.random() * 3600,
+                    who,
+                    followers_of(who) * (300 if big else 1),
+                    verified=big,
+                )
+            )
     # incidents: spaced out over the month, in a shuffled order, never overlapping
     kinds = ["crisis", "viral", "promo", *(["harmless"] * len(plan.harmless))]
     rng.shuffle(kinds)
@@ -391,19 +557,40 @@ def build_stream(
     for k, (kind, onset) in enumerate(zip(kinds, slots, strict=True)):
         inc = f"s{plan.index}-{kind}-{k}"
         if kind == "crisis":
-            posts += _cascade_posts(plan.crisis, brand, onset, rng, phase="crisis", incident=inc, kind="rumour")
+            posts += _cascade_posts(
+                plan.crisis, brand, onset, rng, phase="crisis", incident=inc, kind="rumour"
+            )
         elif kind == "viral":
-            posts += _cascade_posts(plan.viral, brand, onset, rng, phase="decoy", incident=inc, kind="positive_viral",
-                                    root_followers=rng.randint(2_000_000, 30_000_000), root_verified=True)
+            posts += _cascade_posts(
+                plan.viral,
+                brand,
+                onset,
+                rng,
+                phase="decoy",
+                incident=inc,
+                kind="positive_viral",
+                root_followers=rng.randint(2_000_000, 30_000_000),
+                root_verified=True,
+            )
         elif kind == "promo":
             posts += _promo_posts(brand, onset, rng, inc)
         else:
-            posts += _cascade_posts(next(harmless), brand, onset, rng, phase="decoy", incident=inc, kind="harmless")
+            posts += _cascade_posts(
+                next(harmless), brand, onset, rng, phase="decoy", incident=inc, kind="harmless"
+            )
     # small everyday cascades, every few days (part of the background)
     for k, c in enumerate(plan.small):
         onset = t0 + rng.uniform(0.5, days - 0.5) * 86400
-        posts += _cascade_posts(c, brand, onset, rng, phase="background", incident=f"s{plan.index}-small-{k}",
-                                kind="small", limit_s=end - onset)
+        posts += _cascade_posts(
+            c,
+            brand,
+            onset,
+            rng,
+            phase="background",
+            incident=f"s{plan.index}-small-{k}",
+            kind="small",
+            limit_s=end - onset,
+        )
     posts = [p for p in posts if datetime.fromisoformat(p["created_at"]).timestamp() < end]
     posts.sort(key=lambda p: (p["created_at"], p["id"]))
     return posts
