@@ -296,7 +296,9 @@ class Engine:
                 continue
             # only stories with a few posts in the velocity window can be the fastest
             negativity = {sid: self._negativity_of(sid) for sid, n in watch.story_vel.items() if n >= 2.0}
-            score = watch.score(t, opts, negativity, self._lives(watch, t, negativity))
+            lives = self._lives(watch, t, negativity)
+            roots = {sid: self.stories.stories[sid].root_followers for sid in lives}
+            score = watch.score(t, opts, negativity, lives, roots)
             # evidence: voices in the short window, or half the voices of the last hour
             risk = score.risk
             voices = max(score.indicators.voices, score.indicators.voices_1h // 2)

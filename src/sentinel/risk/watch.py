@@ -190,6 +190,7 @@ class WatchState:
         eopts: EngineOptions,
         story_negativity: dict[str, float],
         story_life: dict[str, tuple[float, float, float]] | None = None,
+        root_reach: dict[str, int] | None = None,
     ) -> tuple[Indicators, str | None]:
         exp = self.baseline.expected(now, self.short)
         exp_1h = self.baseline.expected(now, 3600.0)
@@ -245,7 +246,7 @@ class WatchState:
             base_share=base_share,
             velocity=top_v,
             velocity_negativity=top_neg,
-            reach=max(self.reach, 0.0),
+            reach=max(self.reach, 0.0) + self._root_reach(spread, life, story_life, root_reach),
             kol=len(self.kol_authors),
             topic=self.severity / self.neg_strong if self.neg_strong > 1e-9 else 0.0,
             dispersion=self.baseline.dispersion(now),
@@ -261,14 +262,34 @@ class WatchState:
         )
         return ind, top
 
+    def _root_reach(
+        self,
+        spread: str | None,
+        life: str | None,
+        story_life: dict[str, tuple[float, float, float]] | None,
+        root_reach: dict[str, int] | None,
+    ) -> float:
+        """Followers of the original behind a negative spreading story: a cascade reaches its
+        original author's audience as well as its reposters' (those count as voices already)."""
+        if not story_life or not root_reach:
+            return 0.0
+        total = 0.0
+        for sid in {s for s in (spread, life) if s is not None}:
+            tone, _size, age = story_life.get(sid, (0.0, 0.0, 0.0))
+            # while the original is in the short window it is counted with the voices already
+            if tone >= 0.5 and age >= self.short:
+                total += tone * root_reach.get(sid, 0)  # as a voice: followers x negativity
+        return total
+
     def score(
         self,
         now: float,
         eopts: EngineOptions,
         story_negativity: dict[str, float],
         story_life: dict[str, tuple[float, float, float]] | None = None,
+        root_reach: dict[str, int] | None = None,
     ) -> Score:
-        ind, _top = self.indicators(now, eopts, story_negativity, story_life)
+        ind, _top = self.indicators(now, eopts, story_negativity, story_life, root_reach)
         return risk_score(ind, self.weights, velocity_saturation=eopts.velocity_saturation)
 
     def top_entries(self, n: int) -> list[Entry]:
