@@ -43,6 +43,7 @@ from typing import Any
 __all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score"]
 
 ANOMALY = ("volume", "negative_share", "velocity", "spread")
+WINDOW = ("volume", "negative_share", "velocity")  # renormalised among themselves on a cold start
 FLOOR_SHARE = 0.12
 SEVERITY = ("reach", "kol", "topic")
 # posts the short window's share needs for full strength: twice the watch's usual count plus
@@ -270,10 +271,13 @@ class Score:
 def risk_score(ind: Indicators, weights: dict[str, float], *, velocity_saturation: float = 30.0) -> Score:
     """Risk 0..100 (see the module docstring) with the strengths and contributions behind it."""
     f = strengths(ind, velocity_saturation)
-    w_anomaly = sum(weights[k] for k in ANOMALY)
-    w_avail = sum(weights[k] for k in ANOMALY if f[k] is not None)
-    scale = w_anomaly / w_avail if w_avail > 0 else 0.0
-    parts = {k: weights[k] * (f[k] or 0.0) * scale for k in ANOMALY}
+    # on a cold start (no baseline: no volume) the other window factors carry the anomaly; the
+    # story's spread, which needs the baseline too, is simply absent then rather than spread
+    # over the others (that made a demo's first minute jump two levels in one tick)
+    w_window = sum(weights[k] for k in WINDOW)
+    w_avail = sum(weights[k] for k in WINDOW if f[k] is not None)
+    scale = w_window / w_avail if w_avail > 0 else 0.0
+    parts = {k: weights[k] * (f[k] or 0.0) * (scale if k in WINDOW else 1.0) for k in ANOMALY}
     anomaly = sum(parts.values())
     amplify = min(1.0, anomaly / 0.3)
     for k in SEVERITY:
