@@ -136,6 +136,8 @@ async def test_a_standby_scorer_takes_over_and_the_sequence_continues(
 ) -> None:
     import asyncio
 
+    from sqlalchemy.exc import OperationalError
+
     from .conftest import eventually
 
     cfg = _config(
@@ -165,9 +167,17 @@ async def test_a_standby_scorer_takes_over_and_the_sequence_continues(
         await eventually(lambda: caught_up(leader, 3000))
         assert standby.risk is None and standby.observed == 0  # a standby does nothing
         await leader.stop()  # releases the lease
-        await standby.store.write_batch(
-            [(sp, "replay") for sp in scorer.score_now(posts[3000:])], [], model="l", now=posts[0].created_at
-        )
+        batch = [(sp, "replay") for sp in scorer.score_now(posts[3000:])]
+        for attempt in range(20):
+            # the standby, now scoring, may hold the SQLite file for a moment on a loaded machine:
+            # a writer waits and tries again, as the daemon's own writer does (store/retry.py)
+            try:
+                await standby.store.write_batch(batch, [], model="l", now=posts[0].created_at)
+                break
+            except OperationalError:
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
         await _mark(standby.store, first + second, idle=True)
         await eventually(lambda: caught_up(standby, 3000))
         await asyncio.sleep(0.1)
