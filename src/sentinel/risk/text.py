@@ -96,10 +96,15 @@ def own_words(text: str) -> str:
     return _REPOST_CHAIN.split(text, maxsplit=1)[0].strip()
 
 
+_LINKS_MENTIONS = re.compile(r"https?://\S+|@[^\s:：,，]{1,30}")
+
+
 def is_bare_repost(text: str) -> bool:
-    """True when a repost adds nothing of its own (no words, or the platform's "转发微博")."""
+    """True when a repost adds nothing of its own: no words (links and @-mentions aside: tagging
+    a friend passes the post on), or the platform's "转发微博". An emoticon alone ("[蜡烛]",
+    "[怒]") is a reaction, not a bare repost."""
     words = own_words(text)
-    return words.lower() in _BARE or not _PUNCT.sub("", _MARKUP.sub("", words))
+    return words.lower() in _BARE or not _PUNCT.sub("", _LINKS_MENTIONS.sub("", words))
 
 
 def shingles(cleaned: str, k: int = 3) -> set[str]:

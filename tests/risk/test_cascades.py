@@ -1,0 +1,119 @@
+"""The real-cascade stream builder (sentinel.simulate.cascades) on a small file of its format.
+
+The suite itself reads ../shared/data (bench/realsuite.py); these tests make their own
+cascades so that they run on a clone without it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from sentinel.post import parse_post
+from sentinel.risk.text import is_bare_repost, own_words
+from sentinel.simulate.cascades import UTC8, build_stream, load_cascades, plan_suite
+
+REACTIONS = ("太可怕了", "真的假的？", "奇葩", "支持", "哈哈哈", "", "转发微博", "[泪]", "三观尽毁啊……")
+
+
+def _cascade(i: int, rumor: bool, size: int, rng: random.Random) -> dict[str, object]:
+    t = 0
+    reposts = []
+    for k in range(size):
+        t += int(rng.expovariate(1 / 40)) + 1
+        reposts.append([t, f"u{i}-{k}", f"{REACTIONS[k % len(REACTIONS)]}{'' if k % 3 else f' #{i}-{k}'}"])
+    return {
+        "event": f"ev{i}",
+        "rumor": rumor,
+        "original": {
+            "text": f"第{i}条原博，网传某地出事了，大家看看。",
+            "created_at": "2012-09-11T11:34:22+08:00",
+            "author": {"followers": 1000 * (i + 1), "verified": i % 2 == 0},
+        },
+        "reposts": reposts[::-1],  # out of order on purpose: the loader sorts them
+    }
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    rng = random.Random(7)
+    rows = [_cascade(i, rumor=i < 6, size=130 if i < 6 else 160, rng=rng) for i in range(40)]
+    path = tmp_path / "cascades.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+def _tone(c: object) -> float:
+    # rumours read dark, the rest split between cheerful and harmless
+    event = c.event  # type: ignore[attr-defined]
+    i = int(event[2:])
+    return 0.6 if i < 6 else 0.1 if i % 2 else 0.2
+
+
+def test_reposts_are_read_by_their_own_words() -> None:
+    assert own_words("太可怕了//@某人:转发微博") == "太可怕了"
+    assert is_bare_repost("转发微博")
+    assert is_bare_repost("//@某人:太可怕了")
+    assert is_bare_repost("[泪]") is False  # an emoticon is a reaction
+    assert not is_bare_repost("太可怕了//@某人:转发微博")
+
+
+def test_loader_sorts_reposts_in_time(data: Path) -> None:
+    cascades = load_cascades(data)
+    assert len(cascades) == 40
+    assert all(c.reposts == sorted(c.reposts) for c in cascades)
+    assert cascades[0].size == 130 and cascades[0].rumor
+
+
+def test_streams_are_labelled_disjoint_and_shaped_like_weibo(data: Path) -> None:
+    cascades = load_cascades(data)
+    plans = plan_suite(cascades, _tone, streams=2, seed=3)
+    assert [p.half for p in plans] == ["tuning", "held-out"]
+    used = [c.event for p in plans for c in (p.crisis, p.viral, *p.harmless, *p.small)]
+    assert len(used) == len(set(used))  # no cascade in two streams
+    assert not set(plans[0].texts) & set(plans[1].texts)  # nor a background text
+    assert all(_tone(p.crisis) >= 0.45 and p.crisis.rumor for p in plans)
+
+    posts = build_stream(plans[0], lambda text: "可怕" in text, days=30.0)
+    assert posts == sorted(posts, key=lambda p: (p["created_at"], p["id"]))
+    for record in posts[:50]:
+        parse_post(record)  # canonical posts
+    phases = {p["label"]["phase"] for p in posts}
+    assert phases == {"background", "crisis", "decoy"}
+    kinds = {p["label"]["kind"] for p in posts if p["label"]["phase"] == "decoy"}
+    assert kinds == {"promo", "positive_viral", "harmless"}
+    crisis = [p for p in posts if p["label"]["phase"] == "crisis"]
+    root = crisis[0]
+    assert root["repost_of"] is None and plans[0].brand in root["text"]
+    assert root["author"]["followers"] == plans[0].crisis.original["author"]["followers"]
+    reposts = crisis[1:]
+    assert len(reposts) == plans[0].crisis.size
+    assert all(p["repost_of"] == root["id"] for p in reposts)
+    assert any(p["text"] == "转发微博" for p in reposts)  # what the platform shows for no words
+    # the real timing: the k-th repost comes its recorded seconds after the original
+    t0 = datetime.fromisoformat(root["created_at"])
+    first = plans[0].crisis.reposts[0][0]
+    assert (datetime.fromisoformat(reposts[0]["created_at"]) - t0).total_seconds() == pytest.approx(first)
+    # every background post names the brand; the daily mean is the stream's volume
+    background = [p for p in posts if p["label"]["phase"] == "background" and p["label"]["kind"] is None]
+    assert all(plans[0].brand in p["text"] for p in background)
+    assert 0.6 * plans[0].volume < len(background) / (30 * 24) < 1.6 * plans[0].volume
+    # a celebrity is given the positive viral cascade
+    viral = next(p for p in posts if p["label"]["kind"] == "positive_viral")
+    assert viral["author"]["followers"] >= 2_000_000 and viral["author"]["verified"]
+
+
+def test_the_same_plan_builds_the_same_stream(data: Path) -> None:
+    cascades = load_cascades(data)
+    a = build_stream(plan_suite(cascades, _tone, streams=2, seed=3)[1], lambda t: False, days=30.0)
+    b = build_stream(plan_suite(cascades, _tone, streams=2, seed=3)[1], lambda t: False, days=30.0)
+    assert a == b
+    start = datetime.fromisoformat(a[0]["created_at"])
+    assert start.utcoffset() == UTC8.utcoffset(None)
