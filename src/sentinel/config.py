@@ -167,6 +167,29 @@ class BusConfig(_Section):
     session_expiry: Duration = 3600.0
 
 
+class ScaleConfig(_Section):
+    """``[scale]``: how the split roles hand stored posts to the one scorer (docs/scaling.md)."""
+
+    settle: Duration = Field(
+        2.0, gt=0, description="without watermarks: score a post this long after it is stored"
+    )
+    stale: Duration = Field(300.0, gt=0, description="a busy collector silent this long is presumed gone")
+    stall: Duration = Field(
+        60.0, gt=0, description="a watermark never matched this long is given up on (logged)"
+    )
+    live_lag: Duration = Field(600.0, gt=0, description="event time this close to the wall clock is live")
+    late_window: Duration = Field(
+        3600.0, gt=0, description="event time behind the horizon still checked for late posts"
+    )
+    warm_window: Duration = Field(86400.0, gt=0, description="stored posts a new scorer replays to warm up")
+    step_limit: int = Field(
+        5000, ge=1, le=1_000_000, description="posts per scorer step (the lease renews between)"
+    )
+    watermark_keep: Duration = Field(
+        7 * 86400.0, ge=3600, description="event time a collector keeps counts for"
+    )
+
+
 class MetricsConfig(_Section):
     enabled: Bool = True
     listen: str = "127.0.0.1:9464"
@@ -250,6 +273,7 @@ class Config(BaseModel):
 
     storage: StorageConfig = StorageConfig()
     bus: BusConfig = BusConfig()
+    scale: ScaleConfig = ScaleConfig()
     metrics: MetricsConfig = MetricsConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     risk: RiskConfig = RiskConfig()

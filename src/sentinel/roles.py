@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sentinel.alerting.events import EventPath, EventTimeFeed
@@ -59,15 +59,9 @@ log = logging.getLogger(__name__)
 ROLES = ("all", "collect", "classify", "score", "notify")
 WATERMARK_PREFIX = "watermark:"
 SCORER_CURSOR = "risk:scorer"
-BUCKET_SECONDS = 3600.0  # watermark counts per event-time hour
-KEEP_BUCKETS = 24 * 7  # hours of counts a collector keeps (older late posts are not waited for)
-WARM_WINDOW = timedelta(hours=24)
-LATE_WINDOW = 3600.0  # event-time seconds behind the horizon still checked for late posts
-SETTLE_SECONDS = 2.0  # without watermarks: a post is scored this long after it was stored
-STALE_SECONDS = 300.0  # a busy collector silent this long is presumed gone
-STALL_SECONDS = 60.0  # a watermark never matched for this long is given up on (logged)
-LIVE_LAG = 600.0  # event time this close to the wall clock is live: quiet periods tick on
-STEP_LIMIT = 5000  # posts per scorer step, so the lease is renewed between steps
+# watermark counts per event-time hour: part of what collectors and the scorer write to each
+# other, so a constant, not a setting (the tuning is in [scale], config.ScaleConfig)
+BUCKET_SECONDS = 3600.0
 
 
 def build_daemon(
@@ -173,9 +167,10 @@ class WatermarkCursors:
     from its cursor counts nothing twice.
     """
 
-    def __init__(self, store: SqlStore, clock: Clock) -> None:
+    def __init__(self, store: SqlStore, clock: Clock, keep: float = 7 * 86400.0) -> None:
         self.store = store
         self.clock = clock
+        self.keep = keep  # event-time seconds of counts kept ([scale] watermark_keep)
         self.sinks: dict[str, CountingSink] = {}
         self._lock = asyncio.Lock()
 
@@ -229,7 +224,8 @@ class WatermarkCursors:
         mark = sink.mark
         if mark.buckets:
             newest = max(mark.buckets)
-            mark.buckets = {b: n for b, n in mark.buckets.items() if b > newest - KEEP_BUCKETS}
+            keep = self.keep / BUCKET_SECONDS  # hours of counts (older late posts are not waited for)
+            mark.buckets = {b: n for b, n in mark.buckets.items() if b > newest - keep}
         mark.at = self.clock.now().timestamp()
         rows = [(WATERMARK_PREFIX + sink.source, mark.to_json())]
         if cursor is not None:
@@ -251,7 +247,7 @@ class CollectRole(Daemon):
     def __init__(self, config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None) -> None:
         super().__init__(config, clock=clock, metrics=metrics)
         self.bus = build_bus(config.bus, role="collect")
-        self.watermarks = WatermarkCursors(self.store, self.clock)
+        self.watermarks = WatermarkCursors(self.store, self.clock, self.config.scale.watermark_keep)
         self.runner: SourceRunner | None = None
 
     @property
@@ -398,7 +394,8 @@ class ScoreRole(Daemon):
         self.risk: RiskEngine | None = None
         self.feed = EventTimeFeed(_NoRisk())
         self.horizon = -math.inf  # every post with created_ts <= horizon has been observed
-        self.processed: dict[int, float] = {}  # pk -> created_ts, within LATE_WINDOW of the horizon
+        self.scale = config.scale
+        self.processed: dict[int, float] = {}  # pk -> created_ts, within late_window of the horizon
         self.observed = 0
         self._stall: dict[tuple[str, int], tuple[int, float]] = {}
         self.path = EventPath(self.store, self.clock, self.metrics, lambda ev: [])
@@ -472,11 +469,13 @@ class ScoreRole(Daemon):
         self.feed = EventTimeFeed(engine, tick=tick)
         if math.isfinite(horizon):
             self.feed.clock.advance_to(datetime.fromtimestamp(horizon, UTC))
-            rows = await self._fetch(horizon - WARM_WINDOW.total_seconds(), horizon, None)
+            rows = await self._fetch(horizon - self.scale.warm_window, horizon, None)
             engine.warm_start(
                 [r.scored for r in rows], await self.store.open_alert_levels(), self.feed.clock.now()
             )
-            self.processed = {r.pk: r.created_ts for r in rows if r.created_ts > horizon - LATE_WINDOW}
+            self.processed = {
+                r.pk: r.created_ts for r in rows if r.created_ts > horizon - self.scale.late_window
+            }
             log.info("scorer took over at %s with %d post(s) of history", self.feed.clock.now(), len(rows))
         self.horizon = horizon
         self.risk = engine
@@ -487,7 +486,9 @@ class ScoreRole(Daemon):
         """Observe every stored post the watermarks say is complete; True if any was."""
         assert self.risk is not None
         upper, settle = await self._limit()
-        fresh = await self._fetch(self.horizon - LATE_WINDOW, upper, settle, limit=STEP_LIMIT)
+        fresh = await self._fetch(
+            self.horizon - self.scale.late_window, upper, settle, limit=self.scale.step_limit
+        )
         events = self.feed.feed([r.scored for r in fresh]) if fresh else self._tick_live(upper)
         horizon = max(self.horizon, max(r.created_ts for r in fresh)) if fresh else self.horizon
         if events or fresh:
@@ -501,7 +502,7 @@ class ScoreRole(Daemon):
             self.processed.update((r.pk, r.created_ts) for r in fresh)
             self.observed += len(fresh)
             self.horizon = horizon
-            floor = self.horizon - LATE_WINDOW
+            floor = self.horizon - self.scale.late_window
             self.processed = {pk: ts for pk, ts in self.processed.items() if ts > floor}
         return bool(fresh)
 
@@ -514,7 +515,7 @@ class ScoreRole(Daemon):
         """With live data and nothing pending, time still passes: alerts must cool down."""
         wall = self.clock.now()
         lag = (wall - self.feed.clock.now()).total_seconds()
-        if upper < math.inf or not 0 < lag <= LIVE_LAG:
+        if upper < math.inf or not 0 < lag <= self.scale.live_lag:
             return []
         return self.feed.advance(wall)
 
@@ -522,14 +523,14 @@ class ScoreRole(Daemon):
         """How far event time may advance: (inclusive created_ts limit, settle cutoff or None).
 
         With collectors' watermarks: up to the lowest point where some collector may still
-        have a post in flight. Without any: everything stored ``SETTLE_SECONDS`` ago.
+        have a post in flight. Without any: everything stored ``[scale] settle`` ago.
         """
         stored = await self.store.cursors(WATERMARK_PREFIX)
         marks = [Watermark.from_json(name[len(WATERMARK_PREFIX) :], raw) for name, raw in stored.items()]
         wall = self.clock.now().timestamp()
-        live = [m for m in marks if m.idle or wall - m.at < STALE_SECONDS]
+        live = [m for m in marks if m.idle or wall - m.at < self.scale.stale]
         if not live:
-            return math.inf, wall - SETTLE_SECONDS
+            return math.inf, wall - self.scale.settle
         limit = math.inf
         for mark in live:
             limit = min(limit, await self._source_limit(mark, wall))
@@ -557,7 +558,7 @@ class ScoreRole(Daemon):
         if seen is None or seen[0] != stored:
             self._stall[(source, bucket)] = (stored, wall)
             return False
-        if wall - seen[1] < STALL_SECONDS:
+        if wall - seen[1] < self.scale.stall:
             return False
         log.warning(
             "watermark of %s for hour %d unmatched for %.0fs; moving on", source, bucket, wall - seen[1]

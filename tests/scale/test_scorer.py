@@ -262,3 +262,40 @@ async def test_the_scorer_stamps_silences_and_acknowledgements_on_its_events(
     stored = await role.store.alert_events()
     assert [ev.factors.get("acked_by") for ev in stored] == [ev.factors.get("acked_by") for ev in role.events]
     await role.store.close()
+
+
+async def test_the_scorers_tuning_is_config(tmp_path: Path, metrics: Metrics) -> None:
+    import pytest
+
+    from sentinel.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"scale\.step_limit"):
+        config_from_dict({"scale": {"step_limit": 0}}, environ={})
+    with pytest.raises(ConfigError, match=r"scale\.settle"):
+        config_from_dict({"scale": {"settle": "inf"}}, environ={})
+    cfg = _config(tmp_path).model_copy(
+        update={"scale": config_from_dict({"scale": {"step_limit": 250, "settle": "1s"}}, environ={}).scale}
+    )
+    assert cfg.scale.step_limit == 250 and cfg.scale.settle == 1.0
+    # a step takes at most step_limit posts, so the lease is renewed between steps
+    records = stream(1000)
+    expected = _backtest(cfg, records)
+    role = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0)
+    await role.store.open()
+    try:
+        await role._take_over()
+        scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+        posts = [parse_post(r) for r in records]
+        await role.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now(posts)], [], model="l", now=posts[0].created_at
+        )
+        await _mark(role.store, records, idle=True)
+        assert await role.step()
+        assert role.observed == 250
+        while await role.step():
+            pass
+        assert role.observed == 1000
+        stored = [ev.to_json() for ev in await role.store.alert_events()]
+        assert [(e["event"], e["level"]) for e in stored] == [(e["event"], e["level"]) for e in expected]
+    finally:
+        await role.store.close()
