@@ -420,12 +420,12 @@ def _explain(
         print(f"{name} >= yellow outside incidents: {stray}", file=sys.stderr)
 
 
-def table(results: dict[str, Result]) -> None:
+def table(results: dict[str, Result], names: Sequence[str] = ("sentinel", *REFERENCES, "3rd voice")) -> None:
     print(
         "| detector | crises ≥ yellow (refs: any alert) | median delay | worst delay | false alarms / 30 d | decoys escalated |"
     )
     print("|---|---|---|---|---|---|")
-    for name in ("sentinel", *REFERENCES, "3rd voice"):
+    for name in names:
         r = results[name]
         med = statistics.median(r.delays) if r.delays else None
         worst = max(r.delays) if r.delays else None
@@ -511,19 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results, posts_total, engine_seconds = run_set(
         args.scenario, args.seeds, args.days, args.volume, args.query, args.verbose
     )
-    print(
-        "| detector | crises detected | median delay | worst delay | false alarms / 30 d | decoys escalated |"
-    )
-    print("|---|---|---|---|---|---|")
-    for name in ("sentinel", "mean+3sd", "hour/12h", "3rd voice"):
-        r = results[name]
-        med = statistics.median(r.delays) if r.delays else None
-        worst = max(r.delays) if r.delays else None
-        fa = r.false_alarms * 30.0 / r.days if r.days else 0.0
-        print(
-            f"| {name} | {r.detected}/{r.crises} | {_fmt_delay(med)} | {_fmt_delay(worst)} | {fa:.2f} "
-            f"| {r.decoys_escalated}/{r.decoys} |"
-        )
+    table(results, ("sentinel", "mean+3sd", "hour/12h", "3rd voice"))
     print(
         f"\nengine: {posts_total} posts, {engine_seconds:.1f} CPU s observe+evaluate "
         f"({posts_total / max(engine_seconds, 1e-9):,.0f} posts/s, lexicon scoring excluded)"

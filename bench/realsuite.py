@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in recs:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         kinds = sorted({r["label"]["kind"] for r in recs if r["label"]["kind"]})
-        print(f"{path.name}: {len(recs)} posts, brand {recs[0]['text'][:0]}{kinds}")
+        print(f"{path.name}: {len(recs)} posts, {kinds}")
     return 0
 
 

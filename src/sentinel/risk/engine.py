@@ -29,7 +29,7 @@ from sentinel.risk.options import EngineOptions, watch_options
 from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands, watch_indices
 from sentinel.risk.text import fold, is_bare_repost
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
-from sentinel.risk.watch import BIG_STORY, WatchState
+from sentinel.risk.watch import BIG_STORY, StoryLife, WatchState
 from sentinel.risk.window import Entry, voice_of
 
 __all__ = ["Engine", "Silence"]
@@ -296,9 +296,7 @@ class Engine:
                 continue
             # only stories with a few posts in the velocity window can be the fastest
             negativity = {sid: self._negativity_of(sid) for sid, n in watch.story_vel.items() if n >= 2.0}
-            lives = self._lives(watch, t, negativity)
-            roots = {sid: self.stories.stories[sid].root_followers for sid in lives}
-            score = watch.score(t, opts, negativity, lives, roots)
+            score = watch.score(t, opts, negativity, self._lives(watch, t, negativity))
             # evidence: voices in the short window, or half the voices of the last hour
             risk = score.risk
             voices = max(score.indicators.voices, score.indicators.voices_1h // 2)
@@ -329,15 +327,14 @@ class Engine:
             events.append(self._event(watch, t, tr.event, tr.level, tr.previous, risk, factors, negativity))
         return events
 
-    def _lives(
-        self, watch: WatchState, t: float, fast: Iterable[str] = ()
-    ) -> dict[str, tuple[float, float, float]]:
-        """(tone, size, age) of the watch's big stories still being reposted, and of ``fast`` ones."""
-        out: dict[str, tuple[float, float, float]] = {}
+    def _lives(self, watch: WatchState, t: float, fast: Iterable[str] = ()) -> dict[str, StoryLife]:
+        """The watch's big stories still being reposted, and the ``fast`` ones, as the spread
+        and reach indicators need them."""
+        out: dict[str, StoryLife] = {}
         for sid in (*watch.big_stories, *fast):
             story = self.stories.stories.get(sid)
             if story is not None:
-                out[sid] = (story.tone, float(story.size), t - story.first_ts)
+                out[sid] = StoryLife(story.tone, float(story.size), t - story.first_ts, story.root_followers)
         return out
 
     def _fast_post(self, watch: WatchState, negativity: dict[str, float]) -> dict[str, Any] | None:

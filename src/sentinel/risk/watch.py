@@ -11,6 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import NamedTuple
 
 from sentinel.config import LEVELS, WatchConfig
 from sentinel.risk.baseline import SeasonalBaseline
@@ -20,9 +21,18 @@ from sentinel.risk.query import Query, parse_query
 from sentinel.risk.score import Indicators, Score, risk_score
 from sentinel.risk.window import Entry, TimedFifo, Window
 
-__all__ = ["BIG_STORY", "Entry", "WatchState"]
+__all__ = ["BIG_STORY", "Entry", "StoryLife", "WatchState"]
 
 BIG_STORY = 10  # posts from which a story's whole life is scored (WatchState.big_stories)
+
+
+class StoryLife(NamedTuple):
+    """What the spread indicators need of a story the engine keeps."""
+
+    tone: float
+    size: float
+    age: float  # seconds since its first post
+    root_followers: int
 
 
 def _add(d: dict[str, int], k: str) -> None:
@@ -189,8 +199,7 @@ class WatchState:
         now: float,
         eopts: EngineOptions,
         story_negativity: dict[str, float],
-        story_life: dict[str, tuple[float, float, float]] | None = None,
-        root_reach: dict[str, int] | None = None,
+        story_life: dict[str, StoryLife] | None = None,
     ) -> tuple[Indicators, str | None]:
         exp = self.baseline.expected(now, self.short)
         exp_1h = self.baseline.expected(now, 3600.0)
@@ -220,13 +229,13 @@ class WatchState:
         # the story that spreads most against the watch's usual traffic: its posts in the short
         # window (a cascade is one story however many reposts it has) and its tone
         spread, spread_n, spread_tone = None, 0.0, 0.0
-        for sid, (neg, _size, _age) in (story_life or {}).items():
-            n = self.story_n.get(sid, 0.0)
+        for sid, story in (story_life or {}).items():
+            n, neg = self.story_n.get(sid, 0.0), story.tone
             if n > 0 and (spread is None or n * (0.5 + neg) > spread_n * (0.5 + spread_tone)):
                 spread, spread_n, spread_tone = sid, n, neg
         # the largest big story over its whole life (size, age), against the watch's hourly level
         life, life_n, life_span, life_tone = None, 0.0, 0.0, 0.0
-        for sid, (tone, size, age) in (story_life or {}).items():
+        for sid, (tone, size, age, _) in (story_life or {}).items():
             if size >= BIG_STORY and size * (0.5 + tone) > life_n * (0.5 + life_tone):
                 life, life_n, life_span, life_tone = sid, size, age, tone
         posts = max(self.posts, 0.0)
@@ -246,7 +255,7 @@ class WatchState:
             base_share=base_share,
             velocity=top_v,
             velocity_negativity=top_neg,
-            reach=max(self.reach, 0.0) + self._root_reach(spread, life, story_life, root_reach),
+            reach=max(self.reach, 0.0) + self._root_reach(spread, life, story_life or {}),
             kol=len(self.kol_authors),
             topic=self.severity / self.neg_strong if self.neg_strong > 1e-9 else 0.0,
             dispersion=self.baseline.dispersion(now),
@@ -262,23 +271,15 @@ class WatchState:
         )
         return ind, top
 
-    def _root_reach(
-        self,
-        spread: str | None,
-        life: str | None,
-        story_life: dict[str, tuple[float, float, float]] | None,
-        root_reach: dict[str, int] | None,
-    ) -> float:
+    def _root_reach(self, spread: str | None, life: str | None, story_life: dict[str, StoryLife]) -> float:
         """Followers of the original behind a negative spreading story: a cascade reaches its
         original author's audience as well as its reposters' (those count as voices already)."""
-        if not story_life or not root_reach:
-            return 0.0
         total = 0.0
         for sid in {s for s in (spread, life) if s is not None}:
-            tone, _size, age = story_life.get(sid, (0.0, 0.0, 0.0))
+            story = story_life.get(sid)
             # while the original is in the short window it is counted with the voices already
-            if tone >= 0.5 and age >= self.short:
-                total += tone * root_reach.get(sid, 0)  # as a voice: followers x negativity
+            if story is not None and story.tone >= 0.5 and story.age >= self.short:
+                total += story.tone * story.root_followers  # as a voice: followers x negativity
         return total
 
     def score(
@@ -286,10 +287,9 @@ class WatchState:
         now: float,
         eopts: EngineOptions,
         story_negativity: dict[str, float],
-        story_life: dict[str, tuple[float, float, float]] | None = None,
-        root_reach: dict[str, int] | None = None,
+        story_life: dict[str, StoryLife] | None = None,
     ) -> Score:
-        ind, _top = self.indicators(now, eopts, story_negativity, story_life, root_reach)
+        ind, _top = self.indicators(now, eopts, story_negativity, story_life)
         return risk_score(ind, self.weights, velocity_saturation=eopts.velocity_saturation)
 
     def top_entries(self, n: int) -> list[Entry]:
