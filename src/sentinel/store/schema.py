@@ -54,6 +54,15 @@ classifications = Table(
     Column("scored_ts", Float, nullable=False),
 )
 
+post_watches = Table(
+    "post_watches",
+    metadata,
+    Column("post_pk", Integer, ForeignKey("posts.pk", ondelete="CASCADE"), primary_key=True),
+    Column("watch", String(128), primary_key=True),
+    Column("via", String(16), nullable=False),  # match | repost (reposts, through its chain, a match)
+)
+Index("ix_post_watches_watch", post_watches.c.watch, post_watches.c.post_pk)
+
 alerts = Table(
     "alerts",
     metadata,
@@ -160,6 +169,7 @@ __all__ = [
     "leases",
     "metadata",
     "outbox",
+    "post_watches",
     "posts",
     "responses",
     "silences",
