@@ -99,9 +99,9 @@ class Daemon:
         if not self.config.metrics.enabled:
             return
         from sentinel.alerting.api import ApiTokens, register_routes
-        from sentinel.obs.server import HttpServer
+        from sentinel.web.server import WebServer
 
-        self._server = HttpServer(
+        self._server = WebServer(
             self.config.metrics.host, self.config.metrics.port, self.metrics, readiness=self.readiness
         )
         # every role serves the alert API: it needs only the store

@@ -153,7 +153,7 @@ def describe_failure(exc: BaseException, cfg: Config) -> str | None:
         reason = _os_reason(exc) if exc.errno else str(exc)
         if passed("/sentinel/store/", "/sqlalchemy/", "/asyncpg/", "/aiosqlite/"):
             return redact(f"database {_storage_where(cfg)}: {reason}")
-        if passed("/sentinel/obs/server.py") or exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+        if passed("/sentinel/web/asgi.py") or exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
             return f"metrics.listen {cfg.metrics.listen}: {reason}"
         if passed("/sentinel/bus/", "/aiomqtt/", "/paho/"):
             return redact(f"bus {cfg.bus.url}: {reason}")

@@ -1,4 +1,4 @@
-"""The alert API over a real HttpServer on 127.0.0.1: tokens, reads, writes, audit."""
+"""The alert API over the real WebServer (uvicorn) on 127.0.0.1: tokens, reads, writes, audit."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 from sentinel.alerting.api import ApiTokens, register_routes
 from sentinel.clock import ManualClock
 from sentinel.obs.metrics import Metrics
-from sentinel.obs.server import HttpServer
 from sentinel.store import SqlStore
+from sentinel.web.server import WebServer
 
 READ, WRITE = "read-token-123", "write-token-456"
 
@@ -23,7 +23,7 @@ async def _ready() -> dict[str, bool]:
 
 @pytest.fixture
 async def client(filled: SqlStore, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
-    server = HttpServer("127.0.0.1", 0, Metrics(CollectorRegistry()), readiness=_ready)
+    server = WebServer("127.0.0.1", 0, Metrics(CollectorRegistry()), readiness=_ready)
     register_routes(server, filled, clock, ApiTokens(read=READ, write=WRITE))
     await server.start()
     try:
@@ -119,7 +119,7 @@ async def test_write_token_acks_silences_and_records_responses(client: httpx.Asy
 
 
 async def test_api_is_closed_without_configured_tokens(filled: SqlStore, clock: ManualClock) -> None:
-    server = HttpServer("127.0.0.1", 0, Metrics(CollectorRegistry()), readiness=_ready)
+    server = WebServer("127.0.0.1", 0, Metrics(CollectorRegistry()), readiness=_ready)
     register_routes(server, filled, clock, ApiTokens())
     async with server, httpx.AsyncClient(base_url=server.url, timeout=5) as c:
         assert (await c.get("/api/v1/alerts", headers=auth("anything"))).status_code == 401

@@ -19,9 +19,9 @@ from sentinel.cli import app
 from sentinel.clock import ManualClock
 from sentinel.config import StorageConfig
 from sentinel.obs.metrics import Metrics
-from sentinel.obs.server import HttpServer
 from sentinel.risk.base import AlertEvent
 from sentinel.store import SqlStore
+from sentinel.web.server import WebServer
 
 from .conftest import T0, H, fill_known
 
@@ -38,7 +38,7 @@ async def _ready() -> dict[str, bool]:
 
 @pytest.fixture
 async def client(filled: SqlStore, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
-    server = HttpServer("127.0.0.1", 0, Metrics(CollectorRegistry()), readiness=_ready)
+    server = WebServer("127.0.0.1", 0, Metrics(CollectorRegistry()), readiness=_ready)
     register_routes(server, filled, clock, ApiTokens(read=READ, write=WRITE), watches=["acme"])
     await server.start()
     try:

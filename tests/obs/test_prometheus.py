@@ -24,7 +24,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from sentinel.obs.metrics import Metrics
-from sentinel.obs.server import HttpServer
+from sentinel.web.server import WebServer
 
 from .names import exported_series, referenced
 
@@ -150,7 +150,7 @@ def scrape_config(target: str, prom_port: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def populated_server() -> AsyncIterator[HttpServer]:
+async def populated_server() -> AsyncIterator[WebServer]:
     m = Metrics(CollectorRegistry())
     m.posts_ingested.labels(platform="weibo", source="weibo-acme").inc(42)
     m.source_last_success.labels(source="weibo-acme").set(1_764_300_000)
@@ -164,7 +164,7 @@ async def populated_server() -> AsyncIterator[HttpServer]:
     async def ready() -> dict[str, bool]:
         return {"store": True, "bus": True, "sources": True}
 
-    server = HttpServer("127.0.0.1", 0, m, readiness=ready)
+    server = WebServer("127.0.0.1", 0, m, readiness=ready)
     await server.start()
     try:
         yield server
@@ -241,7 +241,7 @@ def query(q: str) -> str:
 
 @needs_prometheus
 async def test_real_prometheus_scrapes_sentinel_and_runs_rules_and_dashboard(
-    populated_server: HttpServer, tmp_path: Path
+    populated_server: WebServer, tmp_path: Path
 ) -> None:
     async with running_prometheus(f"127.0.0.1:{populated_server.port}", tmp_path) as client:
         body = await wait_for(client, query("sentinel_watch_risk_score"), lambda b: b["data"]["result"])

@@ -1,4 +1,4 @@
-"""A small JSON API for alerts on the metrics/health server, behind bearer tokens.
+"""A small JSON API for alerts on the daemon's web server, behind bearer tokens.
 
 Mounted under ``/api/v1/`` by :func:`register_routes`:
 
@@ -17,27 +17,37 @@ Mounted under ``/api/v1/`` by :func:`register_routes`:
 
 Every request needs ``Authorization: Bearer <token>`` (401 without a valid one, also when no
 token is configured: the API is then closed). The read token may only read; changes need
-the write token (403 otherwise). Tokens come from the config (``[api] token`` and
+the write token (403 otherwise). The OpenAPI schema is served at ``/api/v1/openapi.json``
+and its docs page at ``/api/v1/docs``. Tokens come from the config (``[api] token`` and
 ``write_token``, usually ``env:…``), never from the URL, and are compared in constant time.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from sentinel.alerting.manage import ALL_WATCHES, MAX_ID, AlertManager, AlertNotFound, AlertStateError
 from sentinel.alerting.responses import ResponseLog
 from sentinel.clock import Clock
 from sentinel.config import parse_duration
 from sentinel.obs.logs import register_secret
-from sentinel.obs.server import HttpServer, Request, Response
 from sentinel.store.sql import SqlStore
 from sentinel.times import parse_when
+
+if TYPE_CHECKING:
+    from sentinel.web.server import WebServer
 
 __all__ = ["PREFIX", "AlertApi", "ApiTokens", "register_routes"]
 
@@ -90,8 +100,34 @@ class _ApiError(Exception):
         self.message = message
 
 
+_BODY: dict[str, dict[str, Any]] = {
+    "ack": {"by": "wang.li", "note": "接手处理"},
+    "resolve": {"by": "wang.li", "note": "已澄清"},
+    "silence": {"watch": "acme", "for": "2h", "reason": "发布会", "by": "wang.li"},
+    "expire": {"by": "wang.li"},
+    "response": {
+        "watch": "acme",
+        "at": "now",
+        "kind": "statement",
+        "note": "…",
+        "url": None,
+        "by": "wang.li",
+    },
+}
+
+
+def _doc_body(example: dict[str, Any]) -> dict[str, Any]:
+    # the bodies are parsed by hand (errors keep the API's {"error"} shape); this documents them
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
 class AlertApi:
-    """The handlers; :func:`register_routes` mounts them on an :class:`HttpServer`."""
+    """The handlers as a FastAPI router (:attr:`router`); :func:`register_routes` mounts it."""
 
     def __init__(
         self, store: SqlStore, clock: Clock, tokens: ApiTokens, watches: Collection[str] | None = None
@@ -104,104 +140,140 @@ class AlertApi:
         self.watches = None if watches is None else frozenset(watches)
         self.manager = AlertManager(store, clock)
         self.responses = ResponseLog(store, clock)
+        self.router = self._routes()
 
-    async def handle(self, request: Request) -> Response:
+    def _authorize(self, request: Request) -> None:
         match = _BEARER.match(request.headers.get("authorization", ""))
         access = self.tokens.access(match.group(1) if match else None)
         if access is None:
-            return Response(
-                401,
-                {"error": "a valid bearer token is required"},
-                {"WWW-Authenticate": 'Bearer realm="sentinel"'},
-            )
-        write = request.method not in ("GET", "HEAD")
-        if write and access != "write":
-            return Response(403, {"error": "this token may only read"})
-        parts = [p for p in request.path[len(PREFIX) :].split("/") if p]
-        try:
-            body = await self._route(request, parts)
-        except _ApiError as exc:
-            return Response(exc.status, {"error": exc.message})
-        except AlertNotFound as exc:
-            return Response(404, {"error": str(exc)})
-        except AlertStateError as exc:
-            return Response(409, {"error": str(exc)})
-        except (ValueError, OverflowError) as exc:
-            return Response(400, {"error": str(exc)})
-        return Response(200, body)
+            raise _ApiError(401, "a valid bearer token is required")
+        if request.method not in ("GET", "HEAD") and access != "write":
+            raise _ApiError(403, "this token may only read")
 
-    async def _route(self, request: Request, parts: list[str]) -> Any:
-        m = request.method
-        q = request.query
-        match parts:
-            case ["alerts"] if m in ("GET", "HEAD"):
-                alerts = await self.manager.list_alerts(
-                    watch=q.get("watch"), status=q.get("status") or None, limit=_int(q.get("limit"), 100)
-                )
-                return {"alerts": [a.to_json() for a in alerts]}
-            case ["alerts", aid] if m in ("GET", "HEAD"):
-                alert = await self.manager.get(_id(aid))
-                events = await self.manager.events(alert.id)
-                return {"alert": alert.to_json(), "events": [e.to_record() for e in events]}
-            case ["alerts", aid, "ack"] if m == "POST":
-                body = _body(request)
-                return {
-                    "alert": (
-                        await self.manager.ack(_id(aid), actor=_by(body), note=_str(body, "note"))
-                    ).to_json()
-                }
-            case ["alerts", aid, "resolve"] if m == "POST":
-                body = _body(request)
-                return {
-                    "alert": (
-                        await self.manager.resolve(_id(aid), actor=_by(body), note=_str(body, "note"))
-                    ).to_json()
-                }
-            case ["silences"] if m in ("GET", "HEAD"):
-                silences = await self.manager.silences(
-                    watch=q.get("watch"), active_only=q.get("active") in ("1", "true")
-                )
-                return {"silences": [s.to_json() for s in silences]}
-            case ["silences"] if m == "POST":
-                body = _body(request)
-                now = self.clock.now()
-                watch = self._watch(_required(body, "watch"), everything=True)
-                if body.get("until"):
-                    until = parse_when(str(body["until"]), now)
-                elif body.get("for"):
-                    until = now + _seconds(body["for"])
-                else:
-                    raise ValueError("a silence needs 'until' (a time) or 'for' (a duration)")
-                silence = await self.manager.silence(
-                    watch, until=until, actor=_by(body), reason=_str(body, "reason")
-                )
-                return {"silence": silence.to_json()}
-            case ["silences", sid, "expire"] if m == "POST":
-                body = _body(request)
-                return {"silence": (await self.manager.expire_silence(_id(sid), actor=_by(body))).to_json()}
-            case ["responses"] if m in ("GET", "HEAD"):
-                return {"responses": [r.to_json() for r in await self.responses.list(watch=q.get("watch"))]}
-            case ["responses"] if m == "POST":
-                body = _body(request)
-                response = await self.responses.add(
-                    self._watch(_required(body, "watch")),
-                    at=parse_when(str(body.get("at") or "now"), self.clock.now()),
-                    kind=_required(body, "kind"),
-                    actor=_by(body),
-                    note=_str(body, "note"),
-                    url=_str(body, "url"),
-                )
-                return {"response": response.to_json()}
-            case ["audit"] if m in ("GET", "HEAD"):
-                entries = await self.manager.audit_trail(limit=_int(q.get("limit"), 200))
-                return {"audit": [e.to_json() for e in entries]}
-        raise _ApiError(404, f"no such endpoint: {m} {request.path}")
+    def _routes(self) -> APIRouter:
+        router = APIRouter(prefix=PREFIX, tags=["alerts"], route_class=_ApiRoute)
+        router.dependencies.append(Depends(self._authorize))
+        m, q = self.manager, _query
+        read = ["GET", "HEAD"]
+
+        @router.api_route("/alerts", methods=read, summary="Alerts, newest first")
+        async def alerts(request: Request) -> dict[str, Any]:
+            found = await m.list_alerts(
+                watch=q(request, "watch"),
+                status=q(request, "status") or None,
+                limit=_int(q(request, "limit"), 100),
+            )
+            return {"alerts": [a.to_json() for a in found]}
+
+        @router.api_route("/alerts/{aid}", methods=read, summary="One alert with its events")
+        async def alert(aid: str) -> dict[str, Any]:
+            found = await m.get(_id(aid))
+            events = await m.events(found.id)
+            return {"alert": found.to_json(), "events": [e.to_record() for e in events]}
+
+        @router.post("/alerts/{aid}/ack", summary="Acknowledge", openapi_extra=_doc_body(_BODY["ack"]))
+        async def ack(aid: str, request: Request) -> dict[str, Any]:
+            body = await _body(request)
+            return {"alert": (await m.ack(_id(aid), actor=_by(body), note=_str(body, "note"))).to_json()}
+
+        @router.post("/alerts/{aid}/resolve", summary="Resolve", openapi_extra=_doc_body(_BODY["resolve"]))
+        async def resolve(aid: str, request: Request) -> dict[str, Any]:
+            body = await _body(request)
+            return {"alert": (await m.resolve(_id(aid), actor=_by(body), note=_str(body, "note"))).to_json()}
+
+        @router.api_route("/silences", methods=read, summary="Silences")
+        async def silences(request: Request) -> dict[str, Any]:
+            found = await m.silences(
+                watch=q(request, "watch"), active_only=q(request, "active") in ("1", "true")
+            )
+            return {"silences": [s.to_json() for s in found]}
+
+        @router.post("/silences", summary="Silence a watch", openapi_extra=_doc_body(_BODY["silence"]))
+        async def silence(request: Request) -> dict[str, Any]:
+            body = await _body(request)
+            now = self.clock.now()
+            watch = self._watch(_required(body, "watch"), everything=True)
+            if body.get("until"):
+                until = parse_when(str(body["until"]), now)
+            elif body.get("for"):
+                until = now + _seconds(body["for"])
+            else:
+                raise ValueError("a silence needs 'until' (a time) or 'for' (a duration)")
+            made = await m.silence(watch, until=until, actor=_by(body), reason=_str(body, "reason"))
+            return {"silence": made.to_json()}
+
+        @router.post(
+            "/silences/{sid}/expire", summary="End a silence", openapi_extra=_doc_body(_BODY["expire"])
+        )
+        async def expire(sid: str, request: Request) -> dict[str, Any]:
+            body = await _body(request)
+            return {"silence": (await m.expire_silence(_id(sid), actor=_by(body))).to_json()}
+
+        @router.api_route("/responses", methods=read, summary="Recorded responses")
+        async def responses(request: Request) -> dict[str, Any]:
+            return {"responses": [r.to_json() for r in await self.responses.list(watch=q(request, "watch"))]}
+
+        @router.post("/responses", summary="Record a response", openapi_extra=_doc_body(_BODY["response"]))
+        async def add_response(request: Request) -> dict[str, Any]:
+            body = await _body(request)
+            response = await self.responses.add(
+                self._watch(_required(body, "watch")),
+                at=parse_when(str(body.get("at") or "now"), self.clock.now()),
+                kind=_required(body, "kind"),
+                actor=_by(body),
+                note=_str(body, "note"),
+                url=_str(body, "url"),
+            )
+            return {"response": response.to_json()}
+
+        @router.api_route("/audit", methods=read, summary="The audit trail, newest first")
+        async def audit(request: Request) -> dict[str, Any]:
+            entries = await m.audit_trail(limit=_int(q(request, "limit"), 200))
+            return {"audit": [e.to_json() for e in entries]}
+
+        @router.api_route(
+            "/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+        )
+        async def nothing(request: Request) -> dict[str, Any]:
+            # after the token check, so that the API's shape is not probed without one
+            raise _ApiError(404, f"no such endpoint: {request.method} {request.url.path}")
+
+        return router
 
     def _watch(self, name: str, *, everything: bool = False) -> str:
         if self.watches is None or name in self.watches or (everything and name == ALL_WATCHES):
             return name
         known = ", ".join(sorted(self.watches)) or "none configured"
         raise ValueError(f"unknown watch {name[:80]!r} (known: {known})")
+
+
+class _ApiRoute(APIRoute):
+    """Maps the alerting errors to the API's statuses, each as ``{"error": message}``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _ApiError as exc:
+                headers = {"WWW-Authenticate": 'Bearer realm="sentinel"'} if exc.status == 401 else None
+                return JSONResponse({"error": exc.message}, exc.status, headers)
+            except AlertNotFound as exc:
+                return JSONResponse({"error": str(exc)}, 404)
+            except AlertStateError as exc:
+                return JSONResponse({"error": str(exc)}, 409)
+            except (ValueError, OverflowError) as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+            except ClientDisconnect:  # the client left before its body was in: nobody to answer
+                return Response(status_code=400)
+
+        return handle
+
+
+def _query(request: Request, key: str) -> str | None:
+    values = request.query_params.getlist(key)
+    return values[-1] if values else None  # repeated keys: the last one counts
 
 
 def _id(raw: str) -> int:
@@ -221,10 +293,10 @@ def _int(raw: str | None, default: int) -> int:
     return 10_000 if len(digits) > 5 else min(int(digits), 10_000)
 
 
-def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request) -> dict[str, Any]:
     try:
-        body = request.json()
-    except ValueError:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
         raise ValueError("the body must be JSON") from None
     if body is None:
         return {}
@@ -259,17 +331,17 @@ def _seconds(value: Any) -> timedelta:
 
 
 def register_routes(
-    server: HttpServer,
+    server: WebServer,
     store: SqlStore,
     clock: Clock,
     tokens: ApiTokens,
     watches: Collection[str] | None = None,
-) -> None:
-    """Mount the alert API on ``server`` under ``/api/v1/`` (GET, HEAD and POST).
+) -> AlertApi:
+    """Mount the alert API on ``server`` under ``/api/v1/``.
 
     ``watches``: the configured watch names; silences and responses for any other name
     (except ``"*"``, every watch) are refused with 400.
     """
     api = AlertApi(store, clock, tokens, watches)
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        server.add_route(method, PREFIX, api.handle)
+    server.include_router(api.router)
+    return api

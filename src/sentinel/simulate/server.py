@@ -1,6 +1,6 @@
 """``sentinel simulate serve``: a local stand-in for Weibo, WeChat and feed hosts, with faults.
 
-A small HTTP/1.1 server on asyncio streams (no framework), usable in-process::
+A Starlette app on uvicorn, on the caller's event loop, usable in-process::
 
     async with SimulatorServer(Feed(posts)) as srv:
         srv.faults.add_spec("search=429:1@1")
@@ -35,6 +35,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from sentinel.clock import Clock, SystemClock
 from sentinel.post import PostError
 from sentinel.simulate.faults import STATUS_FAULTS, Fault, FaultPlan, corrupt_body
@@ -47,6 +52,7 @@ from sentinel.simulate.feeds import (
     to_wechat_article,
     to_weibo_html,
 )
+from sentinel.web.asgi import AsgiService
 
 __all__ = ["SimulatorServer", "replay", "serve_forever"]
 
@@ -59,19 +65,7 @@ _JUNK_HEAD = (
 _JUNK_TAIL = (
     '<i class="m-font m-font-arrow"></i><noscript>enable js</noscript><iframe src="/ad"></iframe></div>'
 )
-_STATUS_TEXT = {
-    200: "OK",
-    304: "Not Modified",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-    432: "Request Refused",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    403: "Forbidden",
-    418: "I'm a teapot",
-}
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class _Response:
@@ -126,27 +120,25 @@ class SimulatorServer:
         self.live = live  # serve only posts whose created_at has passed: a scenario played in real time
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._service: AsgiService | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._stopping = asyncio.Event()
+        self._service = AsgiService(Starlette(routes=[Route("/{path:path}", self._asgi, methods=_METHODS)]),
+                                    self.host, self.port, grace=2.0, max_connections=None)  # fmt: skip
+        await self._service.start()
+        self.port = self._service.port
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        self._stopping.set()  # a request held by a "timeout" fault ends now
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
 
     async def __aenter__(self) -> SimulatorServer:
         await self.start()
@@ -155,58 +147,16 @@ class SimulatorServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # -- HTTP plumbing -----------------------------------------------------------------------
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            while True:
-                request = await self._read_request(reader)
-                if request is None:
-                    break
-                method, target, headers, body = request
-                response = await self._respond(method, target, headers, body)
-                keep_alive = headers.get("connection", "").lower() != "close"
-                head = [f"HTTP/1.1 {response.status} {_STATUS_TEXT.get(response.status, 'Status')}"]
-                response.headers.setdefault("Content-Length", str(len(response.body)))
-                response.headers["Connection"] = "keep-alive" if keep_alive else "close"
-                head += [f"{k}: {v}" for k, v in response.headers.items()]
-                writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
-                await writer.drain()
-                if not keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            pass
-        except asyncio.CancelledError:
-            pass
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader
-    ) -> tuple[str, str, dict[str, str], bytes] | None:
-        line = await reader.readline()
-        if not line:
-            return None
-        method, target, _ = line.decode("latin-1").split(" ", 2)
-        headers: dict[str, str] = {}
-        while True:
-            raw = await reader.readline()
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = raw.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        if length > MAX_REQUEST_BYTES:
-            raise ValueError("request too large")
-        body = await reader.readexactly(length) if length else b""
-        return method.upper(), target, headers, body
+    async def _asgi(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_REQUEST_BYTES:
+            return Response(status_code=413)
+        target = request.url.path
+        if query := request.scope.get("query_string", b"").decode("latin-1"):
+            target += "?" + query
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        out = await self._respond(request.method, target, headers, body)
+        return Response(out.body, out.status, out.headers)
 
     def _select(self, **filters: Any) -> list[dict[str, Any]]:
         until = self.clock.now().timestamp() if self.live else None
@@ -235,7 +185,10 @@ class SimulatorServer:
         kinds = {f.kind for f in faults}
         for fault in faults:
             if fault.kind == "timeout":
-                await asyncio.sleep(fault.arg if fault.arg is not None else 30.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), fault.arg if fault.arg is not None else 30.0
+                    )
         for fault in faults:
             if fault.kind in STATUS_FAULTS:
                 return self._status_fault(fault)
