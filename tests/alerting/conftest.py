@@ -105,7 +105,7 @@ def known_stream() -> list[ScoredPost]:
         T0 + 4 * H,
         "艾克美牛奶喝出异物，孩子住院了！",
         "negative",
-        topics={"food_safety": 0.95},
+        topics={"product_safety": 0.95},
         author=1,
         followers=500_000,
         reposts=4000,
@@ -118,12 +118,12 @@ def known_stream() -> list[ScoredPost]:
                 when,
                 f"转发 艾克美出事了 {k}",
                 "negative",
-                topics={"food_safety": 0.8},
+                topics={"product_safety": 0.8},
                 author=200 + k % 7,
                 repost_of="root",
             )
         else:
-            add(when, f"艾克美这次太过分了 {k}", "negative", topics={"food_safety": 0.7}, author=300 + k)
+            add(when, f"艾克美这次太过分了 {k}", "negative", topics={"product_safety": 0.7}, author=300 + k)
     for h in range(6, 12):
         for k in range(5):
             when = T0 + h * H + k * 10 * timedelta(minutes=1)

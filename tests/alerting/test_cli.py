@@ -133,7 +133,7 @@ def test_report_command(config_file: Path, tmp_path: Path) -> None:
     assert out.strip().endswith("report.html")
     data = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     assert data["posts"] == 98 and data["sentiment"]["negative"] == 72
-    assert (out_dir / "report.md").exists() and (out_dir / "charts" / "volume.png").exists()
+    assert (out_dir / "report.md").exists() and (out_dir / "charts" / "volume.svg").exists()
     code, out = run(
         "report",
         "--watch",
@@ -146,3 +146,37 @@ def test_report_command(config_file: Path, tmp_path: Path) -> None:
         str(config_file),
     )
     assert code == 2 and "--from" in out
+
+
+def test_review_notes_are_kept_by_the_report(config_file: Path, tmp_path: Path) -> None:
+    c = str(config_file)
+    code, out = run(
+        "review", "note", "acme", "供应商批次抽检漏检", "--section", "原因", "--config", c, "--by", "li"
+    )
+    assert code == 0 and "原因" in out, out
+    code, out = run("review", "note", "acme", "声明晚了 90 分钟", "--section", "lessons", "--config", c)
+    assert code == 0, out
+    code, out = run("review", "note", "acme", "x", "--section", "感想", "--config", c)
+    assert code == 2 and "原因, 得失, 改进" in out
+    code, out = run("review", "note", "nobody", "x", "--section", "改进", "--config", c)
+    assert code == 2 and "unknown watch" in out
+    code, out = run("review", "notes", "acme", "--config", c, "--json")
+    notes = json.loads(out)
+    assert [(n["section"], n["by"]) for n in notes] == [("原因", "li"), ("得失", notes[1]["by"])]
+    span = ["--from", "2026-11-28T08:00:00+08:00", "--to", "2026-11-28T20:00:00+08:00"]
+    code, out = run("report", "--watch", "acme", *span, "--out", str(tmp_path / "zh"), "--config", c)
+    assert code == 0, out
+    page = (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    assert "供应商批次抽检漏检" in page and "声明晚了 90 分钟" in page
+    assert '<html lang="zh-CN">' in page and "事件经过" in page
+    assert "sentinel review note acme --section 改进" in page  # the empty section says how to fill it
+    code, out = run(
+        "report", "--watch", "acme", *span, "--out", str(tmp_path / "en"), "--config", c, "--lang", "en"
+    )
+    assert code == 0, out
+    page = (tmp_path / "en" / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and "What happened" in page and "供应商批次抽检漏检" in page
+    code, out = run(
+        "report", "--watch", "acme", *span, "--out", str(tmp_path / "x"), "--config", c, "--lang", "fr"
+    )
+    assert code == 2 and "--lang" in out

@@ -38,7 +38,7 @@ async def test_counts_and_shares(report: ReportData, known: Known) -> None:
 
 
 async def test_topics_stories_authors(report: ReportData, known: Known) -> None:
-    assert report.topics == [("food_safety", known.food_safety_posts)]
+    assert report.topics == [("product_safety", known.food_safety_posts)]
     top = report.stories[0]
     assert top.key == "root"
     assert top.posts == known.top_story_posts
@@ -87,14 +87,25 @@ async def test_response_effect(report: ReportData, known: Known) -> None:
 async def test_files(report: ReportData, tmp_path: Path, known: Known) -> None:
     files = write_report(report, tmp_path / "out")
     page = files.html.read_text(encoding="utf-8")
-    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 5  # risk, volume, sentiment, topics, one effect
-    assert all(len(b) > 10_000 for b in images)
+    svgs = re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" id="chart-([a-z]+)"', page)
+    assert svgs == ["risk", "volume", "sentiment", "topics"]
+    assert "data:image/png" not in page  # charts are markup, drawn by the reader's browser
     assert "<script" not in page and 'http-equiv="Content-Security-Policy"' in page
     assert "wang.li" in page and "艾克美牛奶喝出异物" in page
+    for heading in (
+        "一、事件经过",
+        "二、传播分析",
+        "三、情绪与话题",
+        "四、应对与效果",
+        "原因",
+        "得失",
+        "改进",
+    ):
+        assert f">{heading}<" in page, heading
     md = files.markdown.read_text(encoding="utf-8")
-    assert "![Risk and levels](charts/risk.png)" in md
-    assert (files.markdown.parent / "charts" / "risk.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![风险分与预警级别](charts/risk.svg)" in md
+    svg = (files.markdown.parent / "charts" / "topics.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and ">产品与食品安全</text>" in svg  # the topic's name, as text
     data = json.loads(files.json.read_text(encoding="utf-8"))
     assert data["posts"] == known.posts
     assert data["sentiment_share"]["negative"] == round(known.negative / known.posts, 4)
@@ -174,3 +185,59 @@ async def test_watch_gone_from_config_falls_back_to_its_alert_posts(
     assert data.query is None
     assert data.posts == 1 and data.stories[0].key == "root"  # the one post its events listed
     assert [a.id for a in data.alerts] == [known.alert_id]
+
+
+def test_repost_tree_follows_the_quoted_author() -> None:
+    from sentinel.alerting.report import spread_tree
+    from sentinel.post import Author, Post, ScoredPost
+
+    def sp(pid: str, name: str, text: str, minute: int, followers: int = 10) -> ScoredPost:
+        post = Post(
+            "weibo",
+            pid,
+            text,
+            T0 + timedelta(minutes=minute),
+            Author(pid, name, followers),
+            repost_of=None if pid == "r" else "r",
+        )
+        return ScoredPost(post, 0.9, "negative", {})
+
+    root = sp("r", "原帖", "艾克美出事了", 0, 10**6)
+    reposts = [
+        sp("a", "大V甲", "转发", 1, 500_000),
+        sp("b", "路人乙", "扩散//@大V甲:转发", 2),
+        sp("c", "路人丙", "气死了//@路人乙:扩散//@大V甲:转发", 3),
+        sp("d", "路人丁", "顶//@大V甲:转发", 4),
+        sp("e", "路人戊", "//@不在此链:x", 5),  # quotes someone outside the story: under the original
+    ]
+    tree = spread_tree(root, reposts)
+    assert tree.size == 6
+    assert [(c.id, c.size) for c in tree.children] == [("a", 4), ("e", 1)]
+    a = tree.children[0]
+    assert [(c.id, c.size) for c in a.children] == [("b", 2), ("d", 1)]
+    assert a.children[0].children[0].id == "c"
+
+
+async def test_report_in_english_and_review_notes(
+    report: ReportData, filled: SqlStore, config: Config, clock: ManualClock, known: Known, tmp_path: Path
+) -> None:
+    from sentinel.alerting.review import ReviewNotes
+
+    notes = ReviewNotes(filled, clock)
+    await notes.add("acme", "improve", "声明模板提前备好", actor="wang.li")
+    with pytest.raises(ValueError, match="section"):
+        await notes.add("acme", "misc", "x", actor="wang.li")
+    data = await build_report(
+        filled, config, "acme", since=known.since, until=known.until, clock=clock, progress=False
+    )
+    assert [(n.section, n.text, n.by) for n in data.notes] == [("改进", "声明模板提前备好", "wang.li")]
+    page = write_report(data, tmp_path / "en", "en").html.read_text(encoding="utf-8")
+    assert "1. What happened" in page and "Improvements" in page and "声明模板提前备好" in page
+    assert "一、事件经过" not in page
+    assert "Product and food safety" in (tmp_path / "en" / "charts" / "topics.svg").read_text(
+        encoding="utf-8"
+    )
+    zh = write_report(data, tmp_path / "zh").html.read_text(encoding="utf-8")
+    # units: posts in 条, followers in 万, durations in 小时/分钟, risk out of 100
+    assert "99 条" in zh or f"{known.posts} 条" in zh
+    assert "1 小时 30 分钟" in zh and "85/100" in zh and "粉丝 50 万" in zh

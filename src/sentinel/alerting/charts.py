@@ -1,148 +1,192 @@
-"""Report charts as PNG bytes (matplotlib, Agg, no pyplot state), with a CJK font.
+"""Report charts as SVG markup, written directly: no plotting library, no font.
 
-Figures are built with :class:`matplotlib.figure.Figure` directly, so charts can be drawn
-from any thread and nothing leaks between reports.
+Every label stays text (``<text>``), so the reader's browser draws the Chinese with its own
+fonts; the daemon needs no CJK font and renders the same on any machine. The SVG goes inline
+into the report's HTML (inline markup is not a sub-resource, so the page's strict CSP is
+unchanged) and into ``charts/*.svg`` for the Markdown report.
+
+>>> svg = topics_chart([("质量问题", 12)], title="话题", unit="帖子（条）")
+>>> "<text" in svg and "质量问题" in svg
+True
 """
 
 from __future__ import annotations
 
-import io
+import html
 import itertools
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime, tzinfo
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
 
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-
-from sentinel.alerting.fonts import find_cjk_font
 from sentinel.alerting.report import Buckets
-from sentinel.alerting.responses import Effect, ResponseEvent, risk_at
+from sentinel.alerting.responses import ResponseEvent, risk_at
 from sentinel.risk.base import AlertEvent
 
 __all__ = [
+    "KIND_NAMES",
     "LEVEL_COLOURS",
-    "effect_chart",
-    "png",
     "risk_chart",
     "sentiment_chart",
-    "style",
     "topics_chart",
     "volume_chart",
 ]
 
 LEVEL_COLOURS = {"blue": "#1E88E5", "yellow": "#FBC02D", "orange": "#FB8C00", "red": "#E53935"}
 KIND_NAMES = {
-    "statement": "声明",
-    "apology": "道歉",
-    "recall": "召回",
-    "clarification": "澄清",
-    "other": "回应",
+    "zh": {
+        "statement": "声明",
+        "apology": "道歉",
+        "recall": "召回",
+        "clarification": "澄清",
+        "other": "回应",
+    },
+    "en": {
+        "statement": "statement",
+        "apology": "apology",
+        "recall": "recall",
+        "clarification": "clarification",
+        "other": "response",
+    },
 }
-_SENTIMENT = (
-    ("negative", "负面", "#E53935"),
-    ("neutral", "中性", "#9E9E9E"),
-    ("positive", "正面", "#43A047"),
-)
+SENTIMENT_COLOURS = {"negative": "#E53935", "neutral": "#9E9E9E", "positive": "#43A047"}
+INK, MUTED, GRID, RESPONSE = "#263238", "#607D8B", "#E0E6EA", "#6A1B9A"
+WIDTH = 900
+# tick steps for a time axis, the first that gives at most MAX_TICKS ticks wins
+_TIME_STEPS = [timedelta(minutes=m) for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)]
+MAX_TICKS = 10
 
 
-@contextmanager
-def style() -> Iterator[None]:
-    """matplotlib settings for report charts: a CJK font first, DejaVu Sans for the rest."""
-    import matplotlib
-
-    font = find_cjk_font()
-    families = ([font.name] if font else []) + ["DejaVu Sans"]
-    with matplotlib.rc_context(
-        {
-            "font.family": "sans-serif",
-            "font.sans-serif": families,
-            "axes.unicode_minus": False,  # CJK fonts often lack U+2212
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "figure.dpi": 100,
-            "savefig.dpi": 110,
-        }
-    ):
-        if font is None:
-            # charts still render (with boxes for Chinese); the report notes the missing font
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Glyph .* missing from")
-                yield
-        else:
-            yield
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
 
 
-def png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
+def _f(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
-def _figure(width: float = 9.0, height: float = 3.2) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.add_subplot()
+class _Canvas:
+    """A plot area inside an SVG of ``WIDTH`` x ``height`` with room for axes and a title."""
 
+    def __init__(self, name: str, title: str, height: int = 300, *, left: int = 64, bottom: int = 60) -> None:
+        self.name, self.title, self.height = name, title, height
+        self.x0, self.x1 = left, WIDTH - 20
+        self.y0, self.y1 = 40, height - bottom
+        self.parts: list[str] = [
+            f'<text class="title" x="{WIDTH / 2}" y="22" text-anchor="middle" font-size="15" '
+            f'font-weight="bold" fill="{INK}">{_e(title)}</text>'
+        ]
 
-def _time_axis(ax: Axes, tz: tzinfo) -> None:
-    import matplotlib.dates as mdates
+    def add(self, part: str) -> None:
+        self.parts.append(part)
 
-    locator = mdates.AutoDateLocator(tz=tz, maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
+    def text(
+        self, x: float, y: float, s: str, *, anchor: str = "middle", size: int = 12, fill: str = MUTED
+    ) -> None:
+        self.add(
+            f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" font-size="{size}" fill="{fill}">{_e(s)}</text>'
+        )
 
+    def line(
+        self, x1: float, y1: float, x2: float, y2: float, *, stroke: str = GRID, extra: str = ""
+    ) -> None:
+        self.add(f'<line x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" stroke="{stroke}"{extra}/>')
 
-def _x(when: datetime) -> float:
-    # matplotlib's date axis works in float days; tz-aware datetimes convert exactly
-    import matplotlib.dates as mdates
+    def rect(self, x: float, y: float, w: float, h: float, fill: str, extra: str = "") -> None:
+        self.add(
+            f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(max(0.0, w))}" height="{_f(max(0.0, h))}" '
+            f'fill="{fill}"{extra}/>'
+        )
 
-    return float(mdates.date2num(when))
+    def y_axis(self, top: float, unit: str, *, percent: bool = False) -> None:
+        for v in _nice_ticks(top):
+            y = self.y(v, top)
+            self.line(self.x0, y, self.x1, y)
+            self.text(self.x0 - 6, y + 4, f"{round(v * 100)}%" if percent else _f(v), anchor="end", size=11)
+        self.line(self.x0, self.y1, self.x1, self.y1, stroke=MUTED)
+        self.add(
+            f'<text x="14" y="{_f((self.y0 + self.y1) / 2)}" font-size="12" fill="{MUTED}" '
+            f'text-anchor="middle" transform="rotate(-90 14 {_f((self.y0 + self.y1) / 2)})">{_e(unit)}</text>'
+        )
 
+    def y(self, v: float, top: float) -> float:
+        return self.y1 - (v / top if top else 0.0) * (self.y1 - self.y0)
 
-def _xs(whens: Sequence[datetime]) -> list[float]:
-    return [_x(w) for w in whens]
-
-
-def _mark_responses(ax: Axes, responses: Sequence[ResponseEvent]) -> None:
-    for r in responses:
-        ax.axvline(_x(r.at), color="#6A1B9A", linestyle="--", linewidth=1.2)
-        ax.annotate(
-            KIND_NAMES.get(r.kind, r.kind),
-            xy=(_x(r.at), 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -12),
-            textcoords="offset points",
-            color="#6A1B9A",
-            fontsize=9,
+    def svg(self) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" id="chart-{_e(self.name)}" class="chart" role="img" '
+            f'viewBox="0 0 {WIDTH} {self.height}" width="{WIDTH}" height="{self.height}" '
+            f'font-family="sans-serif"><title>{_e(self.title)}</title>'
+            f'<rect width="{WIDTH}" height="{self.height}" fill="#fff"/>' + "".join(self.parts) + "</svg>"
         )
 
 
-def risk_chart(
-    events: Sequence[AlertEvent],
-    since: datetime,
-    until: datetime,
-    responses: Sequence[ResponseEvent],
-    tz: tzinfo,
-    title: str,
-) -> bytes:
-    """Risk 0-100 as a step line, the alert level as coloured bands, responses as lines."""
-    with style():
-        fig, ax = _figure()
-        points = sorted({since, until, *(e.at for e in events if since <= e.at <= until)})
-        risks = [risk_at(events, p) for p in points]
-        ax.step(_xs(points), risks, where="post", color="#263238", linewidth=1.6, label="风险 risk")
-        for a, b in itertools.pairwise(points):
-            level = _level_at(events, a)
-            if level:
-                ax.axvspan(_x(a), _x(b), color=LEVEL_COLOURS.get(level, "#BDBDBD"), alpha=0.18, linewidth=0)
-        _mark_responses(ax, responses)
-        ax.set_ylim(0, 100)
-        ax.set_xlim(_x(since), _x(until))
-        ax.set_ylabel("risk 风险")
-        ax.set_title(title)
-        _time_axis(ax, tz)
-        return png(fig)
+class _TimeAxis:
+    def __init__(self, c: _Canvas, since: datetime, until: datetime, tz: tzinfo) -> None:
+        self.c, self.since, self.until, self.tz = c, since, until, tz
+        self.span = max(1.0, (until - since).total_seconds())
+
+    def x(self, when: datetime) -> float:
+        frac = (when - self.since).total_seconds() / self.span
+        return self.c.x0 + min(1.0, max(0.0, frac)) * (self.c.x1 - self.c.x0)
+
+    def draw(self) -> None:
+        span = self.until - self.since
+        step = next((s for s in _TIME_STEPS if span / s <= MAX_TICKS), _TIME_STEPS[-1])
+        local = self.since.astimezone(self.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        tick = midnight + math.ceil((local - midnight) / step) * step
+        last_day = None
+        while tick <= self.until:
+            x = self.x(tick)
+            self.c.line(x, self.c.y1, x, self.c.y1 + 4, stroke=MUTED)
+            t = tick.astimezone(self.tz)
+            self.c.text(x, self.c.y1 + 17, t.strftime("%H:%M") if step < timedelta(days=1) else "", size=11)
+            if t.date() != last_day:
+                self.c.text(x, self.c.y1 + 31, t.strftime("%m-%d"), size=11)
+                last_day = t.date()
+            tick += step
+
+    def responses(self, responses: Sequence[ResponseEvent], lang: str) -> None:
+        for r in responses:
+            if not self.since <= r.at <= self.until:
+                continue
+            x = self.x(r.at)
+            self.c.line(
+                x,
+                self.c.y0,
+                x,
+                self.c.y1,
+                stroke=RESPONSE,
+                extra=' stroke-dasharray="5 3" stroke-width="1.5"',
+            )
+            self.c.text(
+                x + 3, self.c.y0 + 12, KIND_NAMES[lang].get(r.kind, r.kind), anchor="start", fill=RESPONSE
+            )
+
+
+def _nice_ticks(top: float) -> list[float]:
+    if top <= 0:
+        return [0.0]
+    raw = top / 5
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return [i * step for i in range(int(top / step + 1e-9) + 1)]
+
+
+def _nice_top(top: float) -> float:
+    if top <= 0:
+        return 1.0
+    ticks = _nice_ticks(top * 1.05)
+    step = ticks[1] if len(ticks) > 1 else top
+    return math.ceil(top * 1.05 / step) * step
+
+
+def _legend(c: _Canvas, items: Sequence[tuple[str, str]]) -> None:
+    x = c.x0
+    for label, colour in items:
+        c.rect(x, c.height - 12, 10, 10, colour)
+        c.text(x + 14, c.height - 3, label, anchor="start", size=11, fill=INK)
+        x += 24 + 13 * len(label)
 
 
 def _level_at(events: Sequence[AlertEvent], when: datetime) -> str | None:
@@ -154,96 +198,130 @@ def _level_at(events: Sequence[AlertEvent], when: datetime) -> str | None:
     return level
 
 
-def volume_chart(b: Buckets, responses: Sequence[ResponseEvent], tz: tzinfo, title: str) -> bytes:
+def risk_chart(
+    events: Sequence[AlertEvent],
+    since: datetime,
+    until: datetime,
+    responses: Sequence[ResponseEvent],
+    tz: tzinfo,
+    *,
+    title: str,
+    unit: str,
+    level_names: dict[str, str],
+    lang: str = "zh",
+) -> str:
+    """Risk 0-100 as a step line over coloured level bands; responses as dashed lines."""
+    c = _Canvas("risk", title, 316)
+    axis = _TimeAxis(c, since, until, tz)
+    points = sorted({since, until, *(e.at for e in events if since <= e.at <= until)})
+    for a, b in itertools.pairwise(points):
+        level = _level_at(events, a)
+        if level:
+            c.rect(
+                axis.x(a),
+                c.y0,
+                axis.x(b) - axis.x(a),
+                c.y1 - c.y0,
+                LEVEL_COLOURS.get(level, "#BDBDBD"),
+                ' fill-opacity="0.18"',
+            )
+    c.y_axis(100, unit)
+    path: list[str] = []
+    for a, b in itertools.pairwise(points):
+        y = c.y(risk_at(events, a), 100)
+        path.append(f"{'M' if not path else 'L'}{_f(axis.x(a))},{_f(y)} L{_f(axis.x(b))},{_f(y)}")
+    if path:
+        c.add(f'<path d="{" ".join(path)}" fill="none" stroke="{INK}" stroke-width="2"/>')
+    axis.draw()
+    axis.responses(responses, lang)
+    _legend(c, [(level_names.get(k, k), v) for k, v in LEVEL_COLOURS.items()])
+    return c.svg()
+
+
+def volume_chart(
+    b: Buckets,
+    responses: Sequence[ResponseEvent],
+    tz: tzinfo,
+    *,
+    title: str,
+    unit: str,
+    legend: tuple[str, str],
+    lang: str = "zh",
+) -> str:
     """Posts per bucket as bars, the baseline (median of the previous day) as a line."""
-    with style():
-        fig, ax = _figure()
-        width = b.size.total_seconds() / 86400 * 0.9
-        ax.bar(_xs(b.starts), b.volume, width=width, align="edge", color="#90A4AE", label="帖子数 posts")
-        xs = [s + b.size / 2 for s, v in zip(b.starts, b.baseline, strict=True) if v is not None]
-        ys = [v for v in b.baseline if v is not None]
-        if ys:
-            ax.plot(_xs(xs), ys, color="#E65100", linewidth=1.6, label="基线 baseline")
-        _mark_responses(ax, responses)
-        ax.set_ylabel(f"posts / {_size_name(b)}")
-        ax.set_title(title)
-        ax.legend(loc="upper left", frameon=False)
-        _time_axis(ax, tz)
-        return png(fig)
+    c = _Canvas("volume", title, 316)
+    if not b.starts:
+        return c.svg()
+    axis = _TimeAxis(c, b.starts[0], b.starts[-1] + b.size, tz)
+    top = _nice_top(max([*b.volume, *(v for v in b.baseline if v is not None), 1]))
+    c.y_axis(top, unit)
+    for start, v in zip(b.starts, b.volume, strict=True):
+        x0, x1 = axis.x(start), axis.x(start + b.size)
+        c.rect(x0 + 0.5, c.y(v, top), max(1.0, (x1 - x0) * 0.9), c.y1 - c.y(v, top), "#90A4AE")
+    pts = [
+        f"{_f(axis.x(s + b.size / 2))},{_f(c.y(v, top))}"
+        for s, v in zip(b.starts, b.baseline, strict=True)
+        if v is not None
+    ]
+    if pts:
+        c.add(f'<polyline points="{" ".join(pts)}" fill="none" stroke="#E65100" stroke-width="2"/>')
+    axis.draw()
+    axis.responses(responses, lang)
+    _legend(c, [(legend[0], "#90A4AE"), (legend[1], "#E65100")])
+    return c.svg()
 
 
-def _size_name(b: Buckets) -> str:
-    return "hour" if b.size.total_seconds() <= 3600 else "day"
+def sentiment_chart(
+    b: Buckets,
+    responses: Sequence[ResponseEvent],
+    tz: tzinfo,
+    *,
+    title: str,
+    unit: str,
+    names: dict[str, str],
+    lang: str = "zh",
+) -> str:
+    """Shares of negative / neutral / positive per bucket, stacked to 100 % (empty buckets blank)."""
+    c = _Canvas("sentiment", title, 316)
+    if not b.starts:
+        return c.svg()
+    axis = _TimeAxis(c, b.starts[0], b.starts[-1] + b.size, tz)
+    c.y_axis(1.0, unit, percent=True)
+    for i, start in enumerate(b.starts):
+        counts = {"negative": b.negative[i], "neutral": b.neutral[i], "positive": b.positive[i]}
+        total = sum(counts.values())
+        if not total:
+            continue
+        x0, x1 = axis.x(start), axis.x(start + b.size)
+        level = 0.0
+        for label in ("negative", "neutral", "positive"):
+            share = counts[label] / total
+            c.rect(
+                x0,
+                c.y(level + share, 1.0),
+                x1 - x0,
+                c.y(level, 1.0) - c.y(level + share, 1.0),
+                SENTIMENT_COLOURS[label],
+            )
+            level += share
+    axis.draw()
+    axis.responses(responses, lang)
+    _legend(c, [(names[k], v) for k, v in SENTIMENT_COLOURS.items()])
+    return c.svg()
 
 
-def sentiment_chart(b: Buckets, responses: Sequence[ResponseEvent], tz: tzinfo, title: str) -> bytes:
-    """Shares of negative / neutral / positive per bucket, stacked to 100 %."""
-    with style():
-        fig, ax = _figure()
-        totals = [max(1, n + u + p) for n, u, p in zip(b.negative, b.neutral, b.positive, strict=True)]
-        series = {
-            "negative": [n / t for n, t in zip(b.negative, totals, strict=True)],
-            "neutral": [u / t for u, t in zip(b.neutral, totals, strict=True)],
-            "positive": [p / t for p, t in zip(b.positive, totals, strict=True)],
-        }
-        xs = [s + b.size / 2 for s in b.starts]
-        ax.stackplot(
-            _xs(xs),
-            *(series[k] for k, _, _ in _SENTIMENT),
-            colors=[c for _, _, c in _SENTIMENT],
-            labels=[f"{zh} {k}" for k, zh, _ in _SENTIMENT],
-            alpha=0.85,
-        )
-        _mark_responses(ax, responses)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("share 占比")
-        ax.set_title(title)
-        ax.legend(loc="lower left", frameon=False, ncols=3)
-        _time_axis(ax, tz)
-        return png(fig)
-
-
-def topics_chart(topics: Sequence[tuple[str, int]], title: str) -> bytes:
-    """Posts per crisis topic, biggest on top."""
-    with style():
-        fig, ax = _figure(7.0, 0.5 + 0.35 * max(3, len(topics)))
-        labels = [k for k, _ in topics][::-1]
-        values = [v for _, v in topics][::-1]
-        ax.barh(labels or ["(none)"], values or [0], color="#5C6BC0")
-        ax.set_xlabel("posts 帖子")
-        ax.set_title(title)
-        return png(fig)
-
-
-def effect_chart(effect: Effect, title: str) -> bytes:
-    """Before / after for each share metric with its 95 % interval, and the volume rates."""
-    with style():
-        fig = Figure(figsize=(9.0, 3.0), layout="constrained")
-        left, right = fig.subplots(1, 2)
-        shares = [c for c in effect.comparisons if c.kind == "difference" and c.before is not None]
-        names = [c.metric for c in shares]
-        ys = range(len(shares))
-        left.barh(
-            [y + 0.2 for y in ys],
-            [c.before or 0 for c in shares],
-            height=0.4,
-            color="#B0BEC5",
-            label="before 之前",
-        )
-        left.barh(
-            [y - 0.2 for y in ys],
-            [c.after or 0 for c in shares],
-            height=0.4,
-            color="#6A1B9A",
-            label="after 之后",
-        )
-        left.set_yticks(list(ys), names)
-        left.set_xlim(0, 1)
-        left.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
-        rates = [c for c in effect.comparisons if c.kind == "ratio"]
-        xs = range(len(rates))
-        right.bar([x - 0.2 for x in xs], [c.before or 0 for c in rates], width=0.4, color="#B0BEC5")
-        right.bar([x + 0.2 for x in xs], [c.after or 0 for c in rates], width=0.4, color="#6A1B9A")
-        right.set_xticks(list(xs), [c.metric.replace(" (posts/h)", "\n(posts/h)") for c in rates])
-        fig.suptitle(title)
-        return png(fig)
+def topics_chart(topics: Sequence[tuple[str, int]], *, title: str, unit: str, empty: str = "—") -> str:
+    """Posts per crisis topic as horizontal bars, biggest on top, each with its count."""
+    rows = list(topics) or [(empty, 0)]
+    height = 70 + 28 * len(rows)
+    c = _Canvas("topics", title, height, left=170, bottom=30)
+    top = _nice_top(max(v for _, v in rows) or 1)
+    span = c.x1 - c.x0 - 40
+    for i, (label, value) in enumerate(rows):
+        y = c.y0 + 28 * i
+        w = span * value / top
+        c.text(c.x0 - 8, y + 16, label, anchor="end", size=13, fill=INK)
+        c.rect(c.x0, y + 4, w, 18, "#5C6BC0")
+        c.text(c.x0 + w + 6, y + 17, f"{value:,}", anchor="start", size=12, fill=INK)
+    c.text((c.x0 + c.x1) / 2, height - 8, unit, size=12)
+    return c.svg()

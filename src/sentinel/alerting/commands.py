@@ -1,4 +1,4 @@
-"""``sentinel alerts …``, ``sentinel response …`` and ``sentinel report``.
+"""``sentinel alerts …``, ``sentinel response …``, ``sentinel report`` and ``sentinel review …``.
 
 They work on the same store as the daemon (running or not): what they change is seen by the
 daemon's next alert event (acknowledgements, silences) and recorded in the audit trail.
@@ -36,6 +36,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 alerts_app = typer.Typer(help="Alerts: list, show, acknowledge, resolve, silence.", no_args_is_help=True)
 response_app = typer.Typer(
     help="Record the company's responses and measure their effect.", no_args_is_help=True
+)
+review_app = typer.Typer(
+    help="The written part of a review (复盘): 原因, 得失, 改进; the report keeps it.", no_args_is_help=True
 )
 
 
@@ -379,8 +382,13 @@ def report(
     window: Annotated[str, typer.Option(help="Before/after window for response effects.")] = "6h",
     tz: Annotated[str, typer.Option(help="Time zone for the report's times.")] = "+08:00",
     force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in --out.")] = False,
+    lang: Annotated[str, typer.Option(help="zh (default) or en.")] = "zh",
 ) -> None:
-    """Write the review report of a watch (self-contained HTML, Markdown, JSON)."""
+    """Write the review report (复盘) of a watch: self-contained HTML, Markdown, JSON."""
+    from sentinel.alerting.render import LANGS
+
+    if lang not in LANGS:
+        raise _fail(f"--lang must be one of {', '.join(LANGS)}, got {lang!r}")
     cfg = load_or_exit(config)
     start, end = _when(since, "from"), _when(until, "to")
     try:
@@ -404,7 +412,7 @@ def report(
     data = _run(cfg, work)
     from sentinel.alerting.render import write_report
 
-    files = write_report(data, out)
+    files = write_report(data, out, lang)
     if sys.stderr.isatty():
         typer.echo(
             f"{data.posts} posts, {len(data.alerts)} alert(s), {len(data.responses)} response(s)", err=True
@@ -412,8 +420,62 @@ def report(
     typer.echo(str(files.html))
 
 
+# -- review ---------------------------------------------------------------------------------------
+
+
+@review_app.command("note")
+def review_note(
+    watch: Annotated[str, typer.Argument(help="The watch the review is about.")],
+    text: Annotated[str, typer.Argument(help="What to write.")],
+    section: Annotated[
+        str, typer.Option("--section", help="原因 | 得失 | 改进 (or cause | lessons | improve).")
+    ],
+    config: ConfigOption = None,
+    by: ByOption = None,
+) -> None:
+    """Add a note to a section of the watch's review; every later report shows it."""
+    from sentinel.alerting.review import ReviewNotes, section_name
+
+    try:
+        name = section_name(section)
+    except ValueError as exc:
+        raise _fail(f"--section: {exc}") from None
+    cfg = load_or_exit(config)
+
+    async def work(store: SqlStore) -> Any:
+        await _check_watch(cfg, store, watch)
+        return await ReviewNotes(store, SystemClock()).add(watch, name, text, actor=_by(by))
+
+    note = _run(cfg, work)
+    typer.echo(f"{note.watch} · {note.section}: noted by {note.by} at {_show(note.at)} (UTC+8)")
+
+
+@review_app.command("notes")
+def review_notes(
+    watch: Annotated[str, typer.Argument(help="The watch.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The notes of a watch's review, by section, oldest first."""
+    from sentinel.alerting.review import SECTIONS, ReviewNotes
+
+    cfg = load_or_exit(config)
+    notes = _run(cfg, lambda s: ReviewNotes(s, SystemClock()).list(watch))
+    if as_json:
+        typer.echo(json.dumps([n.to_json() for n in notes], ensure_ascii=False, indent=2))
+        return
+    for section in SECTIONS:
+        typer.echo(f"{section}:")
+        mine = [n for n in notes if n.section == section]
+        if not mine:
+            typer.echo("  (none yet)")
+        for n in mine:
+            typer.echo(f"  {_show(n.at)}  {n.by}: {n.text}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``alerts``, ``response`` and ``report`` to the ``sentinel`` command line."""
+    """Add ``alerts``, ``response``, ``report`` and ``review`` to the ``sentinel`` command line."""
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(response_app, name="response")
+    app.add_typer(review_app, name="review")
     app.command("report")(report)

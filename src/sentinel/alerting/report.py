@@ -12,11 +12,15 @@ Where the numbers come from:
 * volume baseline: for each bucket, the median of the previous day's hourly buckets (or the
   previous week's daily buckets), from posts before the range too;
 * alerts, acknowledgements, silences and responses: their tables; effects from
-  :func:`sentinel.alerting.responses.evaluate_effect`.
+  :func:`sentinel.alerting.responses.evaluate_effect`;
+* repost trees: a repost's parent is the post whose author it quotes first ("//@name:"), the
+  story's original otherwise (Weibo's ``repost_of`` always names the original);
+* the written part (原因, 得失, 改进): review notes (:mod:`sentinel.alerting.review`).
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -35,16 +39,29 @@ from sentinel.alerting.responses import (
     story_key,
     time_to_first_response,
 )
+from sentinel.alerting.review import ReviewNote, ReviewNotes
 from sentinel.clock import UTC8, Clock
 from sentinel.config import Config
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.store.sql import SqlStore
 
-__all__ = ["AuthorRow", "Buckets", "ReportData", "StoryRow", "bucket_size", "build_report", "summarize"]
+__all__ = [
+    "AuthorRow",
+    "Buckets",
+    "ReportData",
+    "SpreadNode",
+    "StoryRow",
+    "bucket_size",
+    "build_report",
+    "spread_tree",
+    "summarize",
+]
 
 TOPIC_THRESHOLD = 0.5
 TOP_N = 10
+KOL_FOLLOWERS = 100_000  # the risk engine's default for a KOL (risk option kol_followers)
+_QUOTED = re.compile(r"//@([^:：\s/]{1,40})[:：]")
 
 
 @dataclass(slots=True)
@@ -60,6 +77,30 @@ class Buckets:
     positive: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class SpreadNode:
+    """A post in a repost tree; ``size`` counts it and every repost below it."""
+
+    id: str
+    author: str
+    followers: int
+    verified: bool
+    text: str
+    at: datetime
+    negative: bool
+    children: list[SpreadNode] = field(default_factory=list)
+    size: int = 1
+
+    def to_json(self, depth: int = 3) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "author": self.author,
+            "followers": self.followers,
+            "size": self.size,
+            "children": [c.to_json(depth - 1) for c in self.children[:TOP_N]] if depth > 0 else [],
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class StoryRow:
     """A post and its reposts in the range."""
@@ -72,6 +113,7 @@ class StoryRow:
     negative_share: float
     first_at: datetime
     url: str | None
+    tree: SpreadNode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +154,9 @@ class ReportData:
     notable: list[ScoredPost] = field(default_factory=list)
     peak_level: str | None = None
     peak_risk: float = 0.0
+    spreaders: list[SpreadNode] = field(default_factory=list)
+    kols: list[AuthorRow] = field(default_factory=list)
+    notes: list[ReviewNote] = field(default_factory=list)
 
     def share(self, label: str) -> float:
         return self.sentiment.get(label, 0) / self.posts if self.posts else 0.0
@@ -147,9 +192,26 @@ class ReportData:
                     "negative_share": round(s.negative_share, 4),
                     "first_at": s.first_at.isoformat(),
                     "url": s.url,
+                    "tree": s.tree.to_json() if s.tree else None,
                 }
                 for s in self.stories
             ],
+            "spreaders": [
+                {"id": n.id, "author": n.author, "followers": n.followers, "reposts_below": n.size - 1}
+                for n in self.spreaders
+            ],
+            "kols": [
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "posts": a.posts,
+                    "followers": a.followers,
+                    "verified": a.verified,
+                    "negative_share": round(a.negative_share, 4),
+                }
+                for a in self.kols
+            ],
+            "notes": [n.to_json() for n in self.notes],
             "authors": [
                 {
                     "id": a.id,
@@ -212,7 +274,11 @@ def _bucketize(posts: Sequence[ScoredPost], since: datetime, until: datetime, si
 
 
 def summarize(
-    data: ReportData, posts: Sequence[ScoredPost], history: Sequence[ScoredPost] = ()
+    data: ReportData,
+    posts: Sequence[ScoredPost],
+    history: Sequence[ScoredPost] = (),
+    *,
+    kol_followers: int = KOL_FOLLOWERS,
 ) -> ReportData:
     """Fill the post-derived numbers of ``data`` from the watch's posts in [since, until)."""
     in_range = [sp for sp in posts if data.since <= sp.post.created_at < data.until]
@@ -234,8 +300,11 @@ def summarize(
         by_story[story_key(sp)].append(sp)
         by_author[sp.post.author.id or sp.post.author.name or "?"].append(sp)
     stories = sorted(by_story.items(), key=lambda kv: (-len(kv[1]), kv[1][0].post.created_at))[:TOP_N]
+    spreaders: list[SpreadNode] = []
     for key, group in stories:
         root = by_id.get(key, group[0])
+        tree = spread_tree(root, [sp for sp in group if sp is not root])
+        spreaders += _below(tree)
         data.stories.append(
             StoryRow(
                 key,
@@ -246,24 +315,97 @@ def summarize(
                 sum(sp.label == "negative" for sp in group) / len(group),
                 min(sp.post.created_at for sp in group),
                 root.post.url,
+                tree,
             )
         )
+    # key spreaders: reposts that carried a story on (their own reposts below them)
+    data.spreaders = sorted(
+        (n for n in spreaders if n.size > 1), key=lambda n: (-n.size, -n.followers, n.id)
+    )[:TOP_N]
     authors = sorted(by_author.items(), key=lambda kv: (-len(kv[1]), -kv[1][-1].post.author.followers))
-    for aid, group in authors[:TOP_N]:
-        last = group[-1].post.author
-        data.authors.append(
-            AuthorRow(
-                aid,
-                last.name or aid,
-                len(group),
-                max(sp.post.author.followers for sp in group),
-                last.verified,
-                sum(sp.label == "negative" for sp in group) / len(group),
-            )
-        )
+    data.authors = [_author_row(aid, group) for aid, group in authors[:TOP_N]]
+    data.kols = sorted(
+        (
+            _author_row(aid, group)
+            for aid, group in by_author.items()
+            if any(_is_kol(sp, kol_followers) for sp in group)
+        ),
+        key=lambda a: (-a.followers, a.id),
+    )[:TOP_N]
     negative = [sp for sp in in_range if sp.label == "negative"] or list(in_range)
     data.notable = sorted(negative, key=_reach, reverse=True)[:TOP_N]
     return data
+
+
+def _author_row(aid: str, group: Sequence[ScoredPost]) -> AuthorRow:
+    last = group[-1].post.author
+    return AuthorRow(
+        aid,
+        last.name or aid,
+        len(group),
+        max(sp.post.author.followers for sp in group),
+        last.verified,
+        sum(sp.label == "negative" for sp in group) / len(group),
+    )
+
+
+def _is_kol(sp: ScoredPost, kol_followers: int) -> bool:
+    # the risk engine's rule: many followers, or verified with a real audience
+    a = sp.post.author
+    return a.followers >= kol_followers or (a.verified and a.followers >= 10_000)
+
+
+def _node(sp: ScoredPost) -> SpreadNode:
+    p = sp.post
+    return SpreadNode(
+        p.id,
+        p.author.name or p.author.id or "?",
+        p.author.followers,
+        p.author.verified,
+        p.text,
+        p.created_at,
+        sp.label == "negative",
+    )
+
+
+def spread_tree(root: ScoredPost, reposts: Sequence[ScoredPost]) -> SpreadNode:
+    """The repost tree of a story: each repost hangs under the post of the author it quotes
+    first ("//@name:", the one it reposted), under the original when it quotes nobody known."""
+    top = _node(root)
+    latest: dict[str, SpreadNode] = {}  # author name -> their latest post in the story so far
+    if root.post.author.name:
+        latest[root.post.author.name] = top
+    for sp in sorted(reposts, key=lambda x: (x.post.created_at, x.post.id)):
+        node = _node(sp)
+        m = _QUOTED.search(sp.post.text)
+        parent = latest.get(m.group(1), top) if m else top
+        parent.children.append(node)
+        if sp.post.author.name:
+            latest[sp.post.author.name] = node
+    _sizes(top)
+    return top
+
+
+def _sizes(node: SpreadNode) -> int:
+    # iterative: a cascade may be thousands deep
+    order, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        order.append(n)
+        stack.extend(n.children)
+    for n in reversed(order):
+        n.size = 1 + sum(c.size for c in n.children)
+        n.children.sort(key=lambda c: (-c.size, c.at))
+    return node.size
+
+
+def _below(tree: SpreadNode) -> list[SpreadNode]:
+    out, stack = [], list(tree.children)
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(n.children)
+    return out
 
 
 def _reach(sp: ScoredPost) -> tuple[float, str]:
@@ -298,7 +440,8 @@ async def build_report(
     )
     history = [sp for sp in loaded if sp.post.created_at < since]
     data = ReportData(watch, spec.query if spec else None, since, until, clock.now(), tz)
-    summarize(data, loaded, history)
+    kol = (config.risk.model_extra or {}).get("kol_followers", KOL_FOLLOWERS)
+    summarize(data, loaded, history, kol_followers=int(kol))
     manager = AlertManager(store, clock)
     data.alerts = await manager.alerts_between(watch, since, until)
     # the event before the range sets the level at its start
@@ -322,6 +465,7 @@ async def build_report(
         for r in data.responses
     ]
     data.first_response = time_to_first_response(data.alerts, data.responses)
+    data.notes = await ReviewNotes(store, clock).list(watch)
     if data.alerts and all(a.resolved_at for a in data.alerts):
         data.resolution = max(a.resolved_at for a in data.alerts if a.resolved_at) - min(
             a.opened_at for a in data.alerts

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -29,6 +30,8 @@ __all__ = [
     "Templates",
     "digest_view",
     "event_view",
+    "format_count",
+    "topic_name",
 ]
 
 LANGS = ("zh", "en")
@@ -164,6 +167,48 @@ class EventView:
     acked_line: str | None
     open_link: str
     footer: str
+
+
+def format_count(n: float, lang: str = "zh") -> str:
+    """A count people read at a glance: 830,000 is "83 万" in Chinese, "830k" in English."""
+    n = float(n)
+    if lang == "zh":
+        for size, unit in ((1e8, "亿"), (1e4, "万")):
+            if abs(n) >= size:
+                return f"{_trim(n / size)} {unit}"
+    else:
+        for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if abs(n) >= size:
+                return f"{_trim(n / size)}{unit}"
+    return f"{n:,.0f}"
+
+
+def _trim(x: float) -> str:
+    # three significant figures at most: 83 万, 8.3 万, 1.25 亿
+    digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2
+    return f"{x:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{x:.0f}"
+
+
+@cache
+def _topic_names() -> dict[str, dict[str, str]]:
+    from sentinel.nlp.taxonomy import TaxonomyError, load_taxonomy
+    from sentinel.paths import find
+
+    for relative in ("models/default", "config"):
+        base = find(relative, "taxonomy.yaml")
+        if base is None:
+            continue
+        try:
+            taxonomy = load_taxonomy(base / "taxonomy.yaml")
+        except (OSError, TaxonomyError):
+            continue
+        return {t.id: {"zh": t.name_zh, "en": t.name_en} for t in taxonomy.topics}
+    return {}
+
+
+def topic_name(topic_id: str, lang: str = "zh") -> str:
+    """A crisis topic's name ("product_safety" -> "产品与食品安全"), the id if unknown."""
+    return _topic_names().get(topic_id, {}).get(lang) or topic_id
 
 
 def _number(value: float) -> str:

@@ -514,6 +514,11 @@ class AlertTables:
             for r in rows
         ]
 
+    async def add_audit(self, audit: Audit) -> None:
+        """An audit entry on its own (a review note: the entry is the record)."""
+        async with self.engine.begin() as conn:
+            await _audit(conn, audit)
+
     async def audit_trail(self, *, target: str | None = None, limit: int = 200) -> list[AuditEntry]:
         """Newest first."""
         q = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
