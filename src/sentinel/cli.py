@@ -259,6 +259,7 @@ _PLUGINS = (
     ("sentinel.nlp.commands", "register", app),
     ("sentinel.notify.commands", "register", app),
     ("sentinel.alerting.commands", "register", app),
+    ("sentinel.web.commands", "register", app),
     ("sentinel.sources.commands", "register_simulate", simulate_app),
     ("sentinel.risk.commands", "register_simulate", simulate_app),
 )

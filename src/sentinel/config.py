@@ -231,6 +231,26 @@ class ApiConfig(_Section):
     write_token: str | None = Field(None, repr=False, description="bearer token for reads and writes")
 
 
+class WebConfig(_Section):
+    """The console at ``/`` (served with the metrics on ``[metrics] listen``)."""
+
+    enabled: Bool = True
+    public_url: str | None = Field(
+        None, description="the console's address as people reach it (https://…); chat cards link to it"
+    )
+    session_ttl: Duration = Field(12 * 3600.0, ge=60, description="how long a sign-in lasts")
+    login_attempts: int = Field(5, ge=1, le=1000, description="failed sign-ins per name or address...")
+    login_window: Duration = Field(300.0, ge=1, description="...within this time, before a pause")
+    secure_cookie: Bool = Field(False, description="mark the session cookie Secure (behind TLS)")
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"public_url must start with http:// or https://, got {value!r}")
+        return None if value is None else value.rstrip("/")
+
+
 class RiskConfig(_OpenSection):
     """Risk-engine tuning; see docs/risk.md. Unknown keys go to the engine."""
 
@@ -278,6 +298,7 @@ class Config(BaseModel):
     classifier: ClassifierConfig = ClassifierConfig()
     risk: RiskConfig = RiskConfig()
     api: ApiConfig = ApiConfig()
+    web: WebConfig = WebConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: list[SourceConfig] = Field(default_factory=list, alias="source")
     watches: list[WatchConfig] = Field(default_factory=list, alias="watch")

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sentinel.clock import Clock
 from sentinel.post import Post, ScoredPost
 from sentinel.risk.base import AlertEvent
+from sentinel.store.activity import Bucket
 from sentinel.store.alerts import AlertRecord, Audit, AuditEntry, ResponseEvent, Silence
 from sentinel.store.lease import Lease
 from sentinel.store.outbox import OutboxEntry
@@ -150,3 +151,6 @@ class Store(Protocol):
         self, name: str, audit: Audit, *, role: str | None = None, password_hash: str | None = None
     ) -> bool: ...
     async def remove_user(self, name: str, audit: Audit) -> bool: ...
+    async def watch_activity(
+        self, watches: list[str], since: datetime, until: datetime, bucket: float
+    ) -> dict[str, list[Bucket]]: ...

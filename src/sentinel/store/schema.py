@@ -153,6 +153,16 @@ audit_log = Table(
     Column("data", Text),
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_ts", Float, nullable=False),
+    Column("updated_ts", Float, nullable=False),
+)
+
 leases = Table(
     "leases",
     metadata,
@@ -174,4 +184,5 @@ __all__ = [
     "responses",
     "silences",
     "source_cursors",
+    "users",
 ]

@@ -27,10 +27,12 @@ from sentinel.obs.metrics import Metrics
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import Post, ScoredPost, parse_post
 from sentinel.store import schema as t
+from sentinel.store.activity import ActivityTables
 from sentinel.store.alerts import AlertTables
 from sentinel.store.lease import Lease
 from sentinel.store.outbox import OutboxTables
 from sentinel.store.retry import data_fault, describe
+from sentinel.store.users import UserTables
 
 __all__ = ["SqlStore", "StoredPost", "async_url"]
 
@@ -83,7 +85,7 @@ def _post_from_row(data: str) -> Post:
     return parse_post(json.loads(data), max_text=10**9)
 
 
-class SqlStore(AlertTables, OutboxTables):
+class SqlStore(AlertTables, OutboxTables, UserTables, ActivityTables):
     """Posts, classifications, alerts, cursors and the notification outbox.
 
     Every write goes through :meth:`writing`, which keeps :attr:`writable` (what ``/readyz``
