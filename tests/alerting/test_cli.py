@@ -180,3 +180,17 @@ def test_review_notes_are_kept_by_the_report(config_file: Path, tmp_path: Path) 
         "report", "--watch", "acme", *span, "--out", str(tmp_path / "x"), "--config", c, "--lang", "fr"
     )
     assert code == 2 and "--lang" in out
+
+
+def test_alerts_list_shows_the_peak_and_show_prints_the_factors(config_file: Path) -> None:
+    c = str(config_file)
+    code, out = run("alerts", "list", "--config", c)
+    assert code == 0, out
+    # the alert went yellow -> red -> yellow -> resolved: now yellow, its peak red at 85
+    assert "peak red" in out and "85.0" in out and "now yellow" in out, out
+    code, out = run("alerts", "list", "--config", c, "--json")
+    [listed] = json.loads(out)
+    assert (listed["level"], listed["peak_level"], listed["peak_risk"]) == ("yellow", "red", 85.0)
+    code, out = run("alerts", "show", "1", "--config", c)
+    assert code == 0 and "peak red" in out
+    assert out.count("volume") == 4 and "-> 20 of the risk" in out, out  # one factor line per event

@@ -23,6 +23,7 @@ from sentinel.alerting.responses import KINDS, ResponseLog, evaluate_effect
 from sentinel.cliconfig import ConfigOption, load_or_exit
 from sentinel.clock import UTC8, SystemClock
 from sentinel.config import Config, parse_duration
+from sentinel.risk.base import AlertEvent
 from sentinel.store.sql import SqlStore
 from sentinel.times import parse_when
 
@@ -99,12 +100,43 @@ async def _check_watch(cfg: Config, store: SqlStore, watch: str, *, everything: 
         raise ValueError(f"unknown watch {watch!r} (known: {names})")
 
 
-def _alert_line(a: AlertRecord) -> str:
+def _alert_line(a: AlertRecord, peak: AlertEvent | None = None) -> str:
     ack = f"acked by {a.acked_by}" if a.acked_by else "not acked"
+    top = f"peak {peak.level:<7} {peak.risk:5.1f}  " if peak is not None else ""
     return (
-        f"#{a.id:<5} {a.watch:<16} {a.level:<7} risk {a.risk:5.1f}  {a.status:<8} "
+        f"#{a.id:<5} {a.watch:<16} now {a.level:<7} {a.risk:5.1f}  {top}{a.status:<8} "
         f"opened {_show(a.opened_at)}  {ack}"
     )
+
+
+def _peak(events: list[AlertEvent]) -> AlertEvent | None:
+    """The highest level an alert reached (its highest risk at that level)."""
+    from sentinel.config import level_rank
+
+    live = [e for e in events if e.event != "resolved"]
+    return max(live, key=lambda e: (level_rank(e.level), e.risk)) if live else None
+
+
+def _factor_lines(ev: AlertEvent) -> list[str]:
+    """An event's factors as the engine wrote them: value, baseline, share of the risk."""
+    out = []
+    for name, f in ev.factors.items():
+        if isinstance(f, dict) and "contribution" in f:
+            base = f.get("baseline")
+            out.append(
+                f"{name:<15} {_num(f.get('value')):>10}"
+                + (f" (baseline {_num(base)})" if base is not None else "")
+                + f"  -> {_num(f.get('contribution'))} of the risk"
+            )
+        elif isinstance(f, int | float | str) and not isinstance(f, bool) and name not in ("ack_note",):
+            out.append(f"{name:<15} {f}")
+    return out
+
+
+def _num(x: Any) -> str:
+    if not isinstance(x, int | float) or isinstance(x, bool):
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
 # -- alerts -----------------------------------------------------------------------------------------
@@ -128,13 +160,32 @@ def alerts_list(
             watch=watch, status=None if status == "all" else status, limit=limit
         ),
     )
+    peaks = _run(cfg, lambda s: _peaks(s, alerts))
     if as_json:
-        typer.echo(json.dumps([a.to_json() for a in alerts], ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        **a.to_json(),
+                        "peak_level": p.level if p else None,
+                        "peak_risk": round(p.risk, 1) if p else None,
+                    }
+                    for a, p in zip(alerts, peaks, strict=True)
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     if not alerts:
         typer.echo("no alerts")
-    for a in alerts:
-        typer.echo(_alert_line(a))
+    for a, p in zip(alerts, peaks, strict=True):
+        typer.echo(_alert_line(a, p))
+
+
+async def _peaks(store: SqlStore, alerts: list[AlertRecord]) -> list[AlertEvent | None]:
+    m = AlertManager(store, SystemClock())
+    return [_peak(await m.events(a.id)) for a in alerts]
 
 
 @alerts_app.command("show")
@@ -161,11 +212,13 @@ def alerts_show(alert_id: int, config: ConfigOption = None, as_json: JsonOption 
             )
         )
         return
-    typer.echo(_alert_line(alert))
+    typer.echo(_alert_line(alert, _peak(events)))
     if alert.ack_note:
         typer.echo(f"  note: {alert.ack_note}")
     for ev in events:
         typer.echo(f"  {_show(ev.at)}  {ev.event:<11} {ev.level:<7} risk {ev.risk:5.1f}")
+        for line in _factor_lines(ev):
+            typer.echo(f"      {line}")
         for sample in ev.samples[:3]:
             text = " ".join(str(sample.get("text") or "").split())[:80]
             typer.echo(f"      ▸ @{sample.get('author') or '?'}: {text}")

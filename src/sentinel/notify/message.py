@@ -14,11 +14,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentinel.clock import UTC8
 from sentinel.notify.sanitize import neutralize, safe_url
 from sentinel.risk.base import AlertEvent
+
+if TYPE_CHECKING:
+    from sentinel.nlp.taxonomy import Taxonomy
 
 __all__ = [
     "LANGS",
@@ -48,7 +51,7 @@ _HIDDEN_FACTORS = {
     "stories",
     "evidence",
 }
-_SECTIONS = ("level", "event", "factor", "text")
+_SECTIONS = ("level", "event", "factor", "unit", "text")
 _SAMPLE_VALUES = {
     "emoji": "🔴",
     "level_name": "x",
@@ -78,9 +81,12 @@ class Templates:
     'Risk: 72/100'
     """
 
-    def __init__(self, data: Mapping[str, Mapping[str, str]], *, source: str = "<templates>") -> None:
+    def __init__(
+        self, data: Mapping[str, Mapping[str, str]], *, source: str = "<templates>", lang: str = "zh"
+    ) -> None:
         self.data = {s: dict(data.get(s, {})) for s in _SECTIONS}
         self.source = source
+        self.lang = lang
         self._check()
 
     @classmethod
@@ -103,7 +109,7 @@ class Templates:
                     )
                 data.setdefault(section, {}).update({str(k): str(v) for k, v in values.items()})
             source = str(p)
-        return cls(data, source=source)
+        return cls(data, source=source, lang=lang)
 
     def _check(self) -> None:
         # fail at start-up, naming the key, rather than at 3 a.m. on the first red alert
@@ -114,6 +120,11 @@ class Templates:
                 Template(raw).substitute(_SAMPLE_VALUES)
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"templates: {self.source}: text.{key}: bad placeholder {exc}") from None
+        for key, raw in self.data["unit"].items():
+            try:
+                Template(raw).substitute(value="1")
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"templates: {self.source}: unit.{key}: bad placeholder {exc}") from None
 
     def text(self, key: str, **values: Any) -> str:
         return Template(self.data["text"].get(key, "")).safe_substitute(
@@ -128,6 +139,11 @@ class Templates:
 
     def factor(self, name: str) -> str:
         return self.data["factor"].get(name, name)
+
+    def unit(self, name: str, value: str) -> str:
+        """A factor's figure with its unit ("83 万" -> "83 万粉丝"); as it is if it has none."""
+        raw = self.data["unit"].get(name)
+        return Template(raw).safe_substitute(value=value) if raw else value
 
     def time(self, event: AlertEvent, *, short: bool = False) -> str:
         key, default = (
@@ -191,19 +207,8 @@ def _trim(x: float) -> str:
 
 @cache
 def _topic_names() -> dict[str, dict[str, str]]:
-    from sentinel.nlp.taxonomy import TaxonomyError, load_taxonomy
-    from sentinel.paths import find
-
-    for relative in ("models/default", "config"):
-        base = find(relative, "taxonomy.yaml")
-        if base is None:
-            continue
-        try:
-            taxonomy = load_taxonomy(base / "taxonomy.yaml")
-        except (OSError, TaxonomyError):
-            continue
-        return {t.id: {"zh": t.name_zh, "en": t.name_en} for t in taxonomy.topics}
-    return {}
+    taxonomy = _taxonomy()
+    return {} if taxonomy is None else {t.id: {"zh": t.name_zh, "en": t.name_en} for t in taxonomy.topics}
 
 
 def topic_name(topic_id: str, lang: str = "zh") -> str:
@@ -231,32 +236,91 @@ def _show(value: Any, name: str = "") -> str | None:
     return None
 
 
+# factors whose figure is a count of people or posts, shown the way people count them
+_COUNTS = frozenset({"reach", "volume", "spread", "velocity", "kol", "posts_in_window"})
+
+
+def _figure(name: str, value: Any, tpl: Templates) -> str | None:
+    if name in _COUNTS and isinstance(value, int | float) and not isinstance(value, bool):
+        return format_count(value, tpl.lang) if value >= 10_000 else _number(round(float(value), 1))
+    return _show(value, name)
+
+
+def _topics_of(event: AlertEvent, factor: Mapping[str, Any], tpl: Templates) -> str | None:
+    """The crisis topics behind the topic factor, by name: the ones the engine named, else the
+    taxonomy's seed terms found in the alert's sample posts (most-hit first)."""
+    named = factor.get("topics") or factor.get("id")
+    ids = [named] if isinstance(named, str) else [str(t) for t in named] if isinstance(named, list) else []
+    taxonomy = _taxonomy()
+    if not ids and taxonomy is not None:
+        hits: dict[str, int] = {}
+        for sample in event.samples:
+            for topic_id, seeds in taxonomy.match(str(sample.get("text") or "")).items():
+                hits[topic_id] = hits.get(topic_id, 0) + len(seeds)
+        ids = sorted(hits, key=lambda t: -hits[t])[:2]
+    return "、".join(topic_name(t, tpl.lang) for t in ids) or None
+
+
+def _drives(event: AlertEvent, contribution: float) -> bool:
+    """Without this factor's share of the risk, would the alert sit at a lower level?"""
+    from sentinel.risk.options import DEFAULT_THRESHOLDS
+
+    threshold = DEFAULT_THRESHOLDS.get(event.level)
+    return threshold is not None and contribution > 0 and event.risk - contribution < threshold
+
+
 def _factor_lines(event: AlertEvent, tpl: Templates, limit: int) -> list[str]:
+    """The factors worth a line, biggest share of the risk first, within ``limit`` lines.
+
+    Two are pinned whatever their rank: the crisis topic, named (what kind of crisis it is),
+    and the KOL factor when it lifts the alert to its level (who is talking decides it)."""
+    pinned: list[tuple[float, int, str]] = []
     ranked: list[tuple[float, int, str]] = []
     for i, (name, value) in enumerate(event.factors.items()):
         if name in _HIDDEN_FACTORS:
             continue
         label = tpl.data["factor"].get(str(name)) or neutralize(name, 40)
         if isinstance(value, Mapping):
-            shown = _show(value.get("value"), str(name))
-            if shown is None:
-                continue
             contribution = value.get("contribution")
             weight = float(contribution) if isinstance(contribution, int | float) else 0.0
-            baseline = _show(value.get("baseline"), str(name))
+            if name == "topic":
+                shown = _topics_of(event, value, tpl) if weight > 0 else None
+                if shown is not None:
+                    pinned.insert(0, (-weight, i, tpl.text("factor", name=label, value=shown)))
+                continue
+            figure = _figure(str(name), value.get("value"), tpl)
+            if figure is None:
+                continue
+            shown = tpl.unit(str(name), figure)
+            base = _figure(str(name), value.get("baseline"), tpl)
             line = (
-                tpl.text("factor_baseline", name=label, value=shown, baseline=baseline)
-                if baseline is not None
+                tpl.text("factor_baseline", name=label, value=shown, baseline=tpl.unit(str(name), base))
+                if base is not None
                 else tpl.text("factor", name=label, value=shown)
             )
+            (pinned if name == "kol" and _drives(event, weight) else ranked).append((-weight, i, line))
         else:
-            shown = _show(value, str(name))
-            if shown is None:
-                continue
-            weight, line = 0.0, tpl.text("factor", name=label, value=shown)
-        ranked.append((-weight, i, line))
+            figure = _figure(str(name), value, tpl)
+            if figure is not None:
+                ranked.append((0.0, i, tpl.text("factor", name=label, value=tpl.unit(str(name), figure))))
     ranked.sort()
-    return [line for _, _, line in ranked[:limit]]
+    return [line for *_, line in [*pinned, *ranked][:limit]]
+
+
+@cache
+def _taxonomy() -> Taxonomy | None:
+    from sentinel.nlp.taxonomy import TaxonomyError, load_taxonomy
+    from sentinel.paths import find
+
+    for relative in ("models/default", "config"):
+        base = find(relative, "taxonomy.yaml")
+        if base is None:
+            continue
+        try:
+            return load_taxonomy(base / "taxonomy.yaml")
+        except (OSError, TaxonomyError):
+            continue
+    return None
 
 
 def event_view(

@@ -34,7 +34,7 @@ CRISES = ("slow_burn", "sudden_viral", "kol", "rumour")
 DECOYS = ("promo", "positive_viral", "news")
 SCENARIOS = ("demo", "background", "month", *CRISES, *DECOYS)
 
-PRODUCTS = ("酸奶", "牛奶", "冰淇淋", "咖啡", "饼干", "果汁", "奶茶", "薯片", "燕麦奶", "气泡水")
+PRODUCTS = ("酸奶", "牛奶", "椰汁", "咖啡", "豆浆", "果汁", "奶茶", "乳酸菌饮料", "燕麦奶", "气泡水")  # drinks: the texts say 喝
 _BG_POSITIVE = (
     "今天买的{b}{p}真不错，口感很好[哈哈]",
     "{b}{p}新口味太好喝了，已经回购三次",
