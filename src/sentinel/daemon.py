@@ -107,6 +107,11 @@ class Daemon:
         # every role serves the alert API: it needs only the store
         watches = [w.name for w in self.config.watches]
         register_routes(self._server, self.store, self.clock, ApiTokens.from_config(self.config), watches)
+        if self.config.web.enabled:
+            from sentinel.web.console import Console
+
+            console = Console(self.store, self.clock, self.config, self.metrics, stopping=self._server.stopping)
+            console.mount(self._server.fastapi)
         await self._server.start()
 
     async def readiness(self) -> dict[str, bool]:

@@ -1,0 +1,575 @@
+"""The console at ``/``: overview, alerts and their pages, review, sign-in.
+
+Server-rendered (Jinja2, autoescaped) with a little vanilla JavaScript and ECharts from
+``/static``; no inline script (the Content-Security-Policy allows scripts from the daemon
+only), the data a page's charts draw travels as JSON in ``<script type="application/json">``.
+Post text is shown neutralised (:func:`sentinel.notify.sanitize.neutralize`: bidi controls
+and invisible characters dropped, links made text) and escaped; only http(s) links are linked.
+
+Roles: a viewer reads everything; a responder may also acknowledge, assign, silence, resolve
+and record responses; the user list is the command line's (``sentinel users``). Every form
+carries the session's CSRF token; changes go through :class:`AlertManager` (as the CLI and
+the API do), with ``NAME (web)`` in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from datetime import timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from starlette.staticfiles import StaticFiles
+
+from sentinel.alerting.manage import AlertManager, AlertNotFound, AlertStateError, audit
+from sentinel.alerting.responses import ResponseLog
+from sentinel.clock import Clock
+from sentinel.config import LEVELS, Config, parse_duration
+from sentinel.notify.sanitize import neutralize, safe_url
+from sentinel.obs.metrics import Metrics
+from sentinel.store import SqlStore
+from sentinel.store.alerts import AlertRecord
+from sentinel.store.users import UserRecord
+from sentinel.times import parse_when
+from sentinel.web.auth import LoginLimiter, Session, Sessions, verify_password
+from sentinel.web.i18n import LANGS, explain_factor, words
+
+__all__ = ["COOKIE", "Console", "alert_path"]
+
+HERE = Path(__file__).parent
+COOKIE = "sentinel_session"
+_THRESHOLDS = {"blue": 25.0, "yellow": 45.0, "orange": 65.0, "red": 80.0}
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; frame-src 'self'"
+)
+RESPONSE_KINDS = ("statement", "apology", "clarification", "takedown", "compensation", "other")
+
+
+def alert_path(alert_id: int) -> str:
+    return f"/alerts/{alert_id}"
+
+
+class _Redirect(Exception):
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+
+class Console:
+    """The console's routes (:attr:`router`) and what they share."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        clock: Clock,
+        config: Config,
+        metrics: Metrics | None = None,
+        *,
+        stopping: asyncio.Event | None = None,
+        sse_interval: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self.metrics = metrics
+        self.stopping = stopping or asyncio.Event()
+        self.sse_interval = sse_interval
+        web = config.web
+        self.sessions = Sessions(ttl=web.session_ttl)
+        self.limiter = LoginLimiter(web.login_attempts, web.login_window)
+        self.manager = AlertManager(store, clock)
+        self.responses = ResponseLog(store, clock)
+        self.watches = [w.name for w in config.watches]
+        extra = (config.risk.model_extra or {}).get("thresholds") or {}
+        self.thresholds = {**_THRESHOLDS, **{k: float(v) for k, v in extra.items() if k in _THRESHOLDS}}
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.filters["clean"] = lambda s, n=None: neutralize(s, n)
+        self.templates.env.filters["safe_url"] = safe_url
+        self.router = self._routes()
+
+    def mount(self, app: Any) -> None:
+        app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+        app.include_router(self.router)
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return time.time()  # sessions and sign-in limits live on wall time, not the pipeline's clock
+
+    async def _user(self, request: Request) -> tuple[Session, UserRecord] | None:
+        session = self.sessions.get(request.cookies.get(COOKIE), self._now())
+        if session is None:
+            return None
+        user = await self.store.get_user(session.user)  # removed users are out; role changes count now
+        if user is None:
+            self.sessions.close(request.cookies.get(COOKIE))
+            return None
+        return session, user
+
+    async def _page_user(self, request: Request) -> tuple[Session, UserRecord]:
+        found = await self._user(request)
+        if found is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise _Redirect(f"/login?next={quote(target, safe='')}")
+        return found
+
+    async def _acting_user(self, request: Request, csrf: str) -> UserRecord:
+        """The user behind a form post: signed in, CSRF token right, at least a responder."""
+        found = await self._user(request)
+        if found is None:
+            raise _Redirect("/login")
+        session, user = found
+        if not session.csrf_ok(csrf):
+            raise _Forbidden("csrf")
+        if not user.may("responder"):
+            raise _Forbidden("role")
+        return user
+
+    def _lang(self, request: Request) -> str:
+        lang = request.cookies.get("lang", "zh")
+        return lang if lang in LANGS else "zh"
+
+    def _render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        lang = self._lang(request)
+        context.setdefault("user", None)
+        context.setdefault("csrf", "")
+        response = self.templates.TemplateResponse(
+            request, name, {"w": words(lang), "lang": lang, "levels": LEVELS, **context}, status_code=status
+        )
+        _secure(response)
+        return response
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def _routes(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False, route_class=_ConsoleRoute)
+
+        @router.get("/login")
+        async def login_page(request: Request, next: str = "/") -> HTMLResponse:
+            return self._render(request, "login.html", next=_local(next))
+
+        @router.post("/login")
+        async def login(
+            request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")
+        ) -> Response:
+            now = self._now()
+            ip = request.client.host if request.client else "?"
+            keys = [f"user:{username[:64]}", f"ip:{ip}"]
+            if self.limiter.blocked(keys, now):
+                return self._render(request, "login.html", 429, error="login_limited", next=_local(next))
+            user = await self.store.get_user(username[:64]) if username else None
+            if not verify_password(user.password_hash if user else None, password) or user is None:
+                self.limiter.failed(keys, now)
+                return self._render(request, "login.html", 401, error="login_failed", next=_local(next))
+            self.limiter.succeeded([f"user:{username}"])
+            sid, _ = self.sessions.open(user.name, user.role, now)
+            response = RedirectResponse(_local(next), 303)
+            response.set_cookie(
+                COOKIE,
+                sid,
+                max_age=int(self.config.web.session_ttl),
+                httponly=True,
+                samesite="lax",
+                secure=self.config.web.secure_cookie,
+                path="/",
+            )
+            return response
+
+        @router.post("/logout")
+        async def logout(request: Request, csrf: str = Form("")) -> Response:
+            found = await self._user(request)
+            if found is not None and found[0].csrf_ok(csrf):
+                self.sessions.close(request.cookies.get(COOKIE))
+            response = RedirectResponse("/login", 303)
+            response.delete_cookie(COOKIE, path="/")
+            return response
+
+        @router.get("/lang/{code}")
+        async def language(code: str, next: str = "/") -> Response:
+            response = RedirectResponse(_local(next), 303)
+            if code in LANGS:
+                response.set_cookie("lang", code, max_age=365 * 86400, samesite="lax", path="/")
+            return response
+
+        @router.get("/")
+        async def overview(request: Request) -> HTMLResponse:
+            session, user = await self._page_user(request)
+            data = await self.overview_data()
+            return self._render(
+                request, "overview.html", user=user, csrf=session.csrf, data=data, page="overview"
+            )
+
+        @router.get("/api/console/overview")
+        async def overview_json(request: Request) -> Response:
+            await self._page_user(request)
+            return _json(await self.overview_data())
+
+        @router.get("/events")
+        async def events(request: Request) -> Response:
+            await self._page_user(request)
+            return StreamingResponse(
+                self._stream(request),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            )
+
+        @router.get("/alerts")
+        async def alerts(
+            request: Request, watch: str = "", level: str = "", status: str = ""
+        ) -> HTMLResponse:
+            session, user = await self._page_user(request)
+            rows = await self.alert_rows(watch=watch or None, level=level or None, status=status or None)
+            return self._render(
+                request,
+                "alerts.html",
+                user=user,
+                csrf=session.csrf,
+                rows=rows,
+                watches=self.watches,
+                f={"watch": watch, "level": level, "status": status},
+                page="alerts",
+            )
+
+        @router.get("/alerts/{alert_id}")
+        async def alert(request: Request, alert_id: int) -> HTMLResponse:
+            session, user = await self._page_user(request)
+            try:
+                detail = await self.alert_detail(alert_id, self._lang(request))
+            except AlertNotFound:
+                return self._render(request, "error.html", 404, user=user, message=f"#{alert_id}")
+            return self._render(
+                request,
+                "alert.html",
+                user=user,
+                csrf=session.csrf,
+                d=detail,
+                kinds=RESPONSE_KINDS,
+                page="alerts",
+            )
+
+        @router.post("/alerts/{alert_id}/{action}")
+        async def act(request: Request, alert_id: int, action: str) -> Response:
+            form = await request.form()
+            user = await self._acting_user(request, str(form.get("csrf") or ""))
+            await self.act(alert_id, action, {k: str(v) for k, v in form.items()}, user)
+            return RedirectResponse(alert_path(alert_id), 303)
+
+        @router.get("/review")
+        async def review(
+            request: Request, watch: str = "", since: str = "now-7d", until: str = "now"
+        ) -> HTMLResponse:
+            session, user = await self._page_user(request)
+            return self._render(
+                request,
+                "review.html",
+                user=user,
+                csrf=session.csrf,
+                watches=self.watches,
+                f={
+                    "watch": watch or (self.watches[0] if self.watches else ""),
+                    "since": since,
+                    "until": until,
+                },
+                page="review",
+            )
+
+        @router.get("/review/report.html")
+        async def review_report(
+            request: Request, watch: str, since: str = "now-7d", until: str = "now", download: int = 0
+        ) -> Response:
+            await self._page_user(request)
+            html = await self.review_html(watch, since, until, self._lang(request))
+            headers = {
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+            }
+            if download:
+                name = f"sentinel-review-{quote(watch, safe='')}.html"
+                headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+            return HTMLResponse(html, headers=headers)
+
+        return router
+
+    # -- what the pages show -------------------------------------------------------------------
+
+    async def overview_data(self) -> dict[str, Any]:
+        now = self.clock.now()
+        open_alerts = {a.watch: a for a in await self.store.list_alerts(status="open", limit=1000)}
+        day = await self.store.watch_activity(self.watches, now - timedelta(hours=24), now, 3600)
+        week = await self.store.watch_activity(self.watches, now - timedelta(days=7), now, 6 * 3600)
+        events = await self.store.alert_events()
+        since_week = (now - timedelta(days=7)).timestamp()
+        rows = []
+        for name in self.watches:
+            alert = open_alerts.get(name)
+            risk = None
+            if self.metrics is not None:
+                risk = self.metrics.registry.get_sample_value("sentinel_watch_risk_score", {"watch": name})
+            if risk is None and alert is not None:
+                risk = alert.risk
+            risk_points = [
+                [int(e.at.timestamp() * 1000), e.risk]
+                for e in events
+                if e.watch == name and e.at.timestamp() >= since_week
+            ]
+            rows.append(
+                {
+                    "watch": name,
+                    "level": alert.level if alert else None,
+                    "alert_id": alert.id if alert else None,
+                    "acked_by": alert.acked_by if alert else None,
+                    "risk": round(risk or 0.0, 1),
+                    "day": [[int(b.start * 1000), b.posts, b.negative] for b in day[name]],
+                    "week": [[int(b.start * 1000), b.posts, b.negative] for b in week[name]],
+                    "posts_24h": sum(b.posts for b in day[name]),
+                    "negative_24h": sum(b.negative for b in day[name]),
+                    "risk_points": risk_points,
+                }
+            )
+        latest = max((a.id for a in await self.store.list_alerts(limit=1)), default=0)
+        return {"at": now.isoformat(), "watches": rows, "latest_alert": latest, "thresholds": self.thresholds}
+
+    async def alert_rows(
+        self, *, watch: str | None = None, level: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        store_status = {"open": "open", "acknowledged": "open", "resolved": "resolved"}.get(status or "")
+        found = await self.store.list_alerts(watch=watch, status=store_status, limit=500)
+        if status == "open":
+            found = [a for a in found if not a.acked_by]
+        elif status == "acknowledged":
+            found = [a for a in found if a.acked_by]
+        peaks = await self._peaks({a.watch for a in found})
+        rows = []
+        for a in found:
+            peak = peaks.get(a.id, a.level)
+            if level and peak != level:
+                continue
+            rows.append({"a": a, "peak": peak, "state": _state(a)})
+        return rows
+
+    async def _peaks(self, watches: set[str]) -> dict[int, str]:
+        peaks: dict[int, str] = {}
+        for watch in watches:
+            for e in await self.store.alert_events(watch=watch):
+                if e.alert_id is None or e.level not in LEVELS:
+                    continue
+                old = peaks.get(e.alert_id)
+                if old is None or LEVELS.index(e.level) > LEVELS.index(old):
+                    peaks[e.alert_id] = e.level
+        return peaks
+
+    async def alert_detail(self, alert_id: int, lang: str) -> dict[str, Any]:
+        alert = await self.manager.get(alert_id)
+        events = await self.manager.events(alert_id)
+        trail = await self.manager.audit_trail(target=f"alert:{alert_id}")
+        owner = next((e.data.get("owner") for e in trail if e.action == "alert.assign"), None)
+        # each factor as it was when it weighed most over the alert's life
+        strongest: dict[str, dict[str, Any]] = {}
+        for e in events:
+            for name, f in e.factors.items():
+                if isinstance(f, dict) and _num(f.get("contribution")) >= _num(
+                    strongest.get(name, {}).get("contribution")
+                ):
+                    strongest[name] = f
+        factors = []
+        for name, f in strongest.items():
+            text = explain_factor(name, f, lang)
+            if text:
+                factors.append({"name": name, "text": text, "contribution": _num(f.get("contribution"))})
+        factors.sort(key=lambda x: -_num(x["contribution"]))
+        last_reasons = next(
+            (e.factors.get("reasons") for e in reversed(events) if e.factors.get("reasons")), None
+        )
+        reasons = [str(r) for r in (last_reasons or []) if isinstance(r, str)][:8]
+        samples: dict[str, dict[str, Any]] = {}
+        stories: dict[str, dict[str, Any]] = {}
+        for e in events:
+            for s in e.samples:
+                if isinstance(s, dict) and s.get("id") is not None:
+                    samples.setdefault(str(s["id"]), s)
+            for st in e.factors.get("stories") or []:
+                if isinstance(st, dict) and st.get("id") is not None:
+                    stories[str(st["id"])] = st  # the latest numbers of each story
+        notable = sorted(
+            samples.values(),
+            key=lambda s: (
+                -(_num(s.get("followers")) >= 100_000),
+                -_num(s.get("negative")),
+                -_num(s.get("followers")),
+            ),
+        )[:12]
+        spreaders: dict[str, int] = {}
+        for s in samples.values():
+            author = neutralize(s.get("author"), 40)
+            if author:
+                spreaders[author] = max(spreaders.get(author, 0), int(_num(s.get("followers"))))
+        return {
+            "alert": alert,
+            "state": _state(alert),
+            "owner": owner,
+            "events": events,
+            "timeline": [[int(e.at.timestamp() * 1000), e.risk, e.level] for e in events],
+            "thresholds": self.thresholds,
+            "factors": factors,
+            "reasons": reasons,
+            "stories": sorted(stories.values(), key=lambda s: -_num(s.get("size")))[:5],
+            "spreaders": sorted(spreaders.items(), key=lambda kv: -kv[1])[:8],
+            "notable": notable,
+            "audit": trail,
+        }
+
+    async def act(self, alert_id: int, action: str, form: dict[str, str], user: UserRecord) -> None:
+        actor = f"{user.name} (web)"
+        note = form.get("note") or None
+        if action == "ack":
+            await self.manager.ack(alert_id, actor=actor, note=note)
+        elif action == "resolve":
+            await self.manager.resolve(alert_id, actor=actor, note=note)
+        elif action == "assign":
+            owner = neutralize(form.get("owner"), 64)
+            if not owner:
+                raise ValueError("owner is required")
+            alert = await self.manager.get(alert_id)
+            entry = audit(self.clock.now(), actor, "alert.assign", f"alert:{alert.id}", {"owner": owner})
+            await self.store.add_audit(entry)
+        elif action == "silence":
+            alert = await self.manager.get(alert_id)
+            span = timedelta(seconds=parse_duration(form.get("for") or "2h"))
+            await self.manager.silence(alert.watch, until=self.clock.now() + span, actor=actor, reason=note)
+        elif action == "response":
+            alert = await self.manager.get(alert_id)
+            await self.responses.add(
+                alert.watch,
+                at=parse_when(form.get("at") or "now", self.clock.now()),
+                kind=form.get("kind") or "statement",
+                actor=actor,
+                note=note,
+                url=safe_url(form.get("url")) if form.get("url") else None,
+            )
+        else:
+            raise AlertNotFound(f"no such action: {action[:40]}")
+
+    async def review_html(self, watch: str, since: str, until: str, lang: str) -> str:
+        """The review report, made by what ``sentinel report`` runs (build, then write)."""
+        from sentinel.alerting.render import write_report
+        from sentinel.alerting.report import build_report
+
+        if watch not in self.watches:
+            raise ValueError(f"unknown watch {watch[:80]!r}")
+        now = self.clock.now()
+        start, end = parse_when(since, now), parse_when(until, now)
+        if end <= start:
+            raise ValueError("the period must end after it starts")
+        data = await build_report(
+            self.store, self.config, watch, since=start, until=end, clock=self.clock, window=timedelta(hours=6),
+            tz=timezone(timedelta(hours=8)),
+        )  # fmt: skip
+
+        def write() -> str:
+            with tempfile.TemporaryDirectory(prefix="sentinel-review-") as tmp:
+                files = write_report(data, Path(tmp), lang if lang in ("zh", "en") else "zh")
+                return files.html.read_text(encoding="utf-8")
+
+        return await asyncio.to_thread(write)
+
+    async def _stream(self, request: Request) -> Any:
+        """Server-sent events: the overview's data every ``sse_interval`` seconds, while it changes."""
+        last = ""
+        yield "retry: 3000\n\n"
+        while not self.stopping.is_set():
+            data = json.dumps(await self.overview_data(), ensure_ascii=False, default=str)
+            if data != last:
+                last = data
+                yield f"event: overview\ndata: {data}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+            try:
+                await asyncio.wait_for(self.stopping.wait(), self.sse_interval)
+            except TimeoutError:
+                pass
+            if await request.is_disconnected():
+                return
+
+
+class _Forbidden(Exception):
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+class _ConsoleRoute(APIRoute):
+    """Maps what a page or form runs into to an answer: sign in, 403, 404, 409, 400."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _Redirect as exc:
+                return RedirectResponse(exc.to, 303)
+            except _Forbidden as exc:
+                return _secure(HTMLResponse(_message(request, "forbidden", exc.why), 403))
+            except AlertNotFound as exc:
+                return _secure(HTMLResponse(_message(request, None, str(exc)), 404))
+            except AlertStateError as exc:
+                return _secure(HTMLResponse(_message(request, None, str(exc)), 409))
+            except (ValueError, OverflowError) as exc:
+                return _secure(HTMLResponse(_message(request, None, str(exc)), 400))
+
+        return handle
+
+
+def _message(request: Request, key: str | None, detail: str) -> str:
+    lang = request.cookies.get("lang", "zh")
+    w = words(lang)
+    head = w[key] if key else ""
+    back = html.escape(request.headers.get("referer") or "/", quote=True)
+    body = html.escape(f"{head} {detail}".strip())
+    return (
+        f'<!doctype html><html lang="{"en" if lang == "en" else "zh-CN"}"><meta charset="utf-8">'
+        f'<link rel="stylesheet" href="/static/console.css"><main class="message"><p id="message">{body}</p>'
+        f'<p><a href="{back if back.startswith("/") else "/"}">←</a></p></main></html>'
+    )
+
+
+def _secure(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = _CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _local(target: str) -> str:
+    """Only a path on this site (no "//host", no scheme): an open redirect otherwise."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _json(data: Any) -> Response:
+    body = json.dumps(data, ensure_ascii=False, default=str)
+    return _secure(Response(body, media_type="application/json"))
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _state(a: AlertRecord) -> str:
+    if a.status == "resolved":
+        return "resolved"
+    return "acknowledged" if a.acked_by else "open"
