@@ -1,8 +1,13 @@
 """``sentinel backtest``: the scoring and risk pipeline over a recorded stream, in event time.
 
 Same classifier and risk engine as the daemon, driven by a :class:`ManualClock` that
-follows the posts' ``created_at``. No network, no store, no wall clock: the same input
-gives the same output, byte for byte.
+follows the posts' ``created_at``. No network, no wall clock: the same input gives the same
+output, byte for byte.
+
+With ``--store URL`` (:class:`StoreSink`) the posts, with their scores, and the alert events
+are also written into a store, as the daemon would have written them, so that a team can
+review an old case or a drill with ``sentinel report`` / ``alerts`` / ``review note``. No
+notification is queued for them: a replay must not page anyone.
 
 Speed (docs/risk.md, "Backtest speed"): each distinct text is classified once
 (:class:`~sentinel.nlp.scoring.TextCache`: reposts and copies repeat their text); with the
@@ -13,6 +18,7 @@ and the default engine takes a whole chunk per ``observe`` / ``evaluate``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import multiprocessing
@@ -23,7 +29,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from sentinel.alerting.events import EventTimeFeed
 from sentinel.batching import chunked
@@ -35,7 +41,7 @@ from sentinel.obs.metrics import Metrics
 from sentinel.post import Post, PostError, RecentKeys, ScoredPost, parse_post_json
 from sentinel.risk.base import AlertEvent, RiskEngine
 
-__all__ = ["CACHE_SIZE", "MAX_JUMP", "BacktestSummary", "run_backtest"]
+__all__ = ["CACHE_SIZE", "MAX_JUMP", "BacktestSummary", "ChunkSink", "StoreSink", "run_backtest"]
 
 CHUNK = 2048  # posts read, classified and handed to the engine at a time
 # recent post keys remembered (~340 bytes each): a re-fetched post arrives close to its first
@@ -48,6 +54,8 @@ AHEAD = 2  # chunks classified ahead of the engine by the worker process
 # (see _steady): a quiet day is normal, one post from next year is a broken record
 MAX_JUMP = timedelta(days=1)
 log = logging.getLogger("sentinel")
+# what a chunk left behind: its new posts with their scores, the posts seen again, the events
+ChunkSink = Callable[[list[ScoredPost], list[Post], list[AlertEvent]], None]
 
 
 @dataclass
@@ -319,6 +327,7 @@ def run_backtest(
     cache_size: int = CACHE_SIZE,
     worker: bool | None = None,
     max_jump: timedelta = MAX_JUMP,
+    sink: ChunkSink | None = None,
 ) -> BacktestSummary:
     """Score and evaluate every post in stream order; write one JSON line per alert event.
 
@@ -327,6 +336,7 @@ def run_backtest(
     ``max_jump``: how far past the stream so far a post may be dated without the next post
     confirming the jump; an unconfirmed one is rejected (``clock_jump``) and does not move
     the event clock.
+    ``sink``: called with each chunk's posts and events (a :class:`StoreSink` writes them).
     """
     summary = BacktestSummary()
     if worker is None:
@@ -363,9 +373,9 @@ def run_backtest(
         for items in chunked(_read(lines, summary, max_jump), CHUNK):
             pending.append(classification.submit(items))
             while len(pending) > ahead:
-                emit(_consume(pending.popleft(), classification, feed, summary, bar))
+                emit(_consume(pending.popleft(), classification, feed, summary, bar, sink))
         while pending:
-            emit(_consume(pending.popleft(), classification, feed, summary, bar))
+            emit(_consume(pending.popleft(), classification, feed, summary, bar, sink))
     finally:
         classification.close()
     summary.first, summary.last = feed.first, feed.last
@@ -384,11 +394,81 @@ def _consume(
     feed: EventTimeFeed,
     summary: BacktestSummary,
     bar: Callable[[int], object],
+    sink: ChunkSink | None = None,
 ) -> list[AlertEvent]:
-    events = feed.feed(classification.scored(chunk))
+    scored = classification.scored(chunk)
+    events = feed.feed(scored)
     summary.posts += sum(1 for item in chunk.items if not isinstance(item, _Resighting))
+    if sink is not None:
+        new = [sp for item, sp in zip(chunk.items, scored, strict=True) if not isinstance(item, _Resighting)]
+        seen = [item.post for item in chunk.items if isinstance(item, _Resighting)]
+        sink(new, seen, events)
     bar(len(chunk.items))
     return events
+
+
+class StoreSink:
+    """Writes a backtest into a store: posts with their scores, alert events and their alerts.
+
+    Times are the stream's (a post is stored "at" the latest ``created_at`` of its chunk), and
+    no channel is given an event, so nothing lands in the outbox. The store is refused if it
+    already holds alerts of a watch in the config: a second replay would double them.
+
+    >>> with StoreSink(config, "sqlite:///case.db") as sink:  # doctest: +SKIP
+    ...     run_backtest(config, lines, out, sink=sink)
+    """
+
+    SOURCE = "backtest"
+
+    def __init__(self, config: Config, url: str, *, model: str | None = None) -> None:
+        from sentinel.store.sql import SqlStore
+
+        self.config = config
+        self.store = SqlStore(config.storage.model_copy(update={"url": url}))
+        self.model = model or f"backtest:{config.classifier.type}:{config.classifier.model}"
+        self.posts = 0
+        self.events = 0
+        self._runner = asyncio.Runner()
+
+    def __enter__(self) -> StoreSink:
+        try:
+            self._runner.run(self._open())
+        except BaseException:
+            self._runner.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._runner.run(self.store.close())
+        finally:
+            self._runner.close()
+
+    async def _open(self) -> None:
+        await self.store.open()
+        taken = sorted(await self.store.alert_watches() & {w.name for w in self.config.watches})
+        if taken:
+            await self.store.close()
+            raise ValueError(
+                f"the store already holds alerts of {', '.join(taken)}: load a replay into a fresh store"
+            )
+
+    def __call__(self, new: list[ScoredPost], seen: list[Post], events: list[AlertEvent]) -> None:
+        if not new and not seen and not events:
+            return
+        times = [sp.post.created_at for sp in new] + [p.created_at for p in seen] + [e.at for e in events]
+        self._runner.run(self._write(new, seen, events, max(times)))
+
+    async def _write(
+        self, new: list[ScoredPost], seen: list[Post], events: list[AlertEvent], now: datetime
+    ) -> None:
+        stored = await self.store.write_batch(
+            [(sp, self.SOURCE) for sp in new], [(p, self.SOURCE) for p in seen], model=self.model, now=now
+        )
+        self.posts += len(stored)
+        if events:
+            kept = await self.store.save_events(events, lambda _event: [])  # nobody is notified
+            self.events += len(kept)
 
 
 def _progress(enabled: bool) -> Callable[[int], object]:

@@ -92,19 +92,42 @@ def backtest(
     input: Annotated[Path, typer.Option("--input", "-i", help="Posts, one canonical JSON object a line.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Alert events, one JSON line each.")],
     config: ConfigOption = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Also load the posts and alerts into this store (sqlite:///case.db, postgresql://…) "
+            "to review the case with report / alerts / review; nothing is notified.",
+        ),
+    ] = None,
 ) -> None:
     """Replay a recorded stream through scoring and risk in event time (deterministic)."""
     cfg = load_or_exit(config)
-    from sentinel.backtest import run_backtest
+    from sentinel.backtest import StoreSink, run_backtest
 
     problem = _backtest_paths_problem(input, output)
     if problem:
         typer.echo(problem, err=True)
         raise typer.Exit(2)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with input.open("rb") as src, output.open("w", encoding="utf-8") as out:
-        summary = run_backtest(cfg, src, out, progress=sys.stderr.isatty())
+    if store is None:
+        with input.open("rb") as src, output.open("w", encoding="utf-8") as out:
+            summary = run_backtest(cfg, src, out, progress=sys.stderr.isatty())
+        typer.echo(summary.render(), err=True)
+        return
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        try:
+            sink = stack.enter_context(StoreSink(cfg, store))
+        except ValueError as exc:  # a bad URL, a store that already holds the case
+            typer.echo(f"--store: {exc}", err=True)
+            raise typer.Exit(2) from None
+        src = stack.enter_context(input.open("rb"))
+        out = stack.enter_context(output.open("w", encoding="utf-8"))
+        summary = run_backtest(cfg, src, out, progress=sys.stderr.isatty(), sink=sink)
     typer.echo(summary.render(), err=True)
+    typer.echo(f"store: {sink.posts} posts, {sink.events} alert events loaded into {store}", err=True)
 
 
 def _backtest_paths_problem(input: Path, output: Path) -> str | None:
