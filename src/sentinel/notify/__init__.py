@@ -34,6 +34,7 @@ NOTIFIER_TYPES: dict[str, str] = {
     "lark": "sentinel.notify.feishu:FeishuNotifier",
     "wecom": "sentinel.notify.wecom:WeComNotifier",
     "webhook": "sentinel.notify.webhook:GenericWebhookNotifier",
+    "smtp": "sentinel.notify.smtp:SmtpNotifier",
 }
 
 
