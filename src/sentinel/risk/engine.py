@@ -253,6 +253,7 @@ class Engine:
             story.words_sum += own
             story.words_n += 1
         story.size += 1
+        story.add_recent(ts)
         story.negative_sum += own
         story.severity = max(story.severity, sev)
         followers = p.author.followers
@@ -284,6 +285,7 @@ class Engine:
             levels = watch.levels
             watch.baseline.frozen = levels.level >= 1 and t - levels.opened_at < opts.baseline_freeze
             watch.baseline.roll(t, frozen=watch.baseline.frozen)
+            watch.story_norm.note(t, max(watch.story_n.values(), default=0.0), watch.baseline.frozen)
             if watch.idle:
                 watch.risk = 0.0
                 continue
@@ -334,7 +336,7 @@ class Engine:
         for sid in (*watch.big_stories, *fast):
             story = self.stories.stories.get(sid)
             if story is not None:
-                out[sid] = StoryLife(story.tone, float(story.size), t - story.first_ts, story.root_followers)
+                out[sid] = StoryLife(story.tone, story.recent_at(t), t - story.first_ts, story.root_followers)
         return out
 
     def _fast_post(self, watch: WatchState, negativity: dict[str, float]) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score"]
+__all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score", "story_strength"]
 
 ANOMALY = ("volume", "negative_share", "velocity", "spread")
 WINDOW = ("volume", "negative_share", "velocity")  # renormalised among themselves on a cold start
@@ -82,6 +82,7 @@ class Indicators:
     topic: float
     dispersion: float = 4.0  # negative-binomial size of the counts against the baseline
     story_posts: float = 0.0  # the most spreading story's posts in the short window
+    story_expected: float | None = None  # what the watch's largest story usually has there
     story_tone: float = 0.0  # and its tone (original and worded reactions, 0..1)
     life_posts: float = 0.0  # the largest big story's posts over its life (up to the story TTL)
     life_tone: float = 0.0
@@ -154,13 +155,21 @@ def _outpaces(neg: float, exp_neg: float, posts: float, exp_posts: float) -> flo
     return 0.2 + 0.8 * _clip(math.log2(max(growth, 1e-9)))
 
 
+def story_strength(posts: float, tone: float, expected: float, dispersion: float, base_share: float) -> float:
+    """How unusual one story's ``posts`` are against ``expected`` posts of the whole watch, times
+    how much darker than the watch's usual share its tone is (what ``spread`` scores)."""
+    base = max(base_share, FLOOR_SHARE)
+    return _surprise(posts, max(expected, STORY_FLOOR), dispersion) * _darker(tone, base)
+
+
 def _spread(ind: Indicators, base: float) -> tuple[float, float]:
     """Strengths of the most spreading story (its short window) and of the largest (its life)."""
     spread = life = 0.0
     if ind.expected_posts is not None:
         # one story (a repost cascade, copies of one post) with more posts in the short window
         # than the whole watch could have by chance, in a tone at least a little darker than usual
-        expected = max(ind.expected_posts, STORY_FLOOR)
+        usual = ind.expected_posts if ind.story_expected is None else ind.story_expected
+        expected = max(usual, STORY_FLOOR)
         spread = _surprise(ind.story_posts, expected, ind.dispersion) * _darker(ind.story_tone, base)
     if ind.life_expected is not None:
         # a slow cascade: unremarkable in any ten minutes, but hundreds of reposts in a few hours
@@ -235,7 +244,7 @@ class Score:
             "volume": (ind.negative, ind.expected_negative),
             "negative_share": (ind.share, max(ind.base_share, FLOOR_SHARE)),
             "velocity": (ind.velocity, None),
-            "spread": (ind.story_posts, ind.expected_posts),
+            "spread": (ind.story_posts, ind.expected_posts if ind.story_expected is None else ind.story_expected),
             "reach": (ind.reach, None),
             "kol": (float(ind.kol), None),
             "topic": (ind.topic, None),
@@ -258,7 +267,7 @@ class Score:
             out["spread"]["story"] = {
                 "id": ind.life_story if big else ind.story,
                 "posts": round(ind.life_posts if big else ind.story_posts, 1),
-                "expected": round((ind.life_expected if big else ind.expected_posts) or 0.0, 2),
+                "expected": round((ind.life_expected if big else ind.story_expected) or 0.0, 2),
                 "tone": round(ind.life_tone if big else ind.story_tone, 3),
                 "span": "life" if big else "short_window",
             }

@@ -21,6 +21,7 @@ whose key was evicted and which is seen again counts as new.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +48,7 @@ DEFAULT_MAX_POSTS = 300_000
 DEFAULT_MAX_STORIES = 50_000
 STORY_TEXT_CHARS = 140
 ROOT_WEIGHT = 3.0  # reactions an original's own tone counts as
+LIFE_TAU = 3 * 3600.0  # seconds over which a story's past posts fade from its recent count
 PRIOR_TONE = 0.3  # a story's tone before anything of it is read  # what alert events and the fast-post factor show of a story
 
 NUM_HASHES = 32
@@ -174,6 +176,8 @@ class Story:
     last_ts: float
     text: str = ""
     size: int = 0
+    recent: float = 0.0  # its posts, each fading with a time constant of LIFE_TAU, as of recent_ts
+    recent_ts: float = 0.0
     negative_sum: float = 0.0
     words_sum: float = 0.0  # how negative its reposts with words of their own read
     words_n: int = 0
@@ -184,6 +188,18 @@ class Story:
     sig: bytes | None = None
     queued_ts: float = 0.0  # last_ts when it last joined the eviction queue
     spared: bool = False  # a large quiet story's extra round was used
+
+    def add_recent(self, ts: float) -> None:
+        """Count one more post at ``ts`` in the fading count (posts arrive roughly in order)."""
+        if ts > self.recent_ts:
+            self.recent *= math.exp((self.recent_ts - ts) / LIFE_TAU)
+            self.recent_ts = ts
+        self.recent += 1.0
+
+    def recent_at(self, ts: float) -> float:
+        """Its posts as of ``ts``, older ones faded: a story that joined a day-old lookalike
+        is judged on what it gathered lately, not on the day."""
+        return self.recent * math.exp(min(0.0, self.recent_ts - ts) / LIFE_TAU)
 
     @property
     def negativity(self) -> float:

@@ -18,7 +18,8 @@ from sentinel.risk.baseline import SeasonalBaseline
 from sentinel.risk.levels import LevelState
 from sentinel.risk.options import EngineOptions, WatchOptions
 from sentinel.risk.query import Query, parse_query
-from sentinel.risk.score import Indicators, Score, risk_score
+from sentinel.risk.score import Indicators, Score, risk_score, story_strength
+from sentinel.risk.stories import LIFE_TAU
 from sentinel.risk.window import Entry, TimedFifo, Window
 
 __all__ = ["BIG_STORY", "Entry", "StoryLife", "WatchState"]
@@ -30,7 +31,7 @@ class StoryLife(NamedTuple):
     """What the spread indicators need of a story the engine keeps."""
 
     tone: float
-    size: float
+    size: float  # its posts, older ones faded (Story.recent_at)
     age: float  # seconds since its first post
     root_followers: int
 
@@ -45,6 +46,50 @@ def _sub(d: dict[str, int], k: str) -> None:
         d[k] = n
     else:
         del d[k]
+
+
+def _faded_span(age: float) -> float:
+    """The seconds of the watch's usual traffic to set against a story's faded count: its age,
+    at least ten minutes, fading like the count (LIFE_TAU)."""
+    age = max(age, 600.0)
+    return LIFE_TAU * -math.expm1(-age / LIFE_TAU)
+
+
+STORY_NORM_HOURS = 14 * 24  # the past hours whose story peaks make the norm
+STORY_NORM_MIN_HOURS = 24  # and how many it needs before it counts
+
+
+@dataclass(slots=True)
+class StoryNorm:
+    """How many posts the watch's largest story usually has in the short window: the mean of
+    the peaks of past hours (hours with an alert open are left out, as from the baseline).
+
+    A cascade is judged against this rather than against the whole watch's traffic: for a
+    brand with forty independent posts an hour, ten posts of one story in ten minutes are
+    extraordinary, though ten posts in all would not be."""
+
+    hour: int = -1
+    peak: float = 0.0
+    frozen: bool = False
+    peaks: deque[float] = field(default_factory=deque)
+    total: float = 0.0
+
+    def note(self, now: float, peak: float, frozen: bool) -> None:
+        hour = int(now // 3600)
+        if hour != self.hour:
+            if self.hour >= 0 and not self.frozen:
+                self.peaks.append(self.peak)
+                self.total += self.peak
+                if len(self.peaks) > STORY_NORM_HOURS:
+                    self.total -= self.peaks.popleft()
+            self.hour, self.peak, self.frozen = hour, 0.0, False
+        self.peak = max(self.peak, peak)
+        self.frozen = self.frozen or frozen
+
+    def expected(self) -> float | None:
+        if len(self.peaks) < STORY_NORM_MIN_HOURS:
+            return None
+        return max(self.total, 0.0) / len(self.peaks)
 
 
 @dataclass(slots=True)
@@ -84,6 +129,7 @@ class WatchState:
     levels: LevelState = field(default_factory=LevelState)
     first_ts: float | None = None
     risk: float = 0.0
+    story_norm: StoryNorm = field(default_factory=StoryNorm)
 
     @classmethod
     def from_config(cls, watch: WatchConfig, wopts: WatchOptions, eopts: EngineOptions) -> WatchState:
@@ -227,17 +273,29 @@ class WatchState:
             if v * neg > top_v * top_neg or top is None:
                 top, top_v, top_neg = sid, v, neg
         # the story that spreads most against the watch's usual traffic: its posts in the short
-        # window (a cascade is one story however many reposts it has) and its tone
-        spread, spread_n, spread_tone = None, 0.0, 0.0
+        # window (a cascade is one story however many reposts it has) and its tone; and the big
+        # story whose whole life (size, age) is most unusual against the watch's hourly level.
+        # Each is the candidate that scores highest, not the largest: a month-long cluster of
+        # lookalike cheerful posts must not hide a dark cascade of forty reposts
+        dispersion = self.baseline.dispersion(now)
+        story_exp = None if exp is None else exp[0]
+        norm = self.story_norm.expected()
+        if story_exp is not None and norm is not None:
+            story_exp = min(story_exp, norm)
+        spread, spread_n, spread_tone, spread_f = None, 0.0, 0.0, -1.0
+        life, life_n, life_span, life_tone, life_f = None, 0.0, 0.0, 0.0, -1.0
+        level = None if self.baseline.hours_seen == 0 else self.baseline.level_n
         for sid, story in (story_life or {}).items():
-            n, neg = self.story_n.get(sid, 0.0), story.tone
-            if n > 0 and (spread is None or n * (0.5 + neg) > spread_n * (0.5 + spread_tone)):
-                spread, spread_n, spread_tone = sid, n, neg
-        # the largest big story over its whole life (size, age), against the watch's hourly level
-        life, life_n, life_span, life_tone = None, 0.0, 0.0, 0.0
-        for sid, (tone, size, age, _) in (story_life or {}).items():
-            if size >= BIG_STORY and size * (0.5 + tone) > life_n * (0.5 + life_tone):
-                life, life_n, life_span, life_tone = sid, size, age, tone
+            n, tone = self.story_n.get(sid, 0.0), story.tone
+            if n > 0:
+                f = 0.0 if story_exp is None else story_strength(n, tone, story_exp, dispersion, base_share)
+                if (f, n * (0.5 + tone)) > (spread_f, spread_n * (0.5 + spread_tone)):
+                    spread, spread_n, spread_tone, spread_f = sid, n, tone, f
+            if story.size >= BIG_STORY:
+                expected = 0.0 if level is None else level * _faded_span(story.age) / 3600.0
+                f = 0.0 if level is None else story_strength(story.size, tone, expected, dispersion, base_share)
+                if (f, story.size * (0.5 + tone)) > (life_f, life_n * (0.5 + life_tone)):
+                    life, life_n, life_span, life_tone, life_f = sid, story.size, story.age, tone, f
         posts = max(self.posts, 0.0)
         negative = min(max(self.negative, 0.0), posts)
         ind = Indicators(
@@ -258,8 +316,9 @@ class WatchState:
             reach=max(self.reach, 0.0) + self._root_reach(spread, life, story_life or {}),
             kol=len(self.kol_authors),
             topic=self.severity / self.neg_strong if self.neg_strong > 1e-9 else 0.0,
-            dispersion=self.baseline.dispersion(now),
+            dispersion=dispersion,
             story_posts=spread_n,
+            story_expected=story_exp,
             story_tone=spread_tone,
             story=spread,
             life_story=life,
@@ -267,7 +326,7 @@ class WatchState:
             life_tone=life_tone,
             life_expected=None
             if self.baseline.hours_seen == 0
-            else self.baseline.level_n * max(life_span, 600.0) / 3600.0,
+            else self.baseline.level_n * _faded_span(life_span) / 3600.0,
         )
         return ind, top
 
