@@ -282,6 +282,9 @@ class NotifyConfig(_OpenSection):
     secret: str | None = Field(None, repr=False)
     min_level: Level = "blue"
     watches: list[str] | None = None
+    # an alert of this channel still unacknowledged after escalate_after is sent to escalate_to too
+    escalate_after: Duration | None = Field(None, gt=0, description="e.g. 30m")
+    escalate_to: str | None = Field(None, min_length=1, description="the name of another [[notify]] channel")
 
     @property
     def channel(self) -> str:
@@ -317,6 +320,19 @@ class Config(BaseModel):
                 if name in seen:
                     raise ValueError(f"duplicate {kind} name {name!r}")
                 seen.add(name)
+        return self
+
+    @model_validator(mode="after")
+    def _escalation(self) -> Config:
+        channels = {n.channel for n in self.notifiers}
+        for n in self.notifiers:
+            if (n.escalate_after is None) != (n.escalate_to is None):
+                raise ValueError(f"notify {n.channel!r}: escalate_after and escalate_to go together")
+            if n.escalate_to is not None and (n.escalate_to not in channels or n.escalate_to == n.channel):
+                raise ValueError(
+                    f"notify {n.channel!r}: escalate_to {n.escalate_to!r} is not another notify channel"
+                    f" (known: {', '.join(sorted(channels))})"
+                )
         return self
 
     @property

@@ -14,7 +14,12 @@ order (the order the events happened) and sends them:
 * a per-channel rate limiter (:mod:`sentinel.notify.ratelimit`) keeps under the service's
   limit; when more rows wait than it allows (less a reserve), they go out together as one
   digest message — never dropped. Sends from before a restart still count (``sent_ts``);
-* silenced events are recorded as sent-skipped (``last_error = "skipped: silenced"``).
+* silenced events are recorded as sent-skipped (``last_error = "skipped: silenced"``);
+* with ``[web] public_url`` set, every event sent carries ``console_url``, its alert's page;
+* escalation: a channel with ``escalate_after`` and ``escalate_to`` hands an alert it was
+  told about to the second channel once the alert has stayed open and unacknowledged that
+  long (once per alert; an ``alert.escalate`` audit entry records it, across restarts and
+  processes sharing the store).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sentinel.clock import Clock
 from sentinel.notify.base import Notifier, NotifyError, wants
@@ -31,6 +37,7 @@ from sentinel.notify.ratelimit import RateLimiter
 from sentinel.notify.sanitize import redact_text
 from sentinel.obs.metrics import Metrics
 from sentinel.risk.base import AlertEvent
+from sentinel.store.alerts import Audit
 from sentinel.store.base import Store
 from sentinel.store.outbox import OutboxEntry
 
@@ -70,6 +77,7 @@ class Dispatcher:
         poll_interval: float = 5.0,
         jitter: float = 0.1,
         claim_ttl: float = 60.0,
+        public_url: str | None = None,
     ) -> None:
         self.notifiers: dict[str, Notifier] = {}
         for n in notifiers:
@@ -90,6 +98,9 @@ class Dispatcher:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._claimed: dict[int, float] = {}  # outbox id -> next_attempt_ts before our claim
         self._stopping = False
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self._halt = asyncio.Event()
+        self._escalated: set[tuple[int, str]] = set()  # (alert id, channel) handed on already
 
     # -- what the pipeline calls ---------------------------------------------------------
 
@@ -113,6 +124,9 @@ class Dispatcher:
         for ch in self.notifiers:
             self._wakeups[ch].set()
             self._tasks[ch] = asyncio.create_task(self._run_channel(ch), name=f"notify:{ch}")
+        self._halt.clear()
+        if any(n.config.escalate_to for n in self.notifiers.values()):
+            self._tasks[" escalate"] = asyncio.create_task(self._escalate_forever(), name="notify:escalate")
         await self.refresh_metrics()
 
     def wake(self) -> None:
@@ -126,6 +140,7 @@ class Dispatcher:
         Rows not sent stay ``pending`` and go out after the next ``start``.
         """
         self._stopping = True
+        self._halt.set()
         self.wake()
         tasks = list(self._tasks.values())
         if tasks:
@@ -245,6 +260,8 @@ class Dispatcher:
         if not await self._claim(batch, now):
             return 0.0  # another sentinel process took these rows first; look again
         limiter.take(now)
+        for r in batch:
+            self._link(r.event)
         try:
             await notifier.send([r.event for r in batch])
         except NotifyError as exc:
@@ -263,6 +280,71 @@ class Dispatcher:
         if len(batch) > 1:
             log.info("notify %s: sent a digest of %d events", channel, len(batch))
         return 0.0
+
+    def _link(self, event: AlertEvent) -> AlertEvent:
+        if self.public_url and event.alert_id is not None:
+            event.factors["console_url"] = f"{self.public_url}/alerts/{event.alert_id}"
+        return event
+
+    # -- escalation ----------------------------------------------------------------------
+
+    async def _escalate_forever(self) -> None:
+        while not self._halt.is_set():
+            try:
+                await self.escalate_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup: try again at the next round
+                log.exception("notify: escalation round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halt.wait(), timeout=self.poll_interval)
+
+    async def escalate_due(self) -> list[tuple[int, str]]:
+        """Hand on every open, unacknowledged alert past a channel's ``escalate_after``;
+        returns the (alert id, channel) pairs sent now."""
+        now = self.clock.now()
+        sent: list[tuple[int, str]] = []
+        rules = [
+            (n.config, n.config.escalate_after, n.config.escalate_to)
+            for n in self.notifiers.values()
+            if n.config.escalate_after and n.config.escalate_to in self.notifiers
+        ]
+        if not rules:
+            return sent
+        for alert in await self.store.list_alerts(status="open", limit=1000):
+            if alert.acked_by:
+                continue
+            age = (now - alert.opened_at).total_seconds()
+            for config, after, to in rules:
+                assert after is not None and to is not None
+                if age < after or (alert.id, to) in self._escalated:
+                    continue
+                events = await self.store.alert_events(alert_id=alert.id)
+                if not events or not any(wants(config, e) for e in events):
+                    continue  # this channel was never told about the alert
+                trail = await self.store.audit_trail(target=f"alert:{alert.id}")
+                if any(e.action == "alert.escalate" and e.data.get("to") == to for e in trail):
+                    self._escalated.add((alert.id, to))
+                    continue
+                latest = events[-1]
+                factors = {**latest.factors, "escalated": {"from": config.channel, "after_s": after}}
+                event = self._link(replace(latest, factors=factors))
+                try:
+                    await self.notifiers[to].send([event])
+                except NotifyError as exc:
+                    log.warning(
+                        "notify %s: escalating alert #%d failed: %s", to, alert.id, redact_text(str(exc))
+                    )
+                    continue
+                self.metrics.notifications.labels(to, "sent").inc()
+                await self.store.add_audit(
+                    Audit(now, "sentinel", "alert.escalate", f"alert:{alert.id}",
+                          {"from": config.channel, "to": to, "after_s": after})
+                )  # fmt: skip
+                self._escalated.add((alert.id, to))
+                sent.append((alert.id, to))
+                log.info("notify: alert #%d unacknowledged for %.0fs, escalated to %s", alert.id, age, to)
+        return sent
 
     async def _claim(self, batch: list[OutboxEntry], now: float) -> bool:
         """Take the rows for this send, so that a second sentinel process sharing the store

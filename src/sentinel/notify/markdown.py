@@ -21,6 +21,8 @@ def utf8_len(text: str) -> int:
 def event_lines(view: EventView, *, heading: str = "### ", quote: str = "> ") -> list[str]:
     """Title, risk, time, acknowledgement, factors, samples (with links) — in that order."""
     lines = [f"{heading}{view.title}".strip(), f"**{view.risk_line}**", view.at_line]
+    if view.console_url:
+        lines.append(f"[{view.console_label}]({view.console_url})")
     if view.previous_line:
         lines.append(view.previous_line)
     if view.acked_line:

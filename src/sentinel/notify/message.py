@@ -183,6 +183,9 @@ class EventView:
     acked_line: str | None
     open_link: str
     footer: str
+    # the alert's page in the console, when [web] public_url is set (the dispatcher adds it)
+    console_url: str | None = None
+    console_label: str = ""
 
 
 def format_count(n: float, lang: str = "zh") -> str:
@@ -379,6 +382,8 @@ def event_view(
         acked_line=tpl.text("acked", acked_by=clean(acked, 40)) if acked else None,
         open_link=tpl.text("open_link"),
         footer=tpl.text("footer"),
+        console_url=safe_url(event.factors.get("console_url")),
+        console_label="在控制台处理" if tpl.lang == "zh" else "Open in the console",
     )
 
 

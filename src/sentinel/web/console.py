@@ -3,8 +3,8 @@
 Server-rendered (Jinja2, autoescaped) with a little vanilla JavaScript and ECharts from
 ``/static``; no inline script (the Content-Security-Policy allows scripts from the daemon
 only), the data a page's charts draw travels as JSON in ``<script type="application/json">``.
-Post text is shown neutralised (:func:`sentinel.notify.sanitize.neutralize`: bidi controls
-and invisible characters dropped, links made text) and escaped; only http(s) links are linked.
+Post text is shown cleaned (:func:`clean`: bidi controls and invisible characters dropped)
+and escaped; only http(s) links are linked.
 
 Roles: a viewer reads everything; a responder may also acknowledge, assign, silence, resolve
 and record responses; the user list is the command line's (``sentinel users``). Every form
@@ -19,6 +19,7 @@ import html
 import json
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Coroutine
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -35,7 +36,7 @@ from sentinel.alerting.manage import AlertManager, AlertNotFound, AlertStateErro
 from sentinel.alerting.responses import ResponseLog
 from sentinel.clock import Clock
 from sentinel.config import LEVELS, Config, parse_duration
-from sentinel.notify.sanitize import neutralize, safe_url
+from sentinel.notify.sanitize import safe_url, truncate_chars
 from sentinel.obs.metrics import Metrics
 from sentinel.store import SqlStore
 from sentinel.store.alerts import AlertRecord
@@ -93,7 +94,7 @@ class Console:
         extra = (config.risk.model_extra or {}).get("thresholds") or {}
         self.thresholds = {**_THRESHOLDS, **{k: float(v) for k, v in extra.items() if k in _THRESHOLDS}}
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        self.templates.env.filters["clean"] = lambda s, n=None: neutralize(s, n)
+        self.templates.env.filters["clean"] = clean
         self.templates.env.filters["safe_url"] = safe_url
         self.router = self._routes()
 
@@ -193,6 +194,10 @@ class Console:
             response = RedirectResponse("/login", 303)
             response.delete_cookie(COOKIE, path="/")
             return response
+
+        @router.get("/favicon.ico")
+        async def favicon() -> Response:
+            return Response(status_code=204)  # no icon; a 404 would show in the browser console
 
         @router.get("/lang/{code}")
         async def language(code: str, next: str = "/") -> Response:
@@ -409,7 +414,7 @@ class Console:
         )[:12]
         spreaders: dict[str, int] = {}
         for s in samples.values():
-            author = neutralize(s.get("author"), 40)
+            author = clean(s.get("author"), 40)
             if author:
                 spreaders[author] = max(spreaders.get(author, 0), int(_num(s.get("followers"))))
         return {
@@ -435,7 +440,7 @@ class Console:
         elif action == "resolve":
             await self.manager.resolve(alert_id, actor=actor, note=note)
         elif action == "assign":
-            owner = neutralize(form.get("owner"), 64)
+            owner = clean(form.get("owner"), 64)
             if not owner:
                 raise ValueError("owner is required")
             alert = await self.manager.get(alert_id)
@@ -539,6 +544,16 @@ def _message(request: Request, key: str | None, detail: str) -> str:
         f'<link rel="stylesheet" href="/static/console.css"><main class="message"><p id="message">{body}</p>'
         f'<p><a href="{back if back.startswith("/") else "/"}">←</a></p></main></html>'
     )
+
+
+def clean(text: object, max_chars: int | None = None) -> str:
+    """Untrusted text for a page: control and format characters (bidi overrides, zero-width
+    joiners and the like) dropped, whitespace folded, cut to ``max_chars``. Escaping is the
+    template's (autoescape); unlike chat cards, nothing else needs changing."""
+    s = "" if text is None else str(text)
+    s = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in s)
+    s = " ".join(s.split())
+    return truncate_chars(s, max_chars) if max_chars is not None else s
 
 
 def _secure(response: Response) -> Response:
