@@ -1,5 +1,8 @@
 """post_watches: which watches a post belongs to, decided once (it matches the query, or it
-reposts, through its chain, a post that does), so that every view counts the same posts
+reposts, through its chain, a post that does; or its author is one of the watch's own
+accounts), so that every view counts the same posts. The rows of a store from before this
+migration are filled at the next start, when the daemon (or a command that reads a watch's
+posts) finds no decision recorded for a watch's rule (sentinel.store.watches.use_watches).
 
 Revision ID: 0002
 Revises: 0001
@@ -25,8 +28,11 @@ def upgrade() -> None:
         sa.Column("via", sa.String(16), nullable=False),
     )
     op.create_index("ix_post_watches_watch", "post_watches", ["watch", "post_pk"])
+    # a post stored after its reposts finds them through this (they join its watches then)
+    op.create_index("ix_posts_repost_of", "posts", ["platform", "repost_of"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_posts_repost_of", table_name="posts")
     op.drop_index("ix_post_watches_watch", table_name="post_watches")
     op.drop_table("post_watches")

@@ -146,7 +146,12 @@ def _backtest_paths_problem(input: Path, output: Path) -> str | None:
 @app.command()
 def export(
     config: ConfigOption = None,
-    watch: Annotated[str | None, typer.Option(help="Only posts matching this watch's query.")] = None,
+    watch: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this watch's posts: matching its query, reposting one, or its own accounts'."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="ISO 8601 start (inclusive).")] = None,
     until: Annotated[str | None, typer.Option(help="ISO 8601 end (exclusive).")] = None,
 ) -> None:
@@ -166,19 +171,13 @@ def export(
             raise typer.Exit(2)
         return parsed
 
-    matcher = None
-    if watch is not None:
-        spec = next((w for w in cfg.watches if w.name == watch), None)
-        if spec is None:
-            typer.echo(f"no watch named {watch!r} in the config", err=True)
-            raise typer.Exit(2)
-        from sentinel.risk.query import parse_query
-
-        matcher = parse_query(spec.query)
-    asyncio.run(_export(cfg, when(since, "since"), when(until, "until"), matcher))
+    if watch is not None and not any(w.name == watch for w in cfg.watches):
+        typer.echo(f"no watch named {watch!r} in the config", err=True)
+        raise typer.Exit(2)
+    asyncio.run(_export(cfg, when(since, "since"), when(until, "until"), watch))
 
 
-async def _export(cfg: Config, since: datetime | None, until: datetime | None, matcher: object) -> None:
+async def _export(cfg: Config, since: datetime | None, until: datetime | None, watch: str | None) -> None:
     from sentinel.post import strict_json
     from sentinel.store import SqlStore
 
@@ -186,10 +185,17 @@ async def _export(cfg: Config, since: datetime | None, until: datetime | None, m
     await store.open()
     try:
         out = sys.stdout
-        async for sp in store.scored_posts(since=since, until=until):
-            if matcher is not None and not matcher.matches(sp.post.text):  # type: ignore[attr-defined]
-                continue
-            out.write(strict_json(sp.to_dict()) + "\n")  # never NaN, which is not JSON
+        if watch is None:
+            async for sp in store.scored_posts(since=since, until=until):
+                out.write(strict_json(sp.to_dict()) + "\n")  # never NaN, which is not JSON
+            return
+        # the watch's posts as decided when stored: matches, the reposts of them (through the
+        # chain) and the brand's own posts (docs/alerting.md "Which posts belong to a watch")
+        from sentinel.alerting.posts import use_config_watches
+
+        await use_config_watches(store, cfg)
+        async for wp in store.iter_watch_posts(watch, since, until):
+            out.write(strict_json(wp.scored.to_dict()) + "\n")
     finally:
         await store.close()
 

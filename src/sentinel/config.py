@@ -273,6 +273,16 @@ class SourceConfig(_OpenSection):
 class WatchConfig(_OpenSection):
     name: str = Field(min_length=1)
     query: str = Field(min_length=1)
+    # the brand's own accounts (author ids): their posts belong to the watch as its responses,
+    # never as negative evidence (docs/alerting.md "Which posts belong to a watch")
+    accounts: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _account_ids(cls, value: Any) -> Any:
+        if isinstance(value, list):  # a numeric id written without quotes is still an id
+            return [str(v).strip() if isinstance(v, int | str) and not isinstance(v, bool) else v for v in value]
+        return value
 
 
 class NotifyConfig(_OpenSection):

@@ -128,6 +128,11 @@ class Runtime(Daemon):
                 self._risk = build_risk_engine(self.config, metrics=self.metrics)
             except ValueError as exc:
                 raise ConfigError(f"{self.config.path or '<config>'}: {exc}") from None
+        # which watches each stored post belongs to is decided as it is stored; a watch whose
+        # rule is new or changed is decided again over the stored posts first (store/watches.py)
+        from sentinel.store.membership import Membership
+
+        await self.store.use_watches(Membership.from_config(self.config))
         await self._warm_start()
         self.delivery = Delivery(self.config, self.store, self.clock, self.metrics, notifiers=self._notifiers)
         self.events = EventPath(

@@ -111,7 +111,10 @@ def test_silence_and_response(config_file: Path) -> None:
     code, out = run("response", "effect", "--watch", "acme", "--window", "2h", "--config", c, "--json")
     effects = json.loads(out)
     negative = next(x for x in effects[0]["comparisons"] if x["metric"] == "negative share")
-    assert negative["direction"] == "down"
+    assert negative["direction"] == "down" and effects[0]["verdict"] == "effective"
+    code, out = run("response", "effect", "--watch", "acme", "--window", "2h", "--config", c)
+    assert code == 0 and "apology" in out and "effective" in out
+    assert "risk (engine, time-weighted)" in out and "negative posts (posts/h)" in out
 
 
 def test_report_command(config_file: Path, tmp_path: Path) -> None:

@@ -66,22 +66,23 @@ async def test_response_effect(report: ReportData, known: Known) -> None:
     assert first_response == known.response_at
     assert delta == timedelta(hours=1.5)
     [effect] = report.effects
+    # the crisis ran at 30 negative posts an hour from 04:00 until the apology, then 2 an hour:
+    # against the course it was on (flat at ~30/h), the apology is called effective
+    assert effect.verdict == "effective"
+    negative = effect.comparison("negative posts (posts/h)")
+    assert negative.expected == pytest.approx(30, rel=0.1) and negative.high < 0.3
     volume = effect.comparison("volume (posts/h)")
-    assert (volume.n_before, volume.n_after) == (68, 30)
-    assert volume.before == pytest.approx(68 / 6) and volume.after == pytest.approx(30 / 6)
-    assert volume.direction == "down"
-    negative = effect.comparison("negative share")
-    assert negative.before == pytest.approx(60 / 68) and negative.after == pytest.approx(12 / 30)
-    assert negative.direction == "down" and negative.p_value < 0.001
-    mentions = effect.comparison("share mentioning the response")
-    assert (mentions.before, mentions.after) == (0.0, pytest.approx(18 / 30))
-    assert mentions.direction == "up"
-    velocity = effect.comparison("main-story velocity (posts/h)")
+    assert volume.before == pytest.approx(30, rel=0.05) and volume.direction == "down"
+    share = effect.comparison("negative share")
+    assert share.before == pytest.approx(1.0) and share.direction == "down"
     assert effect.stories[0] == "root"
-    assert velocity.after == 0.0 and velocity.direction == "down"
-    # risk from the stored events: 55 for 0.5 h and 85 for 1 h before; 85, 50, 50, 0, 0, 0 after
+    # the posts demanding an apology before it are not read as the apology failing: mentions
+    # are counted after it only
+    assert "share mentioning the response" not in {c.metric for c in effect.comparisons}
+    assert effect.mentions is not None and effect.mentions > 0
+    # risk from the stored events: 55 for 0.5 h and 85 for 1 h before; 85 over the hour judged after
     assert effect.risk_before == pytest.approx((0.5 * 55 + 85) / 6)
-    assert effect.risk_after == pytest.approx((85 + 2 * 50) / 6)
+    assert effect.risk_after == pytest.approx(85)
 
 
 async def test_files(report: ReportData, tmp_path: Path, known: Known) -> None:
@@ -140,15 +141,14 @@ async def test_untrusted_text_is_escaped(
 async def test_progress_bar_only_when_asked(
     filled: SqlStore, config: Config, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sentinel.alerting.posts import load_watch_posts, watch_filter
+    from sentinel.alerting.posts import load_watch_posts
 
-    keep = watch_filter(config, "acme")
-    quiet = await load_watch_posts(filled, keep, since=T0, until=T0 + 12 * H)  # stderr is not a terminal here
+    quiet = await load_watch_posts(filled, config, "acme", since=T0, until=T0 + 12 * H)  # not a terminal
     assert capsys.readouterr().err == ""
-    shown = await load_watch_posts(filled, keep, since=T0, until=T0 + 12 * H, progress=True)
+    shown = await load_watch_posts(filled, config, "acme", since=T0, until=T0 + 12 * H, progress=True)
     assert "reading posts" in capsys.readouterr().err
-    assert [sp.post.id for sp in quiet] == [sp.post.id for sp in shown]
-    assert len(quiet) == 98
+    assert [sp.post.id for sp in quiet.posts] == [sp.post.id for sp in shown.posts]
+    assert len(quiet.posts) == 98
 
 
 def test_public_surface() -> None:
@@ -173,17 +173,19 @@ def test_public_surface() -> None:
     assert all(hasattr(pkg, name) for name in pkg.__all__)
 
 
-async def test_watch_gone_from_config_falls_back_to_its_alert_posts(
-    filled: SqlStore, clock: ManualClock, known: Known
+async def test_watch_gone_from_config_keeps_its_posts(
+    filled: SqlStore, config: Config, clock: ManualClock, known: Known
 ) -> None:
+    from sentinel.alerting.posts import use_config_watches
     from sentinel.config import config_from_dict
 
-    bare = config_from_dict({"storage": {"url": "sqlite:///unused.db"}})  # the watch was removed
+    await use_config_watches(filled, config)  # decided while the watch was configured
+    bare = config_from_dict({"storage": {"url": "sqlite:///unused.db"}})  # then the watch was removed
     data = await build_report(
         filled, bare, "acme", since=known.since, until=known.until, clock=clock, progress=False
     )
     assert data.query is None
-    assert data.posts == 1 and data.stories[0].key == "root"  # the one post its events listed
+    assert data.posts == known.posts and data.stories[0].key == "root"  # its posts, as decided then
     assert [a.id for a in data.alerts] == [known.alert_id]
 
 

@@ -1,95 +1,78 @@
-"""The stored posts of one watch over a time range, for reports and effect evaluation.
+"""The stored posts of one watch over a time range, for reports, export and effect evaluation.
 
-Posts are matched with the watch's query from the config (the same language the risk
-engine uses, :mod:`sentinel.risk.query`). A watch no longer in the config falls back to the
-posts its alert events listed. Posts come from the store with their scores: nothing is
-classified again.
+Which posts belong to a watch is decided once, when a post is stored (the ``post_watches``
+table, :mod:`sentinel.store.membership`): a post matching the watch's query, a repost of one
+through its chain (a Weibo repost's own words rarely name the brand), and the posts of the
+watch's own accounts. Every view reads that decision through
+:meth:`~sentinel.store.SqlStore.watch_posts`, so the report, ``export --watch`` and
+``response effect`` count the posts the risk engine counted. Posts come with their scores:
+nothing is classified again.
 
-The query is tested on the raw ``text`` column before a row's JSON is decoded, and rows are
-read in pages of a few thousand (one round trip each), so a week of a busy brand reads in
-seconds rather than minutes.
+Before reading, :func:`use_config_watches` re-decides the watches whose rule in the config
+differs from the one the store decided with (a store written before the table existed, a
+query edited): a command run against such a store gets the right answer, not an empty one.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sentinel.config import Config
-from sentinel.post import Author, Post, ScoredPost, parse_post
-from sentinel.risk.base import AlertEvent
+from sentinel.post import ScoredPost
+from sentinel.store.membership import Membership, neutral
 from sentinel.store.sql import SqlStore
+from sentinel.store.watches import WatchPost, stored_post
 
-__all__ = ["PAGE", "PostFilter", "load_watch_posts", "watch_filter"]
+__all__ = ["PAGE", "WatchPosts", "load_watch_posts", "stored_post", "story_roots", "use_config_watches"]
 
 PAGE = 5000
-# (post id, text) -> does the post belong to the watch?
-PostFilter = Callable[[str, str], bool]
 
 
-def watch_filter(config: Config, watch: str, events: Iterable[AlertEvent] = ()) -> PostFilter:
-    """Which posts belong to ``watch``: its query, else the posts its alert events named."""
-    spec = next((w for w in config.watches if w.name == watch), None)
-    if spec is not None:
-        from sentinel.risk.query import parse_query
-        from sentinel.risk.text import fold
+@dataclass(slots=True)
+class WatchPosts:
+    """A watch's posts over a range, oldest first.
 
-        query = parse_query(spec.query)
-        return lambda _id, text: query.matches(fold(text))
-    ids = {str(pid) for ev in events for pid in ev.posts}
-    ids |= {str(s.get("id")) for ev in events for s in ev.samples if isinstance(s, dict) and s.get("id")}
-    return lambda post_id, _text: post_id in ids
+    ``posts``: every post of the watch, the brand's own ones made neutral (they are not
+    negative evidence); ``own``: the brand's own posts as scored (shown as responses)."""
+
+    posts: list[ScoredPost] = field(default_factory=list)
+    own: list[ScoredPost] = field(default_factory=list)
+    via: dict[str, str] = field(default_factory=dict)  # post id -> own | match | repost
+
+    @classmethod
+    def of(cls, rows: Sequence[WatchPost]) -> WatchPosts:
+        out = cls()
+        for row in rows:
+            own = row.via == "own"
+            out.posts.append(neutral(row.scored) if own else row.scored)
+            if own:
+                out.own.append(row.scored)
+            out.via[row.scored.post.id] = row.via
+        return out
 
 
-_POST_KEYS = frozenset(
-    {"platform", "id", "text", "created_at", "author", "reposts", "comments", "likes", "url", "repost_of"}
-)
-_AUTHOR_KEYS = frozenset({"id", "name", "followers", "verified"})
-
-
-def _post(data: str) -> Post:
-    """A stored post back from its JSON. The store wrote it from a validated :class:`Post`, so
-    the validating parser (a third of the report's time on big ranges) is only the fallback."""
-    d = json.loads(data)
-    try:
-        a = d.get("author") or {}
-        return Post(
-            platform=d["platform"],
-            id=d["id"],
-            text=d["text"],
-            created_at=datetime.fromisoformat(d["created_at"]),
-            author=Author(
-                id=a.get("id"),
-                name=a.get("name"),
-                followers=int(a.get("followers") or 0),
-                verified=bool(a.get("verified")),
-                extra={k: v for k, v in a.items() if k not in _AUTHOR_KEYS},
-            ),
-            reposts=int(d.get("reposts") or 0),
-            comments=int(d.get("comments") or 0),
-            likes=int(d.get("likes") or 0),
-            url=d.get("url"),
-            repost_of=d.get("repost_of"),
-            extra={k: v for k, v in d.items() if k not in _POST_KEYS},
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return parse_post(d, max_text=10**9)
+async def use_config_watches(store: SqlStore, config: Config) -> dict[str, int]:
+    """Decide with the config's watches (re-deciding those whose rule changed)."""
+    return await store.use_watches(Membership.from_config(config))
 
 
 async def load_watch_posts(
     store: SqlStore,
-    keep: PostFilter,
+    config: Config,
+    watch: str,
     *,
     since: datetime,
     until: datetime,
     progress: bool | None = None,
-) -> list[ScoredPost]:
-    """Scored posts in [since, until) that ``keep`` accepts, oldest first.
+) -> WatchPosts:
+    """The posts of ``watch`` in [since, until), oldest first.
 
     ``progress`` shows a tqdm bar; ``None`` means "when stderr is a terminal" (quiet in pipes).
     """
+    await use_config_watches(store, config)
     if progress is None:
         progress = sys.stderr.isatty()
     try:
@@ -97,7 +80,28 @@ async def load_watch_posts(
     except ImportError:  # tqdm comes with the train extra; a report does not need it
         progress = False
     if not progress:
-        return await store.matching_posts(keep, since=since, until=until, page=PAGE)
-    total = await store.count_posts(since=since, until=until)
+        return WatchPosts.of(await store.watch_posts(watch, since, until, page=PAGE))
+    total = await store.count_watch_posts(watch, since, until)
     with tqdm(total=total, unit=" posts", desc="reading posts", file=sys.stderr, leave=False) as bar:
-        return await store.matching_posts(keep, since=since, until=until, page=PAGE, on_page=bar.update)
+        return WatchPosts.of(await store.watch_posts(watch, since, until, page=PAGE, on_page=bar.update))
+
+
+def story_roots(posts: Sequence[ScoredPost]) -> dict[str, str]:
+    """Each post's story: the first post of its repost chain among ``posts`` (or, when that
+    one is not among them, the id it reposts). Reposts of reposts join their original's story."""
+    parent = {sp.post.id: sp.post.repost_of for sp in posts}
+    roots: dict[str, str] = {}
+    for pid in parent:
+        path, cur = [], pid
+        while cur not in roots:
+            path.append(cur)
+            up = parent.get(cur)
+            if up is None or up in path:
+                break
+            if up not in parent:  # the original is not among the posts: it names the story
+                roots[up] = up
+            cur = up
+        root = roots.get(cur, cur)
+        for p in path:
+            roots[p] = root
+    return roots

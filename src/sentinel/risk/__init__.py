@@ -32,4 +32,6 @@ __all__ = [
 
 def build_risk_engine(config: Config, metrics: Metrics | None = None) -> Engine:
     """The engine for ``config.watches`` tuned by ``config.risk``; ValueError names a bad key."""
-    return Engine(list(config.watches), engine_options(config.risk), metrics=metrics)
+    from sentinel.store.membership import OwnPostsNeutral  # a watch's own accounts are not evidence
+
+    return OwnPostsNeutral(list(config.watches), engine_options(config.risk), metrics=metrics)

@@ -18,14 +18,16 @@ from sentinel.risk.base import AlertEvent
 from sentinel.store.activity import Bucket
 from sentinel.store.alerts import AlertRecord, Audit, AuditEntry, ResponseEvent, Silence
 from sentinel.store.lease import Lease
+from sentinel.store.membership import Membership
 from sentinel.store.outbox import OutboxEntry
 from sentinel.store.users import UserRecord
+from sentinel.store.watches import WatchPost
 
 __all__ = ["Store"]
 
 
 class Store(Protocol):
-    """Posts and their classifications, alerts and their events, silences and acks, the
+    """Posts and their classifications and watches, alerts and their events, silences and acks, the
     outbox, cursors and leases."""
 
     # -- lifecycle and health ----------------------------------------------------------------
@@ -52,15 +54,29 @@ class Store(Protocol):
     def scored_posts(
         self, *, since: datetime | None = None, until: datetime | None = None, limit: int | None = None
     ) -> AsyncIterator[ScoredPost]: ...
-    async def matching_posts(
+    async def use_watches(self, membership: Membership) -> dict[str, int]: ...
+    async def watch_posts(
         self,
-        keep: Callable[[str, str], bool],
+        watch: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
         *,
-        since: datetime,
-        until: datetime,
         page: int = ...,
         on_page: Callable[[int], object] = ...,
-    ) -> list[ScoredPost]: ...
+    ) -> list[WatchPost]: ...
+    def iter_watch_posts(
+        self,
+        watch: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        page: int = ...,
+        on_page: Callable[[int], object] = ...,
+    ) -> AsyncIterator[WatchPost]: ...
+    async def count_watch_posts(
+        self, watch: str, since: datetime | None = None, until: datetime | None = None
+    ) -> int: ...
+    async def last_post_at(self, *, until: datetime | None = None) -> datetime | None: ...
     async def stored_between(
         self,
         lower: float,

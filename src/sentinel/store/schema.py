@@ -42,6 +42,7 @@ posts = Table(
     UniqueConstraint("platform", "post_id", name="uq_posts_platform_id"),
 )
 Index("ix_posts_created_ts", posts.c.created_ts)
+Index("ix_posts_repost_of", posts.c.platform, posts.c.repost_of)
 
 classifications = Table(
     "classifications",
@@ -59,7 +60,8 @@ post_watches = Table(
     metadata,
     Column("post_pk", Integer, ForeignKey("posts.pk", ondelete="CASCADE"), primary_key=True),
     Column("watch", String(128), primary_key=True),
-    Column("via", String(16), nullable=False),  # match | repost (reposts, through its chain, a match)
+    # own (an account of the watch's) | match (its text) | repost (reposts, through its chain, one of these)
+    Column("via", String(16), nullable=False),
 )
 Index("ix_post_watches_watch", post_watches.c.watch, post_watches.c.post_pk)
 

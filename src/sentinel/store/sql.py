@@ -10,13 +10,13 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, delete, event, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -33,6 +33,7 @@ from sentinel.store.lease import Lease
 from sentinel.store.outbox import OutboxTables
 from sentinel.store.retry import data_fault, describe
 from sentinel.store.users import UserTables
+from sentinel.store.watches import WatchTables
 
 __all__ = ["SqlStore", "StoredPost", "async_url"]
 
@@ -85,7 +86,7 @@ def _post_from_row(data: str) -> Post:
     return parse_post(json.loads(data), max_text=10**9)
 
 
-class SqlStore(AlertTables, OutboxTables, UserTables, ActivityTables):
+class SqlStore(AlertTables, OutboxTables, WatchTables, UserTables, ActivityTables):
     """Posts, classifications, alerts, cursors and the notification outbox.
 
     Every write goes through :meth:`writing`, which keeps :attr:`writable` (what ``/readyz``
@@ -275,6 +276,8 @@ class SqlStore(AlertTables, OutboxTables, UserTables, ActivityTables):
                     )
                 if classes:
                     await conn.execute(t.classifications.insert(), classes)
+                # which watches they belong to, with the posts (store/watches.py)
+                await self.decide_new(conn, [(new_pks[sp.post.key], sp.post) for sp in inserted])
             if again:
                 await conn.execute(
                     update(t.posts)
@@ -317,50 +320,6 @@ class SqlStore(AlertTables, OutboxTables, UserTables, ActivityTables):
             q = q.where(t.posts.c.created_ts < _ts(until))
         async with self.engine.connect() as conn:
             return int((await conn.execute(q)).scalar_one())
-
-    async def matching_posts(
-        self,
-        keep: Callable[[str, str], bool],
-        *,
-        since: datetime,
-        until: datetime,
-        page: int = 5000,
-        on_page: Callable[[int], object] = lambda n: None,
-    ) -> list[ScoredPost]:
-        """Scored posts in [since, until) that ``keep(post id, text)`` accepts, oldest first.
-
-        ``keep`` sees the raw ``text`` column before a row's JSON is decoded, and rows are
-        read in keyset pages of ``page`` (one round trip each, no OFFSET scans), so a week
-        of a busy brand reads in seconds. ``on_page(n)`` is told each page's size.
-        """
-        p, c = t.posts.c, t.classifications.c
-        base = (
-            select(p.pk, p.created_ts, p.post_id, p.text, p.data, c.negative, c.label, c.topics)
-            .join(t.classifications, c.post_pk == p.pk)
-            .where(p.created_ts >= _ts(since), p.created_ts < _ts(until))
-            .order_by(p.created_ts, p.pk)
-            .limit(page)
-        )
-        kept: list[ScoredPost] = []
-        after: tuple[float, int] | None = None
-        async with self.engine.connect() as conn:
-            while True:
-                q = base
-                if after is not None:
-                    q = q.where(or_(p.created_ts > after[0], and_(p.created_ts == after[0], p.pk > after[1])))
-                rows = (await conn.execute(q)).all()
-                if not rows:
-                    break
-                after = (rows[-1].created_ts, rows[-1].pk)
-                on_page(len(rows))
-                kept.extend(
-                    ScoredPost(_post_from_row(row.data), row.negative, row.label, json.loads(row.topics))
-                    for row in rows
-                    if keep(row.post_id, row.text)
-                )
-                if len(rows) < page:
-                    break
-        return kept
 
     async def scored_posts(
         self,
@@ -470,6 +429,7 @@ class SqlStore(AlertTables, OutboxTables, UserTables, ActivityTables):
                 if not pks:
                     return removed
                 await conn.execute(delete(t.classifications).where(t.classifications.c.post_pk.in_(pks)))
+                await conn.execute(delete(t.post_watches).where(t.post_watches.c.post_pk.in_(pks)))
                 await conn.execute(delete(t.posts).where(t.posts.c.pk.in_(pks)))
                 removed += len(pks)
 
