@@ -273,16 +273,6 @@ class SourceConfig(_OpenSection):
 class WatchConfig(_OpenSection):
     name: str = Field(min_length=1)
     query: str = Field(min_length=1)
-    # the brand's own accounts (author ids): their posts belong to the watch as its responses,
-    # never as negative evidence (docs/alerting.md "Which posts belong to a watch")
-    accounts: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list)
-
-    @field_validator("accounts", mode="before")
-    @classmethod
-    def _account_ids(cls, value: Any) -> Any:
-        if isinstance(value, list):  # a numeric id written without quotes is still an id
-            return [str(v).strip() if isinstance(v, int | str) and not isinstance(v, bool) else v for v in value]
-        return value
 
 
 class NotifyConfig(_OpenSection):
@@ -292,13 +282,56 @@ class NotifyConfig(_OpenSection):
     secret: str | None = Field(None, repr=False)
     min_level: Level = "blue"
     watches: list[str] | None = None
-    # an alert of this channel still unacknowledged after escalate_after is sent to escalate_to too
-    escalate_after: Duration | None = Field(None, gt=0, description="e.g. 30m")
-    escalate_to: str | None = Field(None, min_length=1, description="the name of another [[notify]] channel")
 
     @property
     def channel(self) -> str:
         return self.name or self.type
+
+
+class DigestConfig(_Section):
+    """``[[digest]]``: a briefing (舆情日报 / 周报) on a cron schedule, see docs/alerting.md."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    schedule: str = Field(description='cron, five fields: "0 9 * * *" is every day at 09:00')
+    timezone: str = "Asia/Shanghai"
+    period: Duration = Field(86400.0, gt=0, description="the span each briefing covers, up to its run")
+    watches: list[str] = Field(min_length=1)
+    competitors: list[str] = Field(default_factory=list)
+    channels: list[str] | None = None  # [[notify]] names; default: every channel
+    title: str | None = None  # default: 舆情日报 (a day or less) or 舆情周报
+    lang: Literal["zh", "en"] = "zh"
+    out: str = "digests"  # where the HTML briefings are kept
+    link_base: str | None = None  # where `out` is served (https://…/digests/): the cards link there
+    top: int = Field(10, ge=1, le=50)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc}); e.g. '0 9 * * *' or '0 9 * * mon'") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; e.g. Asia/Shanghai") from None
+        return value
+
+    @field_validator("link_base")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) address")
+        return value
 
 
 class Config(BaseModel):
@@ -316,6 +349,7 @@ class Config(BaseModel):
     sources: list[SourceConfig] = Field(default_factory=list, alias="source")
     watches: list[WatchConfig] = Field(default_factory=list, alias="watch")
     notifiers: list[NotifyConfig] = Field(default_factory=list, alias="notify")
+    digests: list[DigestConfig] = Field(default_factory=list, alias="digest")
     path: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -324,6 +358,7 @@ class Config(BaseModel):
             ("source", [s.name for s in self.sources]),
             ("watch", [w.name for w in self.watches]),
             ("notify", [n.channel for n in self.notifiers]),
+            ("digest", [d.name for d in self.digests]),
         ):
             seen: set[str] = set()
             for name in names:
@@ -333,16 +368,21 @@ class Config(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _escalation(self) -> Config:
+    def _digest_references(self) -> Config:
+        watches = {w.name for w in self.watches}
         channels = {n.channel for n in self.notifiers}
-        for n in self.notifiers:
-            if (n.escalate_after is None) != (n.escalate_to is None):
-                raise ValueError(f"notify {n.channel!r}: escalate_after and escalate_to go together")
-            if n.escalate_to is not None and (n.escalate_to not in channels or n.escalate_to == n.channel):
-                raise ValueError(
-                    f"notify {n.channel!r}: escalate_to {n.escalate_to!r} is not another notify channel"
-                    f" (known: {', '.join(sorted(channels))})"
-                )
+        for i, d in enumerate(self.digests):
+            for key, names, known in (
+                ("watches", d.watches, watches),
+                ("competitors", d.competitors, watches),
+                ("channels", d.channels or [], channels),
+            ):
+                unknown = [n for n in names if n not in known]
+                if unknown:
+                    raise ValueError(
+                        f"digest[{i}] ({d.name!r}).{key}: unknown {', '.join(map(repr, unknown))}"
+                        f" (known: {', '.join(sorted(known)) or 'none'})"
+                    )
         return self
 
     @property

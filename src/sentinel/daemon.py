@@ -77,10 +77,18 @@ class Daemon:
         self._server: Any = None
         self.started = False
         self._stopped = False
+        self._digests: Any = None  # the briefings' scheduler, where this role sends notifications
 
     async def start(self) -> None:
         await open_store(self.store, retries=self.open_retries)
         await self._start()
+        if self.config.digests and self.name in ("all", "notify"):
+            from sentinel.digest import DigestScheduler
+            from sentinel.notify import build_notifiers
+
+            notifiers = build_notifiers(self.config.notifiers, clock=self.clock, metrics=self.metrics)
+            self._digests = DigestScheduler(self.config, self.store, self.clock, notifiers)
+            self._digests.start()
         self._tasks.append(asyncio.create_task(trim_forever(), name="malloc-trim"))
         await self._serve()
         self.started = True
@@ -110,9 +118,7 @@ class Daemon:
         if self.config.web.enabled:
             from sentinel.web.console import Console
 
-            console = Console(
-                self.store, self.clock, self.config, self.metrics, stopping=self._server.stopping
-            )
+            console = Console(self.store, self.clock, self.config, self.metrics, stopping=self._server.stopping)
             console.mount(self._server.fastapi)
         await self._server.start()
 
@@ -139,6 +145,8 @@ class Daemon:
                     await task
             if self._server is not None:
                 await self._server.stop()
+            if self._digests is not None:
+                await self._digests.stop()
             await self._close()
             await self.store.close()
             if self.started:  # a failed start is reported by whoever started it
@@ -306,9 +314,7 @@ class Delivery:
             if self._notifiers is not None
             else build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
         )
-        return Dispatcher(
-            notifiers, self.store, self.clock, self.metrics, public_url=self.config.web.public_url
-        )
+        return Dispatcher(notifiers, self.store, self.clock, self.metrics)
 
     @property
     def channels(self) -> int:

@@ -247,9 +247,10 @@ def volume_chart(
     unit: str,
     legend: tuple[str, str],
     lang: str = "zh",
+    name: str = "volume",
 ) -> str:
     """Posts per bucket as bars, the baseline (median of the previous day) as a line."""
-    c = _Canvas("volume", title, 316)
+    c = _Canvas(name, title, 316)
     if not b.starts:
         return c.svg()
     axis = _TimeAxis(c, b.starts[0], b.starts[-1] + b.size, tz)
@@ -280,9 +281,10 @@ def sentiment_chart(
     unit: str,
     names: dict[str, str],
     lang: str = "zh",
+    name: str = "sentiment",
 ) -> str:
     """Shares of negative / neutral / positive per bucket, stacked to 100 % (empty buckets blank)."""
-    c = _Canvas("sentiment", title, 316)
+    c = _Canvas(name, title, 316)
     if not b.starts:
         return c.svg()
     axis = _TimeAxis(c, b.starts[0], b.starts[-1] + b.size, tz)

@@ -38,6 +38,7 @@ alerts_app = typer.Typer(help="Alerts: list, show, acknowledge, resolve, silence
 response_app = typer.Typer(
     help="Record the company's responses and measure their effect.", no_args_is_help=True
 )
+digest_app = typer.Typer(help="Briefings (舆情日报 / 周报): make one now, list them.", no_args_is_help=True)
 review_app = typer.Typer(
     help="The written part of a review (复盘): 原因, 得失, 改进; the report keeps it.", no_args_is_help=True
 )
@@ -371,7 +372,7 @@ def response_effect(
     window: Annotated[str, typer.Option(help="Length of the before and after windows.")] = "6h",
     as_json: JsonOption = False,
 ) -> None:
-    """Measure each response's effect against the course the crisis was on, with intervals."""
+    """Measure each response's effect: before vs after, with intervals."""
     cfg = load_or_exit(config)
     try:
         span = timedelta(seconds=parse_duration(window))
@@ -379,18 +380,16 @@ def response_effect(
         raise _fail(f"--window: {exc}") from None
 
     async def work(store: SqlStore) -> list[Any]:
-        from sentinel.alerting.posts import load_watch_posts
+        from sentinel.alerting.posts import load_watch_posts, watch_filter
 
         clock = SystemClock()
         responses = await ResponseLog(store, clock).list(watch=watch)
         events = sorted(await store.alert_events(watch=watch), key=lambda e: e.at)
-        data_until = await store.last_post_at(until=clock.now())
+        keep = watch_filter(cfg, watch, events)
         effects = []
         for r in responses:
-            found = await load_watch_posts(store, cfg, watch, since=r.at - span, until=r.at + span)
-            effects.append(
-                evaluate_effect(r, found.posts, events, now=clock.now(), window=span, data_until=data_until)
-            )
+            posts = await load_watch_posts(store, keep, since=r.at - span, until=r.at + span)
+            effects.append(evaluate_effect(r, posts, events, now=clock.now(), window=span))
         return effects
 
     effects = _run(cfg, work)
@@ -399,11 +398,20 @@ def response_effect(
         return
     if not effects:
         typer.echo(f"no responses recorded for {watch}")
-    from sentinel.alerting.responses import effect_lines
-
     for e in effects:
-        for line in effect_lines(e, _show):
-            typer.echo(line)
+        typer.echo(
+            f"#{e.response.id} {e.response.kind} at {_show(e.response.at)}"
+            + (f"  ({e.note})" if e.note else "")
+        )
+        for c in e.comparisons:
+            typer.echo(
+                f"  {c.metric:<32} {_fmt(c.before):>8} -> {_fmt(c.after):>8}  {c.direction}"
+                + (f" (p={c.p_value:.3f})" if c.p_value is not None else "")
+            )
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 # -- report -----------------------------------------------------------------------------------------
@@ -519,9 +527,77 @@ def review_notes(
             typer.echo(f"  {_show(n.at)}  {n.by}: {n.text}")
 
 
+# -- digest ---------------------------------------------------------------------------------------
+
+
+@digest_app.command("run")
+def digest_run(
+    name: Annotated[str, typer.Argument(help="The [[digest]] entry's name.")],
+    config: ConfigOption = None,
+    until: Annotated[str, typer.Option("--until", help="End of the period (default: now).")] = "now",
+    send: Annotated[
+        bool, typer.Option("--send/--no-send", help="Deliver to its channels, or only write it.")
+    ] = True,
+) -> None:
+    """Make a briefing now: write its HTML, mail it, announce it on the chat channels."""
+    cfg = load_or_exit(config)
+    spec = next((d for d in cfg.digests if d.name == name), None)
+    if spec is None:
+        names = ", ".join(d.name for d in cfg.digests) or "none configured"
+        raise _fail(f"unknown digest {name!r} (known: {names})")
+    end = _when(until, "until")
+
+    async def work(store: SqlStore) -> Any:
+        from sentinel.alerting.digest import period_end
+        from sentinel.digest import run_digest
+        from sentinel.notify import build_notifiers
+        from sentinel.obs.metrics import Metrics
+
+        clock = SystemClock()
+        notifiers = build_notifiers(cfg.notifiers, clock=clock, metrics=Metrics()) if send else []
+        try:
+            return await run_digest(cfg, spec, store, clock, notifiers, until=period_end(end), deliver=send)
+        finally:
+            for n in notifiers:
+                await n.close()
+
+    run = _run(cfg, work)
+    for channel, why in run.failed.items():
+        typer.echo(f"{channel}: failed: {why}", err=True)
+    if run.sent:
+        typer.echo(f"sent to {', '.join(run.sent)}", err=True)
+    typer.echo(str(run.path))
+    if run.failed:
+        raise typer.Exit(1)
+
+
+@digest_app.command("list")
+def digest_list(config: ConfigOption = None) -> None:
+    """The configured briefings, their schedules and next runs."""
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    cfg = load_or_exit(config)
+    if not cfg.digests:
+        typer.echo("no digests configured")
+    now = SystemClock().now()
+    for d in cfg.digests:
+        zone = ZoneInfo(d.timezone)
+        nxt = CronTrigger.from_crontab(d.schedule, timezone=zone).get_next_fire_time(
+            None, now.astimezone(zone)
+        )
+        typer.echo(
+            f"{d.name:<12} {d.schedule:<16} {d.timezone:<16} next {nxt:%Y-%m-%d %H:%M} "
+            f"watches {', '.join(d.watches)}"
+            + (f"; competitors {', '.join(d.competitors)}" if d.competitors else "")
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``alerts``, ``response``, ``report`` and ``review`` to the ``sentinel`` command line."""
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(response_app, name="response")
     app.add_typer(review_app, name="review")
+    app.add_typer(digest_app, name="digest")
     app.command("report")(report)
