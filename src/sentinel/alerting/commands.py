@@ -372,7 +372,7 @@ def response_effect(
     window: Annotated[str, typer.Option(help="Length of the before and after windows.")] = "6h",
     as_json: JsonOption = False,
 ) -> None:
-    """Measure each response's effect: before vs after, with intervals."""
+    """Measure each response's effect against the course the crisis was on, with intervals."""
     cfg = load_or_exit(config)
     try:
         span = timedelta(seconds=parse_duration(window))
@@ -380,16 +380,18 @@ def response_effect(
         raise _fail(f"--window: {exc}") from None
 
     async def work(store: SqlStore) -> list[Any]:
-        from sentinel.alerting.posts import load_watch_posts, watch_filter
+        from sentinel.alerting.posts import load_watch_posts
 
         clock = SystemClock()
         responses = await ResponseLog(store, clock).list(watch=watch)
         events = sorted(await store.alert_events(watch=watch), key=lambda e: e.at)
-        keep = watch_filter(cfg, watch, events)
+        data_until = await store.last_post_at(until=clock.now())
         effects = []
         for r in responses:
-            posts = await load_watch_posts(store, keep, since=r.at - span, until=r.at + span)
-            effects.append(evaluate_effect(r, posts, events, now=clock.now(), window=span))
+            found = await load_watch_posts(store, cfg, watch, since=r.at - span, until=r.at + span)
+            effects.append(
+                evaluate_effect(r, found.posts, events, now=clock.now(), window=span, data_until=data_until)
+            )
         return effects
 
     effects = _run(cfg, work)
@@ -398,20 +400,11 @@ def response_effect(
         return
     if not effects:
         typer.echo(f"no responses recorded for {watch}")
+    from sentinel.alerting.responses import effect_lines
+
     for e in effects:
-        typer.echo(
-            f"#{e.response.id} {e.response.kind} at {_show(e.response.at)}"
-            + (f"  ({e.note})" if e.note else "")
-        )
-        for c in e.comparisons:
-            typer.echo(
-                f"  {c.metric:<32} {_fmt(c.before):>8} -> {_fmt(c.after):>8}  {c.direction}"
-                + (f" (p={c.p_value:.3f})" if c.p_value is not None else "")
-            )
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
+        for line in effect_lines(e, _show):
+            typer.echo(line)
 
 
 # -- report -----------------------------------------------------------------------------------------

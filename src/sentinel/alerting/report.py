@@ -29,14 +29,14 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sentinel.alerting.manage import AlertManager, AlertRecord, Silence
-from sentinel.alerting.posts import load_watch_posts, watch_filter
+from sentinel.alerting.posts import load_watch_posts, story_roots
 from sentinel.alerting.responses import (
     DEFAULT_WINDOW,
     Effect,
     ResponseEvent,
     ResponseLog,
     evaluate_effect,
-    story_key,
+    own_responses,
     time_to_first_response,
 )
 from sentinel.alerting.review import ReviewNote, ReviewNotes
@@ -299,8 +299,9 @@ def summarize(
     by_story: dict[str, list[ScoredPost]] = defaultdict(list)
     by_author: dict[str, list[ScoredPost]] = defaultdict(list)
     by_id = {sp.post.id: sp for sp in in_range}
+    roots = story_roots(in_range)  # a repost of a repost is in its original's story
     for sp in in_range:
-        by_story[story_key(sp)].append(sp)
+        by_story[roots[sp.post.id]].append(sp)
         by_author[sp.post.author.id or sp.post.author.name or "?"].append(sp)
     stories = sorted(by_story.items(), key=lambda kv: (-len(kv[1]), kv[1][0].post.created_at))[:TOP_N]
     spreaders: list[SpreadNode] = []
@@ -435,12 +436,12 @@ async def build_report(
         raise ValueError("--to must be after --from")
     spec = next((w for w in config.watches if w.name == watch), None)
     all_events = sorted(await store.alert_events(watch=watch), key=lambda e: e.at)
-    keep = watch_filter(config, watch, all_events)
     size = bucket_size(since, until)
     lookback = max((24 if size <= timedelta(hours=1) else 7) * size, window)
-    loaded = await load_watch_posts(
-        store, keep, since=since - lookback, until=until + window, progress=progress
+    found = await load_watch_posts(
+        store, config, watch, since=since - lookback, until=until + window, progress=progress
     )
+    loaded = found.posts  # the watch's posts (reposts included), the brand's own made neutral
     history = [sp for sp in loaded if sp.post.created_at < since]
     data = ReportData(watch, spec.query if spec else None, since, until, clock.now(), tz)
     kol = (config.risk.model_extra or {}).get("kol_followers", KOL_FOLLOWERS)
@@ -462,9 +463,12 @@ async def build_report(
         s for s in await manager.silences(watch=watch) if s.starts_at < until and s.ends_at > since
     ]
     data.responses = await ResponseLog(store, clock).list(watch=watch, since=since, until=until)
-    now = clock.now()
+    own = [sp for sp in found.own if since <= sp.post.created_at < until]
+    data.responses = sorted([*data.responses, *own_responses(watch, own, data.responses)], key=lambda r: r.at)
+    now = min(clock.now(), until + window)
+    data_until = await store.last_post_at(until=now)
     data.effects = [
-        evaluate_effect(r, loaded, all_events, now=min(now, until + window), window=window)
+        evaluate_effect(r, loaded, all_events, now=now, window=window, data_until=data_until)
         for r in data.responses
     ]
     data.first_response = time_to_first_response(data.alerts, data.responses)
