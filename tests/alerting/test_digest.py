@@ -65,6 +65,10 @@ async def test_the_briefing_of_the_known_stream(
 
     page = render_briefing(b)
     assert '<html lang="zh-CN">' in page and 'id="chart-volume-acme"' in page and "<script" not in page
+    stories = page.index("热点事件")
+    assert (
+        stories < page.index("艾克美牛奶喝出异物") < page.index("今天买了艾克美的牛奶", stories)
+    )  # the cascade first
     assert "rival（竞品）" in page and ">出事</span>" in page and "官方微博致歉并说明调查进展" in page
     lines = summary_lines(b)
     assert lines[0] == f"acme：帖子 98 条（环比 +{100 * (98 / 24 - 1):.0f}%），负面 73.5%（+73.5 个百分点）"

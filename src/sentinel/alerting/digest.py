@@ -147,7 +147,9 @@ _SENTIMENT = {
 }
 _QUERY_OPS = {"AND", "OR", "NOT"}
 # the platform's own words, in every other post, about no story
-PLATFORM_WORDS = frozenset({"转发", "微博", "回复", "评论", "网页链接", "全文", "视频", "图片", "超话", "展开"})
+PLATFORM_WORDS = frozenset(
+    {"转发", "微博", "回复", "评论", "网页链接", "全文", "视频", "图片", "超话", "展开"}
+)
 MAX_TEXTS = 20_000  # distinct texts given to the keyword extractor (a busy week has more)
 
 
@@ -311,7 +313,10 @@ def _when(b: Briefing, dt: datetime | None) -> str:
 
 def _stories(b: Briefing) -> list[tuple[str, StoryRow]]:
     rows = [(w.watch, s) for w in b.main for s in w.report.stories]
-    return sorted(rows, key=lambda x: (-x[1].posts, x[1].first_at))[: b.spec.top]
+    # the biggest in the period first; among equals, the most reposted overall and the darkest
+    return sorted(rows, key=lambda x: (-x[1].posts, -x[1].reposts, -x[1].negative_share, x[1].first_at))[
+        : b.spec.top
+    ]
 
 
 def render_briefing(b: Briefing) -> str:
@@ -419,6 +424,12 @@ def render_briefing(b: Briefing) -> str:
 
     s.append(f"<h2>{_h(t['alerts_responses'])}</h2>")
     alerts = b.alerts()
+    if not alerts:
+        s.append(
+            f'<p class="note">{_h(t["alerts"])}：{_h(t["none"])}</p>'
+            if lang == "zh"
+            else f'<p class="note">{_h(t["alerts"])}: {_h(t["none"])}</p>'
+        )
     if alerts:
         s.append(
             "<table><thead><tr>"
@@ -450,7 +461,7 @@ def render_briefing(b: Briefing) -> str:
                 f"<td>{_h(resp.note or '')}</td></tr>"
             )
         s.append("</tbody></table>")
-    elif not alerts:
+    else:
         s.append(f'<p class="note">{_h(t["none"])}</p>')
     template = Template(
         (resources.files("sentinel") / "templates" / "report.html").read_text(encoding="utf-8")
