@@ -202,17 +202,24 @@ async def _export(cfg: Config, since: datetime | None, until: datetime | None, w
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
-    """Apply the database migrations (also done at start)."""
+    """Apply the database migrations and decide the watches' posts (both also done at start)."""
     cfg = load_or_exit(config)
     from sentinel.store import SqlStore
 
-    async def go() -> None:
+    async def go() -> dict[str, int]:
+        from sentinel.alerting.posts import use_config_watches
+
         store = SqlStore(cfg.storage)
         await store.open()
-        await store.close()
+        try:  # a store from before post_watches, or a watch whose rule changed: decided now
+            return await use_config_watches(store, cfg)
+        finally:
+            await store.close()
 
-    asyncio.run(go())
+    decided = asyncio.run(go())
     typer.echo(f"database at head: {cfg.storage.url.split('@')[-1]}")
+    for name, n in decided.items():
+        typer.echo(f"watch {name}: {n} stored post(s) decided to belong (query, reposts, own accounts)")
 
 
 @app.command("check-config")

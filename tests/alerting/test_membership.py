@@ -266,3 +266,33 @@ async def test_the_daemon_decides_as_it_stores(tmp_path: Any) -> None:
     finally:
         await runtime.stop()
     assert set(got) == belong | {"o2"} and got["own1"] == "own" and got["late2"] == "repost"
+
+
+def test_db_upgrade_decides_an_old_stores_watches(tmp_path: Any) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from sentinel.cli import app
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    posts, belong, _ = cascade(n=30)
+
+    async def fill() -> None:  # written with no watch decisions, as before migration 0002
+        store = await _store(url)
+        try:
+            await _write_stream(store, posts)
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    cfg = tmp_path / "sentinel.toml"
+    cfg.write_text(
+        f'[storage]\nurl = "{url}"\n\n[[watch]]\nname = "acme"\nquery = "艾克美 OR ACME"\naccounts = ["{BRAND}"]\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["db", "upgrade", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert f"watch acme: {len(belong) + 1} stored post(s)" in result.output
+    again = CliRunner().invoke(app, ["db", "upgrade", "--config", str(cfg)])
+    assert "watch acme" not in again.output  # decided once

@@ -36,9 +36,12 @@ from sentinel.risk.query import Query, parse_query
 from sentinel.risk.text import fold
 from sentinel.risk.topics import TopicSeverity
 
-__all__ = ["VIAS", "Membership", "OwnPostsNeutral", "WatchRule", "neutral"]
+__all__ = ["RULES_VERSION", "VIAS", "Membership", "OwnPostsNeutral", "WatchRule", "neutral"]
 
 VIAS = ("own", "match", "repost")  # strongest first: a post keeps the strongest reason
+# part of every rule's fingerprint: raise it when what a query matches changes (folding, the
+# query language), and every store decides its watches again at the next start
+RULES_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class WatchRule:
     @classmethod
     def from_config(cls, watch: WatchConfig) -> WatchRule:
         accounts = frozenset(watch.accounts)
-        text = "\n".join([watch.query, *sorted(accounts)])
+        text = "\n".join([f"v{RULES_VERSION}", watch.query, *sorted(accounts)])
         return cls(watch.name, parse_query(watch.query), accounts, hashlib.sha256(text.encode()).hexdigest())
 
 
@@ -76,16 +79,21 @@ class Membership:
     def from_config(cls, config: Config) -> Membership:
         return cls(config.watches)
 
+    @classmethod
+    def of_rules(cls, rules: Iterable[WatchRule]) -> Membership:
+        m = cls(())
+        m.rules = tuple(rules)
+        m.own_accounts = frozenset(a for r in m.rules for a in r.accounts)
+        return m
+
     def rule(self, watch: str) -> WatchRule | None:
         return next((r for r in self.rules if r.name == watch), None)
 
-    def decide(
-        self, text: str, author_id: str | None, rules: Sequence[WatchRule] | None = None
-    ) -> dict[str, str]:
+    def decide(self, text: str, author_id: str | None) -> dict[str, str]:
         """The watches a post belongs to by its author and its own text: {watch: via}."""
         out: dict[str, str] = {}
         folded: str | None = None
-        for r in self.rules if rules is None else rules:
+        for r in self.rules:
             if author_id is not None and author_id in r.accounts:
                 out[r.name] = "own"
                 continue

@@ -106,8 +106,7 @@ class WatchTables:
     async def redecide(self, rules: Sequence[WatchRule]) -> dict[str, int]:
         """Decide ``rules``' watches again for every stored post (one transaction)."""
         started = time.perf_counter()
-        m = Membership(())
-        m.rules = tuple(rules)
+        m = Membership.of_rules(rules)
         counts: dict[str, int] = {}
         async with self.writing("watches") as conn:
             await self._lock(conn)
