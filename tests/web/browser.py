@@ -65,6 +65,17 @@ def login(driver: Any, base: str, name: str, password: str) -> None:
     WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.ID, "whoami")))
 
 
+def wait_for(driver: Any, element_id: str, within: float = 20) -> Any:
+    """The element with that id, once the page that has it has loaded."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    return WebDriverWait(driver, within).until(
+        expected_conditions.presence_of_element_located((By.ID, element_id))
+    )
+
+
 def artifacts(tmp_path: Path) -> Path:
     """Where screenshots go: $SENTINEL_TEST_ARTIFACTS if set, else the test's tmp dir."""
     where = Path(os.environ.get("SENTINEL_TEST_ARTIFACTS") or tmp_path / "artifacts")

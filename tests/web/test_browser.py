@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .browser import artifacts, available, chromium, console_errors, login
+from .browser import artifacts, available, chromium, console_errors, login, wait_for
 from .conftest import BIDI, PASSWORDS, Site
 
 pytest.importorskip("selenium")
@@ -176,7 +176,7 @@ def test_a_crisis_followed_in_the_browser(tmp_path: Path) -> None:
             forms = driver.find_elements(By.ID, "form-resolve")
             if forms:
                 forms[0].find_element(By.TAG_NAME, "button").click()
-                assert "不能" in driver.find_element(By.ID, "message").text
+                assert "不能" in wait_for(driver, "message").text
                 refused = console_errors(driver)  # the refusal itself is the one error expected
                 assert refused and all("403" in e and "/resolve" in e for e in refused), refused
                 driver.get(alert_url)
@@ -217,7 +217,7 @@ async def test_a_viewer_cannot_acknowledge(site: Site, tmp_path: Path) -> None:
             login(driver, site.url, "li.viewer", PASSWORDS["li.viewer"])
             driver.get(f"{site.url}/alerts/1")
             driver.find_element(By.ID, "ack").click()
-            return driver.find_element(By.ID, "message").text, console_errors(driver)
+            return wait_for(driver, "message").text, console_errors(driver)
 
     message, _ = await asyncio.to_thread(browse)
     assert "不能" in message
@@ -232,6 +232,7 @@ async def test_hostile_text_renders_inert(site: Site, tmp_path: Path) -> None:
         with chromium(tmp_path / "profile") as driver:
             login(driver, site.url, "li.viewer", PASSWORDS["li.viewer"])
             driver.get(f"{site.url}/alerts/1")
+            wait_for(driver, "posts")
             time.sleep(0.5)  # an injected handler would have run by now
             try:
                 dialog: str | None = driver.switch_to.alert.text

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import tempfile
 import time
 import unicodedata
@@ -39,6 +40,7 @@ from sentinel.config import LEVELS, Config, parse_duration
 from sentinel.notify.sanitize import safe_url, truncate_chars
 from sentinel.obs.metrics import Metrics
 from sentinel.store import SqlStore
+from sentinel.store.activity import Bucket
 from sentinel.store.alerts import AlertRecord
 from sentinel.store.users import UserRecord
 from sentinel.times import parse_when
@@ -48,6 +50,7 @@ from sentinel.web.i18n import LANGS, explain_factor, words
 __all__ = ["COOKIE", "Console", "alert_path"]
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 COOKIE = "sentinel_session"
 _THRESHOLDS = {"blue": 25.0, "yellow": 45.0, "orange": 65.0, "red": 80.0}
 _CSP = (
@@ -78,6 +81,7 @@ class Console:
         *,
         stopping: asyncio.Event | None = None,
         sse_interval: float = 2.0,
+        overview_max_age: float = 5.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -85,6 +89,10 @@ class Console:
         self.metrics = metrics
         self.stopping = stopping or asyncio.Event()
         self.sse_interval = sse_interval
+        self.overview_max_age = overview_max_age
+        self._overview: tuple[dict[str, Any] | None, float] = (None, 0.0)
+        self._overview_lock = asyncio.Lock()
+        self._overview_task: asyncio.Task[dict[str, Any]] | None = None
         web = config.web
         self.sessions = Sessions(ttl=web.session_ttl)
         self.limiter = LoginLimiter(web.login_attempts, web.login_window)
@@ -96,6 +104,11 @@ class Console:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["clean"] = clean
         self.templates.env.filters["safe_url"] = safe_url
+        # times as the PR team reads them: the configured display offset (UTC+8 by default)
+        self.tz = timezone(timedelta(hours=float((config.risk.model_extra or {}).get("utc_offset", 8))))
+        self.templates.env.filters["local"] = lambda dt, fmt="%Y-%m-%d %H:%M": dt.astimezone(
+            self.tz
+        ).strftime(fmt)
         self.router = self._routes()
 
     def mount(self, app: Any) -> None:
@@ -209,7 +222,7 @@ class Console:
         @router.get("/")
         async def overview(request: Request) -> HTMLResponse:
             session, user = await self._page_user(request)
-            data = await self.overview_data()
+            data = await self.overview()
             return self._render(
                 request, "overview.html", user=user, csrf=session.csrf, data=data, page="overview"
             )
@@ -217,7 +230,7 @@ class Console:
         @router.get("/api/console/overview")
         async def overview_json(request: Request) -> Response:
             await self._page_user(request)
-            return _json(await self.overview_data())
+            return _json(await self.overview())
 
         @router.get("/events")
         async def events(request: Request) -> Response:
@@ -306,11 +319,46 @@ class Console:
 
     # -- what the pages show -------------------------------------------------------------------
 
+    async def overview(self) -> dict[str, Any]:
+        """The overview's data, at most ``overview_max_age`` seconds old.
+
+        Counting a week of posts for every watch takes a while on a big store (bench/console.py),
+        so pages and event streams share one snapshot: a stale one is served at once while one
+        refresh runs behind it; only the very first request waits for it.
+        """
+        snapshot, at = self._overview
+        if snapshot is None:
+            return await self._refresh_overview()
+        if time.monotonic() - at > self.overview_max_age and (
+            self._overview_task is None or self._overview_task.done()
+        ):
+            self._overview_task = asyncio.create_task(self._refresh_overview(), name="console-overview")
+        return snapshot
+
+    async def _refresh_overview(self) -> dict[str, Any]:
+        async with self._overview_lock:
+            snapshot, at = self._overview
+            if snapshot is not None and time.monotonic() - at <= self.overview_max_age:
+                return snapshot  # another request refreshed it while this one waited
+            try:
+                snapshot = await self.overview_data()
+            except Exception:
+                if self._overview[0] is None:
+                    raise
+                log.exception("console: refreshing the overview failed; serving the last one")
+                return self._overview[0]
+            self._overview = (snapshot, time.monotonic())
+            return snapshot
+
     async def overview_data(self) -> dict[str, Any]:
+        """What the overview shows, computed now (see :meth:`overview`)."""
         now = self.clock.now()
         open_alerts = {a.watch: a for a in await self.store.list_alerts(status="open", limit=1000)}
-        day = await self.store.watch_activity(self.watches, now - timedelta(hours=24), now, 3600)
-        week = await self.store.watch_activity(self.watches, now - timedelta(days=7), now, 6 * 3600)
+        # one pass over the week by the hour; the day is its last 24 hours, the week's chart by 6 h
+        hourly = await self.store.watch_activity(self.watches, now - timedelta(days=7), now, 3600)
+        day_start = (now - timedelta(hours=24)).timestamp()
+        day = {w: [b for b in hourly[w] if b.start >= day_start] for w in self.watches}
+        week = {w: _coarser(hourly[w], (now - timedelta(days=7)).timestamp(), 6 * 3600) for w in self.watches}
         events = await self.store.alert_events()
         since_week = (now - timedelta(days=7)).timestamp()
         rows = []
@@ -491,7 +539,7 @@ class Console:
         last = ""
         yield "retry: 3000\n\n"
         while not self.stopping.is_set():
-            data = json.dumps(await self.overview_data(), ensure_ascii=False, default=str)
+            data = json.dumps(await self.overview(), ensure_ascii=False, default=str)
             if data != last:
                 last = data
                 yield f"event: overview\ndata: {data}\n\n"
@@ -575,6 +623,17 @@ def _local(target: str) -> str:
 def _json(data: Any) -> Response:
     body = json.dumps(data, ensure_ascii=False, default=str)
     return _secure(Response(body, media_type="application/json"))
+
+
+def _coarser(buckets: list[Bucket], since: float, size: float) -> list[Bucket]:
+    """The same counts in buckets of ``size`` seconds from ``since``."""
+    out: dict[int, Bucket] = {}
+    for b in buckets:
+        slot = int((b.start - since) // size)
+        old = out.get(slot)
+        out[slot] = Bucket(since + slot * size, b.posts + (old.posts if old else 0),
+                           b.negative + (old.negative if old else 0))  # fmt: skip
+    return [out[k] for k in sorted(out)]
 
 
 def _num(x: Any) -> float:

@@ -32,7 +32,9 @@
       xAxis: { type: "time" },
       yAxis: { type: "value" },
       series: watches.map(function (w) {
-        return { name: w.watch, type: "line", showSymbol: false, data: pick(w) };
+        var data = pick(w);
+        // a few points (a quiet watch, a fresh start) draw as dots, or nothing would show
+        return { name: w.watch, type: "line", showSymbol: data.length < 40, symbolSize: 5, data: data };
       })
     }, true);
   }
@@ -121,10 +123,10 @@
     c.setOption({
       tooltip: { trigger: "axis" },
       grid: { top: 16, left: 40, right: 16, bottom: 28 },
-      xAxis: { type: "time" },
+      xAxis: { type: "time", minInterval: 60000 },
       yAxis: { type: "value", min: 0, max: 100 },
       series: [{
-        type: "line", step: "end", data: data.points.map(function (p) { return [p[0], p[1]]; }),
+        type: "line", step: "end", symbolSize: 7, data: data.points.map(function (p) { return [p[0], p[1]]; }),
         markArea: {
           silent: true,
           data: bands.map(function (b) {
