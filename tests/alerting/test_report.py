@@ -93,6 +93,9 @@ async def test_files(report: ReportData, tmp_path: Path, known: Known) -> None:
     assert "data:image/png" not in page  # charts are markup, drawn by the reader's browser
     assert "<script" not in page and 'http-equiv="Content-Security-Policy"' in page
     assert "wang.li" in page and "艾克美牛奶喝出异物" in page
+    # the response's effect as the counterfactual method gives it: a verdict, observed vs expected
+    assert f"结论：{ {'effective': '有效'}.get(report.effects[0].verdict, '') }" in page
+    assert "预期（原走势）" in page and "负面帖子（条/小时）" in page
     for heading in (
         "一、事件经过",
         "二、传播分析",

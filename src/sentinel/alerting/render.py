@@ -108,16 +108,26 @@ _T: dict[str, dict[str, str]] = {
         "responses": "回应记录",
         "response_time": "首次预警 {a}，首次回应 {b}：用时 <b>{d}</b>。",
         "no_responses": "此期间未记录回应（sentinel response add 可补记）。",
-        "window": "回应前后各 {d} 的比较。",
+        "window": "按回应前的走势外推“若不回应”的预期，与回应后的观测比较。",
+        "fitted": "走势拟合 {a} 至 {b}，评估 {c} 至 {d}，每 {i} 一个计数。",
+        "verdict_is": "结论：{v}",
+        "mentions": "回应后提及回应的帖子：{m} / {n} 条。",
+        "expected": "预期（原走势）",
+        "v_effective": "有效：负面帖子低于原走势的预期",
+        "v_no clear effect": "无明显效果",
+        "v_higher than expected": "高于原走势的预期",
+        "v_cannot tell": "无法判断",
+        "v_not enough data": "数据不足",
+        "v_too early": "为时尚早",
         "metric": "指标",
         "before": "回应前",
         "after": "回应后",
-        "change": "变化 [95% 区间]",
+        "change": "观测 / 预期 [{level} 区间]",
         "verdict": "结论",
         "n": "样本（前/后）",
-        "up": "↑ 上升",
-        "down": "↓ 下降",
-        "flat": "无明显变化",
+        "up": "↑ 高于预期",
+        "down": "↓ 低于预期",
+        "flat": "符合预期",
         "risk_row": "风险分（引擎，按时间加权）",
         "descriptive": "描述性",
         "fill_in": '尚未填写。用 sentinel review note {watch} --section {section} "……" 添加。',
@@ -127,9 +137,10 @@ _T: dict[str, dict[str, str]] = {
         "kind_recall": "召回",
         "kind_clarification": "澄清",
         "kind_other": "其他回应",
-        "method_text": "效果比较回应前后等长的时间窗；只有 95% 区间不含“无变化”时才下结论"
-        "（速率：泊松率比精确检验；占比：两比例检验与 Newcombe 区间；平均负面概率：自助法）。"
-        "风险分取自存储的预警事件。转发树按转发文本中引用的“//@用户”确定上一级。",
+        "method_text": "回应效果：用回应前的走势（危机自身的衰减，高于危机前的水平）外推“若不回应”"
+        "会怎样，再把回应后的观测值与这一预期相比，给出比值及其 90% 区间；只有负面帖子数的区间整体"
+        "低于 1 时才判为“有效”，自然回落不会被当作回应的效果。风险分取自存储的预警事件，仅作描述。"
+        "转发树按转发文本中引用的“//@用户”确定上一级。",
     },
     "en": {
         "title": "Crisis review",
@@ -197,16 +208,26 @@ _T: dict[str, dict[str, str]] = {
         "responses": "Responses",
         "response_time": "First alert {a}, first response {b}: <b>{d}</b> to respond.",
         "no_responses": "No responses recorded in the range (sentinel response add records one).",
-        "window": "Windows of {d} before and after.",
+        "window": "The after window against what the course before the response projects for it.",
+        "fitted": "Trend fitted {a} to {b}, judged {c} to {d}, counted per {i}.",
+        "verdict_is": "Verdict: {v}",
+        "mentions": "Posts mentioning the response after it: {m} of {n}.",
+        "expected": "expected (trend)",
+        "v_effective": "effective: fewer negative posts than the trend projects",
+        "v_no clear effect": "no clear effect",
+        "v_higher than expected": "higher than the trend projects",
+        "v_cannot tell": "cannot tell",
+        "v_not enough data": "not enough data",
+        "v_too early": "too early",
         "metric": "metric",
         "before": "before",
         "after": "after",
-        "change": "change [95% CI]",
+        "change": "observed / expected [{level} CI]",
         "verdict": "verdict",
         "n": "n before / after",
-        "up": "↑ up",
-        "down": "↓ down",
-        "flat": "no clear change",
+        "up": "↑ higher than expected",
+        "down": "↓ lower than expected",
+        "flat": "as expected",
         "risk_row": "risk (engine, time-weighted)",
         "descriptive": "descriptive",
         "fill_in": 'Not written yet: sentinel review note {watch} --section {section} "…"',
@@ -216,10 +237,12 @@ _T: dict[str, dict[str, str]] = {
         "kind_recall": "recall",
         "kind_clarification": "clarification",
         "kind_other": "other response",
-        "method_text": "Effects compare equal windows before and after each response; a change is called "
-        "only when its 95% interval excludes no change (rates: Poisson rate ratio, exact test; shares: "
-        "two-proportion test, Newcombe interval; mean negativity: bootstrap). Risk comes from the stored "
-        'alert events. A repost hangs under the post whose author it quotes ("//@name").',
+        "method_text": "Each response is measured against a counterfactual: the course the crisis was on "
+        "before it (its own decay, above the pre-crisis floor) projected over the after window. The "
+        "observed / expected ratio comes with a 90% interval; a response is called effective only when "
+        "the interval for negative posts lies wholly below 1, so natural decay is not sold as effect. "
+        "Risk comes from the stored alert events (descriptive). A repost hangs under the post whose "
+        'author it quotes ("//@name").',
     },
 }
 _EVENT = {
@@ -241,6 +264,7 @@ _SENTIMENT = {
 }
 _SECTION_EN = {"原因": "Causes", "得失": "What went well and badly", "改进": "Improvements"}
 _METRIC_ZH = {
+    "negative posts (posts/h)": "负面帖子（条/小时）",
     "volume (posts/h)": "声量（条/小时）",
     "negative share": "负面占比",
     "mean P(negative)": "平均负面概率",
@@ -480,36 +504,56 @@ def _verdict(w: _Words, c: Comparison) -> str:
     return f'<span class="{key}">{_h(w(key))}</span>'
 
 
+def _level_of(effect: Effect) -> str:
+    return next((f"{100 * (1 - c.alpha):.0f}%" for c in effect.comparisons), "90%")
+
+
 def _effect_rows(w: _Words, effect: Effect) -> list[list[str]]:
     rows = [
         [
             _h(w.metric(c.metric)),
             _h(_value(c, c.before)),
             _h(_value(c, c.after)),
+            _h(_value(c, c.expected)),
             _h(_change(c)),
             _h(_p(c)),
             _verdict(w, c),
-            f"{c.n_before:,} / {c.n_after:,}",
         ]
         for c in effect.comparisons
     ]
-    change = (
-        None
-        if effect.risk_after is None or effect.risk_before is None
-        else effect.risk_after - effect.risk_before
-    )
     rows.append(
         [
             _h(w("risk_row")),
             _h(_num(effect.risk_before)),
             _h(_num(effect.risk_after)),
-            _h("—" if change is None else f"{change:+.1f}"),
+            "—",
+            "—",
             "—",
             _h(w("descriptive")),
-            "—",
         ]
     )
     return rows
+
+
+def _effect_notes(w: _Words, effect: Effect) -> list[str]:
+    """The verdict, the windows the trend was fitted on and judged over, the mentions."""
+    out = [w("verdict_is", v=w.t.get(f"v_{effect.verdict}", effect.verdict))]
+    if effect.fitted is not None and effect.interval is not None:
+        out.append(
+            w(
+                "fitted",
+                a=w.when(effect.fitted[0]),
+                b=w.when(effect.fitted[1]),
+                c=w.when(effect.after[0]),
+                d=w.when(effect.after[1]),
+                i=w.duration(effect.interval),
+            )
+        )
+    if effect.note:
+        out.append(effect.note)
+    if effect.mentions is not None:
+        out.append(w("mentions", m=f"{effect.mentions:,}", n=f"{effect.posts_after:,}"))
+    return out
 
 
 def _tree_html(w: _Words, node: SpreadNode, depth: int) -> str:
@@ -694,15 +738,23 @@ def render_html(data: ReportData, svgs: dict[str, str], lang: str = "zh") -> str
         s.append(f"<h3>{_h(w.kind(r.kind))} · {_h(w.when(r.at))}</h3>")
         if r.note or r.url:
             s.append(f"<p>{_h(r.note or '')} {_link(r.url, r.url or '')}</p>")
-        s.append(
-            f'<p class="note">{_h(w("window", d=w.duration(effect.window)))} {_h(effect.note or "")}</p>'
-        )
+        said = _effect_notes(w, effect)
+        s.append(f"<p><b>{_h(said[0])}</b></p>")
+        s.append(f'<p class="note">{_h(w("window"))} {" ".join(_h(n) for n in said[1:])}</p>')
         if effect.comparisons:
             s.append(
                 _table(
-                    [w("metric"), w("before"), w("after"), w("change"), "p", w("verdict"), w("n")],
+                    [
+                        w("metric"),
+                        w("before"),
+                        w("after"),
+                        w("expected"),
+                        w("change", level=_level_of(effect)),
+                        "p",
+                        w("verdict"),
+                    ],
                     _effect_rows(w, effect),
-                    {1, 2, 3, 4, 6},
+                    {1, 2, 3, 4, 5},
                 )
             )
 
@@ -844,16 +896,25 @@ def render_markdown(data: ReportData, chart_paths: dict[str, str], lang: str = "
     for effect in d.effects:
         r = effect.response
         s += [f"### {w.kind(r.kind)} · {w.when(r.at)}", "", _m(r.note or ""), ""]
-        if effect.note:
-            s += [f"_{_m(effect.note)}_", ""]
+        said = _effect_notes(w, effect)
+        s += [f"**{_m(said[0])}**", "", *([f"_{_m(' '.join(said[1:]))}_", ""] if said[1:] else [])]
         if effect.comparisons:
             s += _md_table(
-                [w("metric"), w("before"), w("after"), w("change"), "p", w("verdict")],
+                [
+                    w("metric"),
+                    w("before"),
+                    w("after"),
+                    w("expected"),
+                    w("change", level=_level_of(effect)),
+                    "p",
+                    w("verdict"),
+                ],
                 [
                     [
                         w.metric(c.metric),
                         _value(c, c.before),
                         _value(c, c.after),
+                        _value(c, c.expected),
                         _change(c),
                         _p(c),
                         w(c.direction if c.direction in ("up", "down") else "flat"),
@@ -865,6 +926,7 @@ def render_markdown(data: ReportData, chart_paths: dict[str, str], lang: str = "
                         w("risk_row"),
                         _num(effect.risk_before),
                         _num(effect.risk_after),
+                        "",
                         "",
                         "",
                         w("descriptive"),
