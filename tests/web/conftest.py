@@ -16,6 +16,7 @@ from sentinel.alerting.manage import AlertManager
 from sentinel.clock import ManualClock
 from sentinel.config import Config, config_from_dict
 from sentinel.obs.metrics import Metrics
+from sentinel.post import Author, Post, ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.store import SqlStore
 from sentinel.store.alerts import Audit
@@ -54,6 +55,14 @@ class Site:
         return page[page.index(marker) + len(marker) :].split('"', 1)[0]
 
 
+def _post(pid: str, text: str, author: str, followers: int, repost_of: str | None, minute: int) -> ScoredPost:
+    post = Post(
+        platform="weibo", id=pid, text=text, created_at=T0 + timedelta(minutes=minute),
+        author=Author(id=f"u-{pid}", name=author, followers=followers), repost_of=repost_of,
+    )  # fmt: skip
+    return ScoredPost(post, 0.9, "negative", {})
+
+
 async def make_store(db: Path) -> tuple[SqlStore, ManualClock]:
     store = SqlStore(config_from_dict({"storage": {"url": f"sqlite:///{db}"}}).storage)
     await store.open()
@@ -71,6 +80,13 @@ async def make_store(db: Path) -> tuple[SqlStore, ManualClock]:
                    samples=HOSTILE, factors={"kol": {"value": 1, "contribution": 10}}),
     ]  # fmt: skip
     await store.save_events(await AlertManager(store, clock).annotate(events), lambda ev: [])
+    # the top story's posts: the original, a repost of it, and a repost of that repost
+    story = [
+        _post("h1", "艾克美牛奶有异物", "源头博主", 500_000, None, 0),
+        _post("r1", "//@源头博主: 太可怕了", "转发者甲", 3_000, "h1", 5),
+        _post("r2", "真的吗//@转发者甲: 太可怕了//@源头博主: 太可怕了", "转发者乙", 20, "h1", 9),
+    ]
+    await store.write_batch([(p, "test") for p in story], [], model="test", now=T0)
     for name, role in (("li.viewer", "viewer"), ("wang.responder", "responder")):
         await store.add_user(
             name, role, hash_password(PASSWORDS[name]), Audit(T0, "test", "user.add", name, {})

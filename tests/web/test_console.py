@@ -101,6 +101,10 @@ async def test_hostile_post_text_is_inert(site: Site, client: httpx.AsyncClient)
     assert 'href="https://m.weibo.cn/detail/kol"' in page  # a safe link stays a link
     assert "大V博主" in page  # the KOL's neutral post is shown
     assert "是平常的 15.0 倍" in page  # the volume factor explained against its baseline
+    tree = page[page.index('class="tree"') :]
+    # the repost of the repost hangs under the first repost, which hangs under the original
+    assert tree.index("源头博主") < tree.index("转发者甲") < tree.index("转发者乙")
+    assert tree.count("<ul>") >= 3
 
 
 async def test_english_switch(site: Site, client: httpx.AsyncClient) -> None:

@@ -1,4 +1,5 @@
-"""What the console's overview draws: a watch's posts and negative posts per time bucket.
+"""What the console draws: a watch's posts and negative posts per time bucket, and a story's
+posts for its repost tree.
 
 Counted over ``post_watches`` (the one decision of which posts belong to a watch, so the
 console shows the same numbers as the report and the export), in SQL, by bucket.
@@ -6,15 +7,19 @@ console shows the same numbers as the report and the export), in SQL, by bucket.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Float, Integer, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sentinel.post import ScoredPost, parse_post
 from sentinel.store import schema as t
 
 __all__ = ["ActivityTables", "Bucket"]
+
+_STORY_POSTS = 2000  # a tree bigger than this is drawn from its first posts
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +57,27 @@ class ActivityTables:
             for watch, s, n, neg in await conn.execute(q):
                 out[watch].append(Bucket(lo + int(s) * bucket, int(n), int(neg or 0)))
         return out
+
+    async def story_posts(self, post_id: str, *, limit: int = _STORY_POSTS) -> list[ScoredPost]:
+        """A story: the post ``post_id`` first (when stored), then its reposts, oldest first."""
+        cols = (t.posts.c.post_id, t.posts.c.data, t.classifications.c.negative, t.classifications.c.label)
+        base = select(*cols).select_from(
+            t.posts.outerjoin(t.classifications, t.classifications.c.post_pk == t.posts.c.pk)
+        )
+        async with self.engine.connect() as conn:
+            root = (await conn.execute(base.where(t.posts.c.post_id == post_id).limit(1))).all()
+            if not root:
+                return []
+            platform = json.loads(root[0].data).get("platform")
+            reposts = await conn.execute(
+                base.where(t.posts.c.platform == platform, t.posts.c.repost_of == post_id)
+                .order_by(t.posts.c.created_ts, t.posts.c.pk)
+                .limit(limit)
+            )
+            rows = [*root, *reposts]
+        return [
+            ScoredPost(
+                parse_post(json.loads(r.data), max_text=10**9), r.negative or 0.0, r.label or "neutral", {}
+            )
+            for r in rows
+        ]

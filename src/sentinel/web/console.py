@@ -465,6 +465,9 @@ class Console:
             author = clean(s.get("author"), 40)
             if author:
                 spreaders[author] = max(spreaders.get(author, 0), int(_num(s.get("followers"))))
+        top_stories = sorted(stories.values(), key=lambda s: -_num(s.get("size")))[:5]
+        for story in top_stories[:3]:
+            story["tree"] = await self._tree(str(story["id"]))
         return {
             "alert": alert,
             "state": _state(alert),
@@ -474,11 +477,20 @@ class Console:
             "thresholds": self.thresholds,
             "factors": factors,
             "reasons": reasons,
-            "stories": sorted(stories.values(), key=lambda s: -_num(s.get("size")))[:5],
+            "stories": top_stories,
             "spreaders": sorted(spreaders.items(), key=lambda kv: -kv[1])[:8],
             "notable": notable,
             "audit": trail,
         }
+
+    async def _tree(self, post_id: str) -> dict[str, Any] | None:
+        """A story's repost tree (who reposted whom, by the quoted "//@name:"), three levels deep."""
+        from sentinel.alerting.report import spread_tree
+
+        posts = await self.store.story_posts(post_id)
+        if len(posts) < 2:
+            return None
+        return spread_tree(posts[0], posts[1:]).to_json(depth=3)
 
     async def act(self, alert_id: int, action: str, form: dict[str, str], user: UserRecord) -> None:
         actor = f"{user.name} (web)"
