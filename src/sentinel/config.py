@@ -273,6 +273,16 @@ class SourceConfig(_OpenSection):
 class WatchConfig(_OpenSection):
     name: str = Field(min_length=1)
     query: str = Field(min_length=1)
+    # the brand's own accounts (author ids): their posts belong to the watch as its responses,
+    # never as negative evidence (docs/alerting.md "Which posts belong to a watch")
+    accounts: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _account_ids(cls, value: Any) -> Any:
+        if isinstance(value, list):  # a numeric id written without quotes is still an id
+            return [str(v).strip() if isinstance(v, int | str) and not isinstance(v, bool) else v for v in value]
+        return value
 
 
 class NotifyConfig(_OpenSection):
@@ -282,6 +292,9 @@ class NotifyConfig(_OpenSection):
     secret: str | None = Field(None, repr=False)
     min_level: Level = "blue"
     watches: list[str] | None = None
+    # an alert of this channel still unacknowledged after escalate_after is sent to escalate_to too
+    escalate_after: Duration | None = Field(None, gt=0, description="e.g. 30m")
+    escalate_to: str | None = Field(None, min_length=1, description="the name of another [[notify]] channel")
 
     @property
     def channel(self) -> str:
@@ -365,6 +378,19 @@ class Config(BaseModel):
                 if name in seen:
                     raise ValueError(f"duplicate {kind} name {name!r}")
                 seen.add(name)
+        return self
+
+    @model_validator(mode="after")
+    def _escalation(self) -> Config:
+        channels = {n.channel for n in self.notifiers}
+        for n in self.notifiers:
+            if (n.escalate_after is None) != (n.escalate_to is None):
+                raise ValueError(f"notify {n.channel!r}: escalate_after and escalate_to go together")
+            if n.escalate_to is not None and (n.escalate_to not in channels or n.escalate_to == n.channel):
+                raise ValueError(
+                    f"notify {n.channel!r}: escalate_to {n.escalate_to!r} is not another notify channel"
+                    f" (known: {', '.join(sorted(channels))})"
+                )
         return self
 
     @model_validator(mode="after")

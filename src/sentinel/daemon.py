@@ -118,7 +118,9 @@ class Daemon:
         if self.config.web.enabled:
             from sentinel.web.console import Console
 
-            console = Console(self.store, self.clock, self.config, self.metrics, stopping=self._server.stopping)
+            console = Console(
+                self.store, self.clock, self.config, self.metrics, stopping=self._server.stopping
+            )
             console.mount(self._server.fastapi)
         await self._server.start()
 
@@ -314,7 +316,9 @@ class Delivery:
             if self._notifiers is not None
             else build_notifiers(list(self.config.notifiers), clock=self.clock, metrics=self.metrics)
         )
-        return Dispatcher(notifiers, self.store, self.clock, self.metrics)
+        return Dispatcher(
+            notifiers, self.store, self.clock, self.metrics, public_url=self.config.web.public_url
+        )
 
     @property
     def channels(self) -> int:
