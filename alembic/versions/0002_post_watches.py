@@ -30,9 +30,17 @@ def upgrade() -> None:
     op.create_index("ix_post_watches_watch", "post_watches", ["watch", "post_pk"])
     # a post stored after its reposts finds them through this (they join its watches then)
     op.create_index("ix_posts_repost_of", "posts", ["platform", "repost_of"])
+    # the rule (query and accounts) each watch's rows were decided with
+    op.create_table(
+        "watch_rules",
+        sa.Column("watch", sa.String(128), primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("decided_ts", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("watch_rules")
     op.drop_index("ix_posts_repost_of", table_name="posts")
     op.drop_index("ix_post_watches_watch", table_name="post_watches")
     op.drop_table("post_watches")

@@ -235,6 +235,7 @@ MIN_POSTS = 20  # posts in the fitted part for a count trend
 MIN_NEGATIVE = 8  # negative posts in it for the negative-posts trend
 MIN_INTERVAL = timedelta(seconds=5)
 PEAK_NEAR = 0.9
+SKIP = 1  # intervals after the peak left out of the fit (its round top is not the decay)
 SMOOTH = 3  # intervals the volume is averaged over to find its peak
 RECENT = 0.5  # the share of the before window the trend is fitted on, when the peak is earlier
 OMORI_C = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # intervals
@@ -330,7 +331,7 @@ def evaluate_effect(
     ordered = sorted(posts, key=lambda sp: sp.post.created_at)
     s = _Series.of(ordered, at, window, max(window / BINS, MIN_INTERVAL), end)
     peak = s.peak()
-    start = max(peak, s.n_pre - int(s.n_pre * RECENT))
+    start = max(peak + SKIP, s.n_pre - int(s.n_pre * RECENT))
     if s.n_pre - start < REFINE:  # close to the peak: count in finer intervals
         coarse = s.interval
         fine = max((s.n_pre - start) * coarse / REFINE, MIN_INTERVAL)
@@ -338,7 +339,7 @@ def evaluate_effect(
             near = s.b0 + (start - 1) * coarse  # the peak is no earlier than this
             s = _Series.of(ordered, at, window, fine, end)
             peak = s.peak(max(0, int((near - s.b0) / fine)))
-            start = max(peak, s.n_pre - int(s.n_pre * RECENT))
+            start = max(peak + SKIP, s.n_pre - int(s.n_pre * RECENT))
     interval, n_pre = s.interval, s.n_pre
     effect = Effect(response, window, (at - window, at), (at, end), interval=interval)
     effect.risk_before = _mean_risk(events, at - window, at)

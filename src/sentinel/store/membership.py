@@ -14,7 +14,7 @@ and the top stories all count the same posts. A repost stored before its origina
 when the original arrives (its stored descendants are looked up then). A watch whose query or
 accounts changed, or a store written before this table existed, is re-decided in full at the
 next start (:meth:`~sentinel.store.watches.WatchTables.use_watches`; the fingerprint of each
-watch's rule is kept beside the source cursors).
+watch's rule is kept in the ``watch_rules`` table).
 
 The risk engine decides for itself, in memory, with the same two rules plus one: a post of a
 story (its near-duplicate copies included) that belongs to a watch brings the story's later

@@ -65,6 +65,14 @@ post_watches = Table(
 )
 Index("ix_post_watches_watch", post_watches.c.watch, post_watches.c.post_pk)
 
+watch_rules = Table(
+    "watch_rules",
+    metadata,
+    Column("watch", String(128), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # of the query and accounts decided with
+    Column("decided_ts", Float, nullable=False),
+)
+
 alerts = Table(
     "alerts",
     metadata,
@@ -157,6 +165,7 @@ audit_log = Table(
 
 users = Table(
     "users",
+    "watch_rules",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("role", String(16), nullable=False),
@@ -187,4 +196,5 @@ __all__ = [
     "silences",
     "source_cursors",
     "users",
+    "watch_rules",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +26,10 @@ from sentinel.post import Author, Post, ScoredPost, parse_post
 from sentinel.store import schema as t
 from sentinel.store.membership import Membership, WatchRule
 
-__all__ = ["MEMBERSHIP_PREFIX", "WatchPost", "WatchTables", "stored_post"]
+__all__ = ["WatchPost", "WatchTables", "stored_post"]
 
 log = logging.getLogger(__name__)
 
-MEMBERSHIP_PREFIX = "membership:"  # source_cursors rows: a watch's rule fingerprint, once decided
 _LOCK = 23_0002  # pg_advisory_xact_lock key of the deciding step
 _CHUNK = 400
 
@@ -81,14 +80,12 @@ class WatchPost:
 
 
 class WatchTables:
-    """A mixin: it needs ``engine``, ``dialect``, ``writing``, ``upsert_cursor``, ``cursors``
-    and ``_insert`` of :class:`~sentinel.store.SqlStore`."""
+    """A mixin: it needs ``engine``, ``dialect``, ``writing`` and ``_insert`` of
+    :class:`~sentinel.store.SqlStore`."""
 
     engine: AsyncEngine
     dialect: str
     writing: Callable[[str], Any]
-    upsert_cursor: Callable[..., Awaitable[None]]
-    cursors: Callable[[str], Awaitable[dict[str, str]]]
     _insert: Callable[[Any], Any]
     membership: Membership | None = None
 
@@ -99,8 +96,10 @@ class WatchTables:
         watches whose rule is new or changed (a store from before ``post_watches``, a watch
         added, a query edited). Returns {watch: its posts} for the watches re-decided."""
         self.membership = membership
-        stored = await self.cursors(MEMBERSHIP_PREFIX)
-        stale = [r for r in membership.rules if stored.get(MEMBERSHIP_PREFIX + r.name) != r.fingerprint]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(t.watch_rules.c.watch, t.watch_rules.c.fingerprint))
+            stored = {r.watch: r.fingerprint for r in rows}
+        stale = [r for r in membership.rules if stored.get(r.name) != r.fingerprint]
         return await self.redecide(stale) if stale else {}
 
     async def redecide(self, rules: Sequence[WatchRule]) -> dict[str, int]:
@@ -157,9 +156,16 @@ class WatchTables:
             ]
             for i in range(0, len(rows_out), 5000):
                 await conn.execute(t.post_watches.insert(), rows_out[i : i + 5000])
+            now = time.time()
             for r in rules:
                 counts[r.name] = sum(1 for d in decided.values() if r.name in d)
-                await self.upsert_cursor(conn, MEMBERSHIP_PREFIX + r.name, r.fingerprint)
+                await conn.execute(
+                    self._insert(t.watch_rules)
+                    .values(watch=r.name, fingerprint=r.fingerprint, decided_ts=now)
+                    .on_conflict_do_update(
+                        index_elements=["watch"], set_={"fingerprint": r.fingerprint, "decided_ts": now}
+                    )
+                )
         log.info(
             "watch membership decided again for %s over %d stored post(s) in %.1fs",
             ", ".join(f"{k} ({v} posts)" for k, v in counts.items()),
