@@ -165,7 +165,6 @@ audit_log = Table(
 
 users = Table(
     "users",
-    "watch_rules",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("role", String(16), nullable=False),
