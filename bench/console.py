@@ -126,7 +126,9 @@ async def serve_and_time(
     results: dict[str, dict[str, float]] = {}
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            r = await client.post("/login", data={"username": "bench", "password": PASSWORD})
+            form = (await client.get("/login")).text
+            token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            r = await client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": token})
             assert r.status_code == 303, r.text
             newest = (await store.list_alerts(limit=1))[0].id
             pages = {

@@ -48,7 +48,7 @@ class Site:
 
     async def login(self, client: httpx.AsyncClient, name: str) -> str:
         """Sign ``name`` in; returns the session's CSRF token (read from a page's form)."""
-        r = await client.post("/login", data={"username": name, "password": PASSWORDS[name]})
+        r = await sign_in(client, name, PASSWORDS[name])
         assert r.status_code == 303, r.text
         page = (await client.get("/alerts/1")).text
         marker = 'name="csrf" value="'
@@ -61,6 +61,17 @@ def _post(pid: str, text: str, author: str, followers: int, repost_of: str | Non
         author=Author(id=f"u-{pid}", name=author, followers=followers), repost_of=repost_of,
     )  # fmt: skip
     return ScoredPost(post, 0.9, "negative", {})
+
+
+def form_token(page: str) -> str:
+    marker = 'name="csrf" value="'
+    return page[page.index(marker) + len(marker) :].split('"', 1)[0]
+
+
+async def sign_in(client: httpx.AsyncClient, name: str, password: str, **more: str) -> httpx.Response:
+    """What a browser does: fetch the form (its token and cookie), then post it."""
+    token = form_token((await client.get("/login")).text)
+    return await client.post("/login", data={"username": name, "password": password, "csrf": token, **more})
 
 
 async def make_store(db: Path) -> tuple[SqlStore, ManualClock]:

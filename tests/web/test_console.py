@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from .conftest import BIDI, PASSWORDS, Site
+from .conftest import BIDI, PASSWORDS, Site, form_token, sign_in
 
 
 async def test_pages_need_a_sign_in(client: httpx.AsyncClient) -> None:
@@ -23,30 +23,38 @@ async def test_pages_need_a_sign_in(client: httpx.AsyncClient) -> None:
 
 
 async def test_sign_in_sets_a_safe_cookie_and_signs_out(site: Site, client: httpx.AsyncClient) -> None:
-    r = await client.post("/login", data={"username": "li.viewer", "password": PASSWORDS["li.viewer"]})
+    r = await sign_in(client, "li.viewer", PASSWORDS["li.viewer"])
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and PASSWORDS["li.viewer"] not in cookie
     overview = await client.get("/")
     assert overview.status_code == 200 and "li.viewer" in overview.text and "总览" in overview.text
     # an open redirect is refused
-    r = await client.post(
-        "/login",
-        data={"username": "li.viewer", "password": PASSWORDS["li.viewer"], "next": "//evil.example/x"},
-    )
+    r = await sign_in(client, "li.viewer", PASSWORDS["li.viewer"], next="//evil.example/x")
     assert r.headers["location"] == "/"
     csrf = await site.login(client, "li.viewer")
     assert (await client.post("/logout", data={"csrf": csrf})).status_code == 303
     assert (await client.get("/")).status_code == 303
 
 
+async def test_sign_in_needs_the_forms_own_token(site: Site, client: httpx.AsyncClient) -> None:
+    good = {"username": "li.viewer", "password": PASSWORDS["li.viewer"]}
+    assert (await client.post("/login", data=good)).status_code == 403  # no form fetched: no cookie
+    refused = await client.post("/login", data={**good, "csrf": "forged"})
+    assert refused.status_code == 403
+    token = form_token(refused.text)  # the refusal is a fresh form
+    async with httpx.AsyncClient(base_url=site.url) as other:  # a token from another browser
+        assert (await other.post("/login", data={**good, "csrf": token})).status_code == 403
+    assert (await client.post("/login", data={**good, "csrf": token})).status_code == 303
+
+
 async def test_wrong_passwords_are_limited(client: httpx.AsyncClient) -> None:
     for _ in range(3):
-        r = await client.post("/login", data={"username": "li.viewer", "password": "wrong-password"})
+        r = await sign_in(client, "li.viewer", "wrong-password")
         assert r.status_code == 401 and "错误" in r.text
-    r = await client.post("/login", data={"username": "li.viewer", "password": PASSWORDS["li.viewer"]})
+    r = await sign_in(client, "li.viewer", PASSWORDS["li.viewer"])
     assert r.status_code == 429  # even the right password waits for the window
-    r = await client.post("/login", data={"username": "nobody", "password": "whatever-1"})
+    r = await sign_in(client, "nobody", "whatever-1")
     assert r.status_code == 429  # the same address is limited too
 
 

@@ -15,9 +15,11 @@ the API do), with ``NAME (web)`` in the audit trail.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import html
 import json
 import logging
+import secrets
 import tempfile
 import time
 import unicodedata
@@ -52,6 +54,7 @@ __all__ = ["COOKIE", "Console", "alert_path"]
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 COOKIE = "sentinel_session"
+LOGIN_COOKIE = "sentinel_login"  # the sign-in form's CSRF token, double-submitted
 _THRESHOLDS = {"blue": 25.0, "yellow": 45.0, "orange": 65.0, "red": 80.0}
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -153,6 +156,15 @@ class Console:
         lang = request.cookies.get("lang", "zh")
         return lang if lang in LANGS else "zh"
 
+    def _login_form(self, request: Request, status: int, **context: Any) -> HTMLResponse:
+        token = secrets.token_urlsafe(24)
+        response = self._render(request, "login.html", status, login_csrf=token, **context)
+        response.set_cookie(
+            LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/login",
+            secure=self.config.web.secure_cookie,
+        )  # fmt: skip
+        return response
+
     def _render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         lang = self._lang(request)
         context.setdefault("user", None)
@@ -170,24 +182,33 @@ class Console:
 
         @router.get("/login")
         async def login_page(request: Request, next: str = "/") -> HTMLResponse:
-            return self._render(request, "login.html", next=_local(next))
+            return self._login_form(request, 200, next=_local(next))
 
         @router.post("/login")
         async def login(
-            request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")
+            request: Request,
+            username: str = Form(""),
+            password: str = Form(""),
+            next: str = Form("/"),
+            csrf: str = Form(""),
         ) -> Response:
+            # the form's token against its cookie: no other site can sign a browser in (login CSRF)
+            expected = request.cookies.get(LOGIN_COOKIE, "")
+            if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+                return self._login_form(request, 403, error="login_expired", next=_local(next))
             now = self._now()
             ip = request.client.host if request.client else "?"
             keys = [f"user:{username[:64]}", f"ip:{ip}"]
             if self.limiter.blocked(keys, now):
-                return self._render(request, "login.html", 429, error="login_limited", next=_local(next))
+                return self._login_form(request, 429, error="login_limited", next=_local(next))
             user = await self.store.get_user(username[:64]) if username else None
             if not verify_password(user.password_hash if user else None, password) or user is None:
                 self.limiter.failed(keys, now)
-                return self._render(request, "login.html", 401, error="login_failed", next=_local(next))
+                return self._login_form(request, 401, error="login_failed", next=_local(next))
             self.limiter.succeeded([f"user:{username}"])
             sid, _ = self.sessions.open(user.name, user.role, now)
             response = RedirectResponse(_local(next), 303)
+            response.delete_cookie(LOGIN_COOKIE, path="/login")
             response.set_cookie(
                 COOKIE,
                 sid,
