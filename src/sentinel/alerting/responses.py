@@ -311,8 +311,8 @@ def evaluate_effect(
 
     The before window is cut into :data:`BINS` intervals (finer when the posts peaked close to
     the response, so that :data:`REFINE` of them lie between). A trend is fitted on its recent
-    part -- its last half, or from its peak when the peak is later: a crisis decays from its
-    peak -- and projected over the after window, for half as long as it was seen at most
+    part -- its last half, or from just after its peak when the peak is later: a crisis decays
+    from its peak -- and projected over the after window, for half as long as it was seen at most
     (:data:`HORIZON`: the projection widens with distance). Counts get the best fitting of an
     exponential and an Omori-type decay ``(t + c)^-p`` since the peak, above the level before
     the crisis rose (quasi-Poisson); the negative share a logistic trend; mean P(negative) a
