@@ -160,7 +160,7 @@ async def serve_and_time(
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            await console.overview_data()
+            await console.views.overview_data()
             times.append((time.perf_counter() - t0) * 1000)
         times.sort()
         results["overview snapshot refresh (background)"] = {
