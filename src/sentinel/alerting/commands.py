@@ -104,10 +104,8 @@ async def _check_watch(cfg: Config, store: SqlStore, watch: str, *, everything: 
 def _alert_line(a: AlertRecord, peak: AlertEvent | None = None) -> str:
     ack = f"acked by {a.acked_by}" if a.acked_by else "not acked"
     top = f"peak {peak.level:<7} {peak.risk:5.1f}  " if peak is not None else ""
-    return (
-        f"#{a.id:<5} {a.watch:<16} now {a.level:<7} {a.risk:5.1f}  {top}{a.status:<8} "
-        f"opened {_show(a.opened_at)}  {ack}"
-    )
+    now = f"now {a.level:<7} {a.risk:5.1f}" if a.status == "open" else f"now {'-':<7} {'':>5}"
+    return f"#{a.id:<5} {a.watch:<16} {now}  {top}{a.status:<8} opened {_show(a.opened_at)}  {ack}"
 
 
 def _peak(events: list[AlertEvent]) -> AlertEvent | None:

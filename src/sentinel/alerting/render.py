@@ -446,7 +446,13 @@ class _Row:
 def _timeline(w: _Words) -> list[_Row]:
     d = w.d
     rows = [
-        _Row(e.at, w("ev_alert", event=w.event(e.event)), e.level, e.risk, "")
+        _Row(
+            e.at,
+            w("ev_alert", event=w.event(e.event)),
+            None if e.event == "resolved" else e.level,
+            e.risk,
+            "",
+        )
         for e in d.events
         if e.at >= d.since
     ]

@@ -334,7 +334,7 @@ def summarize(
             for aid, group in by_author.items()
             if any(_is_kol(sp, kol_followers) for sp in group)
         ),
-        key=lambda a: (-a.followers, a.id),
+        key=lambda a: (-a.negative_share * a.posts, -a.followers, a.id),  # the crisis's voices first
     )[:TOP_N]
     negative = [sp for sp in in_range if sp.label == "negative"] or list(in_range)
     data.notable = sorted(negative, key=_reach, reverse=True)[:TOP_N]
