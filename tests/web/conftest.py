@@ -41,6 +41,7 @@ HOSTILE = [
 @dataclass
 class Site:
     url: str
+    server: WebServer
     store: SqlStore
     clock: ManualClock
     console: Console
@@ -121,7 +122,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     console.mount(server.fastapi)
     await server.start()
     try:
-        yield Site(server.url, store, clock, console, config)
+        yield Site(server.url, server, store, clock, console, config)
     finally:
         await server.stop()
         await store.close()

@@ -153,3 +153,22 @@ async def test_review_report(site: Site, client: httpx.AsyncClient, download: in
     assert ("attachment" in r.headers.get("content-disposition", "")) == bool(download)
     r = await client.get("/review/report.html", params={"watch": "nope"})
     assert r.status_code == 400
+
+
+async def test_stopping_ends_open_event_streams_quietly(
+    site: Site, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import logging
+    import time
+
+    caplog.set_level(logging.INFO)
+    await site.login(client, "li.viewer")
+    async with client.stream("GET", "/events") as stream:
+        lines = stream.aiter_lines()
+        while not (await anext(lines)).startswith("data: "):
+            pass
+        started = time.monotonic()
+        await asyncio.wait_for(site.server.stop(), 10)
+    assert time.monotonic() - started < 3  # the stream ended with the server, not after a grace period
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
