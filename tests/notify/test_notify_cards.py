@@ -81,3 +81,14 @@ async def test_the_card_that_arrives_says_so(feishu: FakeFeishu) -> None:
     [a] = feishu.arrivals
     body = str(a.body)
     assert "产品与食品安全" in body and "2 位" in body and "120 条" in body
+
+
+def test_the_topic_comes_from_the_top_stories_too_weighed_by_severity() -> None:
+    event = make_event(4, level="orange", text="气死了[怒]")  # a reaction names no topic
+    event.factors.clear()
+    event.factors.update(engine_factors(1.0))
+    event.factors["stories"] = [{"id": "s1", "text": "饮料里喝出异物，孩子拉肚子，找客服没用", "size": 40}]
+    event.risk = 70.0
+    lines = event_view(event, Templates.load("zh")).factor_lines
+    # 异物 + 拉肚子 (safety, severity 0.9 each) before 客服 (service, 0.5)
+    assert lines[0] == "危机话题：产品与食品安全、服务问题"

@@ -251,15 +251,21 @@ def _figure(name: str, value: Any, tpl: Templates) -> str | None:
 
 def _topics_of(event: AlertEvent, factor: Mapping[str, Any], tpl: Templates) -> str | None:
     """The crisis topics behind the topic factor, by name: the ones the engine named, else the
-    taxonomy's seed terms found in the alert's sample posts (most-hit first)."""
+    taxonomy's seed terms found in the alert's sample posts and top stories (most-hit first)."""
     named = factor.get("topics") or factor.get("id")
     ids = [named] if isinstance(named, str) else [str(t) for t in named] if isinstance(named, list) else []
     taxonomy = _taxonomy()
     if not ids and taxonomy is not None:
-        hits: dict[str, int] = {}
-        for sample in event.samples:
-            for topic_id, seeds in taxonomy.match(str(sample.get("text") or "")).items():
-                hits[topic_id] = hits.get(topic_id, 0) + len(seeds)
+        hits: dict[str, float] = {}
+        stories = event.factors.get("stories")
+        texts = [s.get("text") for s in event.samples]
+        texts += (
+            [s.get("text") for s in stories if isinstance(s, Mapping)] if isinstance(stories, list) else []
+        )
+        for text in texts:
+            for topic_id, seeds in taxonomy.match(str(text or "")).items():
+                # weighed as the engine weighs them: a safety scare over a rude hotline
+                hits[topic_id] = hits.get(topic_id, 0.0) + len(seeds) * taxonomy.get(topic_id).severity
         ids = sorted(hits, key=lambda t: -hits[t])[:2]
     return "、".join(topic_name(t, tpl.lang) for t in ids) or None
 
