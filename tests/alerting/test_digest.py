@@ -158,3 +158,30 @@ def test_digest_run_and_list_from_the_command_line(tmp_path: Path) -> None:
     assert '<html lang="en">' in text and "Weekly briefing" in text and "Hot words" in text
     result = runner.invoke(app, ["digest", "run", "nightly", "--config", str(path)])
     assert result.exit_code == 2 and "unknown digest 'nightly' (known: weekly)" in result.output
+
+
+async def test_the_daemon_runs_its_digests_and_stops_them(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from sentinel.obs.metrics import Metrics
+    from sentinel.pipeline import Runtime
+
+    cfg = config_from_dict(
+        {
+            "storage": {"url": f"sqlite:///{tmp_path}/sentinel.db"},
+            "metrics": {"enabled": False},
+            "classifier": {"type": "lexicon"},
+            "watch": [{"name": "acme", "query": "艾克美"}],
+            "digest": [{"name": "daily", "schedule": "0 9 * * *", "watches": ["acme"], "out": str(tmp_path)}],
+        },
+        environ={},
+    )
+    runtime = Runtime(cfg, metrics=Metrics(CollectorRegistry()), notifiers=[])
+    await runtime.start()
+    try:
+        digests = runtime._digests
+        assert isinstance(digests, DigestScheduler) and digests.scheduler.running
+        assert list(digests.next_runs()) == ["daily"]
+    finally:
+        await runtime.stop()
+    assert not digests.scheduler.running

@@ -299,8 +299,12 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _change(x: float | None, lang: str) -> str:
-    return _WORDS[lang]["new"] if x is None else f"{100 * x:+.0f}%"
+def _change(w: WatchDigest, lang: str) -> str:
+    """Volume against the period before: +12%, 新增 (none before), — (none either time)."""
+    x = w.volume_change()
+    if x is None:
+        return _WORDS[lang]["new"] if w.posts else "—"
+    return f"{100 * x:+.0f}%"
 
 
 def _pp(now: float, before: float | None, lang: str) -> str:
@@ -347,7 +351,7 @@ def render_briefing(b: Briefing) -> str:
             name += f" ({t['competitor']})"
         s.append(
             f'<tr><td>{_h(name)}</td><td class="num">{_h(t["posts_n"].format(n=f"{w.posts:,}"))}</td>'
-            f'<td class="num">{_h(_change(w.volume_change(), lang))}</td>'
+            f'<td class="num">{_h(_change(w, lang))}</td>'
             f'<td class="num">{100 * w.negative_share:.1f}%</td>'
             f'<td class="num">{_h(_pp(w.negative_share, w.previous_share, lang))}</td>'
             f'<td>{level}</td><td class="num">{len(r.alerts):,}</td></tr>'
@@ -481,7 +485,7 @@ def summary_lines(b: Briefing) -> list[str]:
         t["card_watch"].format(
             watch=w.watch + (f"（{t['competitor']}）" if w.competitor and lang == "zh" else ""),
             posts=t["posts_n"].format(n=format_count(w.posts, lang)),
-            dv=_change(w.volume_change(), lang),
+            dv=_change(w, lang),
             neg=f"{100 * w.negative_share:.1f}%",
             dn=_pp(w.negative_share, w.previous_share, lang),
         )
