@@ -245,6 +245,10 @@ async def test_openapi_schema_and_docs_page(metrics: Metrics, checks: Checks) ->
         assert "/healthz" not in schema["paths"]
         r = await c.get("/api/v1/docs")
         assert r.status_code == 200 and "openapi.json" in r.text
+        assert "cdn" not in r.text.lower() and "https://" not in r.text  # works offline
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            assert f"/api/v1/docs-assets/{asset}" in r.text
+            assert (await c.get(f"/api/v1/docs-assets/{asset}")).status_code == 200
 
 
 async def test_context_manager(metrics: Metrics, checks: Checks) -> None:

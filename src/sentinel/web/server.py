@@ -5,7 +5,8 @@ A FastAPI app served by uvicorn on the daemon's own event loop (:class:`AsgiServ
 200 when every named readiness check is true, 503 otherwise, with the checks as JSON (a
 check that hangs or raises reads as not ready). Other parts add routers with
 :meth:`WebServer.include_router`; the alert API lives under ``/api/v1/`` with its OpenAPI
-schema at ``/api/v1/openapi.json`` and its docs page at ``/api/v1/docs``.
+schema at ``/api/v1/openapi.json`` and its docs page at ``/api/v1/docs`` (Swagger UI, served from
+the package: nothing comes from a CDN).
 
 Example::
 
@@ -19,14 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentinel.obs.metrics import Metrics
@@ -37,6 +41,7 @@ __all__ = ["Readiness", "WebServer"]
 log = logging.getLogger(__name__)
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+_SWAGGER = Path(__file__).parent / "static" / "vendor" / "swagger-ui"  # vendored: no CDN at run time
 
 
 class WebServer(AsgiService):
@@ -60,11 +65,12 @@ class WebServer(AsgiService):
         self.fastapi = FastAPI(
             title=title,
             openapi_url="/api/v1/openapi.json",
-            docs_url="/api/v1/docs",
+            docs_url=None,  # served below, from the package rather than a CDN
             redoc_url=None,
         )
         self.fastapi.add_exception_handler(HTTPException, _http_error)
         self.fastapi.include_router(self._health_router())
+        self.fastapi.mount("/api/v1/docs-assets", StaticFiles(directory=str(_SWAGGER)), name="docs-assets")
         # a Route, not a Mount: "/metrics" itself answers, without a redirect to "/metrics/"
         self.fastapi.router.routes.append(
             Route("/metrics", _Asgi(make_asgi_app(metrics.registry)), methods=["GET", "HEAD"])
@@ -84,6 +90,16 @@ class WebServer(AsgiService):
         @router.api_route("/healthz", methods=["GET", "HEAD"])
         async def healthz() -> JSONResponse:
             return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+        @router.get("/api/v1/docs")
+        async def docs() -> HTMLResponse:
+            return get_swagger_ui_html(
+                openapi_url="/api/v1/openapi.json",
+                title="sentinel API",
+                swagger_js_url="/api/v1/docs-assets/swagger-ui-bundle.js",
+                swagger_css_url="/api/v1/docs-assets/swagger-ui.css",
+                swagger_favicon_url="data:,",
+            )
 
         @router.api_route("/readyz", methods=["GET", "HEAD"])
         async def readyz() -> JSONResponse:
