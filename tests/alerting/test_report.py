@@ -246,3 +246,13 @@ async def test_report_in_english_and_review_notes(
     # units: posts in 条, followers in 万, durations in 小时/分钟, risk out of 100
     assert "99 条" in zh or f"{known.posts} 条" in zh
     assert "1 小时 30 分钟" in zh and "85/100" in zh and "粉丝 50 万" in zh
+
+
+def test_the_effect_notes_read_in_chinese() -> None:
+    from sentinel.alerting.render import _note_zh
+
+    assert _note_zh("judged over the first 75 min after the response") == "只评估回应后的前 75 分钟"
+    assert _note_zh("not enough data: 5 posts in the fitted part of the before window (need 20)") == (
+        "数据不足：回应前用于拟合的部分只有 5 条帖子（至少需要 20 条）"
+    )
+    assert _note_zh("a note the report does not know") == "a note the report does not know"

@@ -271,6 +271,41 @@ _METRIC_ZH = {
     "main-story velocity (posts/h)": "主要传播链速度（条/小时）",
     "share mentioning the response": "提及回应的帖子占比",
 }
+# the effect evaluation's notes (sentinel.alerting.responses) in Chinese; one it does not
+# know is shown as it is
+_SPAN = r"([\d.]+) (s|min|h)"
+_SPAN_ZH = {"s": "秒", "min": "分钟", "h": "小时"}
+_NOTES_ZH = (
+    (re.compile(rf"^judged over the first {_SPAN} after the response$"), "只评估回应后的前 {0} {1}"),
+    (
+        re.compile(rf"^too early: {_SPAN} of data after the response; the measure needs {_SPAN} .*$"),
+        "为时尚早：回应后只有 {0} {1} 的数据，至少需要 {2} {3}",
+    ),
+    (
+        re.compile(rf"^cannot tell: the posts peaked {_SPAN} before the response, .*$"),
+        "无法判断：帖子在回应前 {0} {1} 才到峰值，太近，无法外推危机自身的走势",
+    ),
+    (
+        re.compile(r"^not enough data: (\d+) posts in the fitted part of the before window \(need (\d+)\)$"),
+        "数据不足：回应前用于拟合的部分只有 {0} 条帖子（至少需要 {1} 条）",
+    ),
+    (
+        re.compile(
+            r"^not enough data: fewer than (\d+) negative posts in the fitted part of the before window$"
+        ),
+        "数据不足：回应前用于拟合的部分负面帖子不足 {0} 条",
+    ),
+)
+
+
+def _note_zh(note: str) -> str:
+    for pattern, words in _NOTES_ZH:
+        m = pattern.match(note)
+        if m:
+            return words.format(*(_SPAN_ZH.get(g, g) for g in m.groups()))
+    return note
+
+
 TREE_DEPTH = 3
 TREE_WIDTH = 5
 
@@ -556,7 +591,7 @@ def _effect_notes(w: _Words, effect: Effect) -> list[str]:
             )
         )
     if effect.note:
-        out.append(effect.note)
+        out.append(_note_zh(effect.note) if w.lang == "zh" else effect.note)
     if effect.mentions is not None:
         out.append(w("mentions", m=f"{effect.mentions:,}", n=f"{effect.posts_after:,}"))
     return out
