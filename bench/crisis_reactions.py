@@ -9,7 +9,7 @@ the repost's text exactly as in the file, the original post it reacts to, and a
 negative / neutral / positive label given by reading it under
 ``tests/data/crisis_reactions_GUIDELINE.md``. ``crisis_reactions_relabel.jsonl`` is a blind
 second labelling of 100 of them. This script prints the set's composition, the agreement of
-the two labellings, and how (a) the bundled model (``sentinel.scoring.load_classifier`` on the
+the two labellings, and how (a) the bundled model (``sentinel.nlp.scoring.load_classifier`` on the
 default ``ClassifierConfig``) and (b) char 1-3-gram TF-IDF + logistic regression
 (``sentinel.nlp.baseline.TfidfBaseline``, trained on the train split of ``../shared/data``,
 skipped when that is absent) read the set: negative-vs-not accuracy (P(negative) >= 0.5),
@@ -212,6 +212,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write every number to this file")
     parser.add_argument("--draw", help="write the unlabelled draw to this file and stop")
     parser.add_argument("--near", help="write the near-copy cascades' event ids to this file and stop")
+    parser.add_argument("--model", default=ClassifierConfig().model, help="model directory to read with")
     args = parser.parse_args()
     shared = Path(args.shared)
 
@@ -247,9 +248,9 @@ def main() -> None:
         [index[(r["event"], r["text"])] for r in second], [r["label"] for r in second]
     )
 
-    cfg = ClassifierConfig()
+    cfg = ClassifierConfig(model=args.model)
     os.chdir(REPO)  # the default config names models/default relative to the repo root
-    from sentinel.scoring import load_classifier
+    from sentinel.nlp.scoring import load_classifier
 
     clf = load_classifier(cfg)
     inputs = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -23,19 +24,21 @@ from scorecache import ScoreCache  # bench/ is on the path: these are run as scr
 
 from sentinel.config import ClassifierConfig
 from sentinel.nlp.base import Scores, sentiment_label
+from sentinel.nlp.scoring import load_classifier
 from sentinel.post import ScoredPost, parse_post
-from sentinel.scoring import load_classifier
 from sentinel.simulate.cascades import Cascade, build_stream, load_cascades, own_words, plan_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "weibo_cascades.jsonl.gz"
-MODEL = "models/default"
+MODEL = "models/default"  # builds the streams (which crises, which texts read negative)
+# reads them for the detectors: another model directory can be tried on the same streams
+SCORING_MODEL = os.environ.get("SENTINEL_BENCH_MODEL", MODEL)
 NEGATIVE = 0.65  # P(negative) of the "negative" label
 
 
-@lru_cache(maxsize=1)
-def _cache() -> ScoreCache:
-    return ScoreCache(load_classifier(ClassifierConfig(model=str(ROOT / MODEL), threads=1)), MODEL)
+@lru_cache(maxsize=2)
+def _cache(model: str = MODEL) -> ScoreCache:
+    return ScoreCache(load_classifier(ClassifierConfig(model=str(ROOT / model), threads=1)), model)
 
 
 def _tone_fn(cascades: Sequence[Cascade]) -> dict[str, float]:
@@ -89,7 +92,7 @@ def records(streams: int = 40, path: Path = DATA) -> Iterator[tuple[int, str, li
 def scored(recs: Sequence[dict[str, Any]]) -> list[ScoredPost]:
     """The posts scored by the bundled model (texts classified once, cached on disk)."""
     posts = [parse_post(r) for r in recs]
-    scores: list[Scores] = _cache().scores([p.text for p in posts])
+    scores: list[Scores] = _cache(SCORING_MODEL).scores([p.text for p in posts])
     return [
         ScoredPost(p, s.negative, sentiment_label(s.negative), dict(s.topics))
         for p, s in zip(posts, scores, strict=True)
