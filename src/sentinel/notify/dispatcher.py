@@ -101,6 +101,9 @@ class Dispatcher:
         self.public_url = public_url.rstrip("/") if public_url else None
         self._halt = asyncio.Event()
         self._escalated: set[tuple[int, str]] = set()  # (alert id, channel) handed on already
+        # one escalation round at a time: the background round and one asked for by hand (or
+        # by a test) would both find the same alert due and hand it on twice
+        self._escalating = asyncio.Lock()
 
     # -- what the pipeline calls ---------------------------------------------------------
 
@@ -302,6 +305,10 @@ class Dispatcher:
     async def escalate_due(self) -> list[tuple[int, str]]:
         """Hand on every open, unacknowledged alert past a channel's ``escalate_after``;
         returns the (alert id, channel) pairs sent now."""
+        async with self._escalating:
+            return await self._escalate_round()
+
+    async def _escalate_round(self) -> list[tuple[int, str]]:
         now = self.clock.now()
         sent: list[tuple[int, str]] = []
         rules = [
