@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import unicodedata
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ class Views:
             "state": _state(alert),
             "owner": owner,
             "events": events,
-            "timeline": [[int(e.at.timestamp() * 1000), e.risk, e.level] for e in events],
+            "timeline": _timeline(events, alert.resolved_at or self.clock.now()),
             "thresholds": self.thresholds,
             "factors": factors,
             "reasons": reasons,
@@ -275,3 +275,13 @@ def _state(a: AlertRecord) -> str:
     if a.status == "resolved":
         return "resolved"
     return "acknowledged" if a.acked_by else "open"
+
+
+def _timeline(events: list[Any], end: datetime) -> list[list[Any]]:
+    """[ms, risk, level] per event, held to ``end`` (the alert's resolution, or now): a risk
+    stays what its last event said until the next, and one event alone is still a line."""
+    points: list[list[Any]] = [[int(e.at.timestamp() * 1000), e.risk, e.level] for e in events]
+    if points and int(end.timestamp() * 1000) > points[-1][0]:
+        points.append([int(end.timestamp() * 1000), points[-1][1], points[-1][2]])
+    return points
+
