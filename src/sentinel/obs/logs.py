@@ -54,6 +54,7 @@ _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's own copy of the message with terminal colours
 }
 
 _SECRET_KEYS = (
