@@ -6,14 +6,21 @@ each naming the file (or environment variable) and the key.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from sentinel.config import Config, ConfigError, load_config
 
-__all__ = ["ConfigOption", "config_error", "load_or_exit"]
+if TYPE_CHECKING:
+    from sentinel.store import SqlStore
+
+__all__ = ["ConfigOption", "config_error", "fail", "load_or_exit", "with_store"]
+
+T = TypeVar("T")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config (default: config/sentinel.toml).")
@@ -33,3 +40,24 @@ def load_or_exit(path: Path | None) -> Config:
     except ConfigError as exc:
         config_error(exc)
         raise typer.Exit(2) from None
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` on stderr; the exit to raise (status 2: a usage or input error)."""
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def with_store(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
+    """Open the configured store, run ``work`` on it, close it (the caller maps errors)."""
+    from sentinel.store import SqlStore
+
+    async def go() -> T:
+        store = SqlStore(cfg.storage)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())

@@ -6,7 +6,6 @@ daemon's next alert event (acknowledgements, silences) and recorded in the audit
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import re
@@ -20,7 +19,7 @@ import typer
 
 from sentinel.alerting.manage import ALL_WATCHES, AlertManager, AlertNotFound, AlertRecord, AlertStateError
 from sentinel.alerting.responses import KINDS, ResponseLog, evaluate_effect
-from sentinel.cliconfig import ConfigOption, load_or_exit
+from sentinel.cliconfig import ConfigOption, fail, load_or_exit, with_store
 from sentinel.clock import UTC8, SystemClock
 from sentinel.config import Config, parse_duration
 from sentinel.risk.base import AlertEvent
@@ -44,35 +43,22 @@ review_app = typer.Typer(
 )
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
 def _run(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
-    async def go() -> T:
-        store = SqlStore(cfg.storage)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
     try:
-        return asyncio.run(go())
+        return with_store(cfg, work)
     except AlertNotFound as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except AlertStateError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except (ValueError, OverflowError) as exc:
-        raise _fail(f"error: {exc}") from None
+        raise fail(f"error: {exc}") from None
 
 
 def _when(value: str, name: str) -> datetime:
     try:
         return parse_when(value, SystemClock().now())
     except ValueError as exc:
-        raise _fail(f"--{name}: {exc}") from None
+        raise fail(f"--{name}: {exc}") from None
 
 
 def _by(by: str | None) -> str:
@@ -151,7 +137,7 @@ def alerts_list(
 ) -> None:
     """List alerts, newest first (times in UTC+8)."""
     if status not in ("open", "resolved", "all"):
-        raise _fail("--status must be open, resolved or all")
+        raise fail("--status must be open, resolved or all")
     cfg = load_or_exit(config)
     alerts = _run(
         cfg,
@@ -265,14 +251,14 @@ def alerts_silence(
 ) -> None:
     """Hold back notifications for a watch for a while (alerts are still recorded)."""
     if (duration is None) == (until is None):
-        raise _fail("give exactly one of --for and --until")
+        raise fail("give exactly one of --for and --until")
     cfg = load_or_exit(config)
     now = SystemClock().now()
     if duration is not None:
         try:
             end = now + timedelta(seconds=parse_duration(duration))
         except (ValueError, OverflowError) as exc:
-            raise _fail(f"--for: {exc}") from None
+            raise fail(f"--for: {exc}") from None
     else:
         end = _when(until or "", "until")
 
@@ -333,7 +319,7 @@ def response_add(
 ) -> None:
     """Record a response (statement, apology, recall, clarification, other)."""
     if kind not in KINDS:
-        raise _fail(f"--kind must be one of {', '.join(KINDS)}")
+        raise fail(f"--kind must be one of {', '.join(KINDS)}")
     cfg = load_or_exit(config)
     when = _when(at, "at")
 
@@ -375,7 +361,7 @@ def response_effect(
     try:
         span = timedelta(seconds=parse_duration(window))
     except ValueError as exc:
-        raise _fail(f"--window: {exc}") from None
+        raise fail(f"--window: {exc}") from None
 
     async def work(store: SqlStore) -> list[Any]:
         from sentinel.alerting.posts import load_watch_posts
@@ -413,7 +399,7 @@ def _tz(value: str) -> tzinfo:
         return UTC
     m = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?", value.strip(), re.IGNORECASE)
     if not m:
-        raise _fail(f"--tz: use an offset like +08:00 or UTC, got {value!r}")
+        raise fail(f"--tz: use an offset like +08:00 or UTC, got {value!r}")
     delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
     return timezone(delta if m.group(1) == "+" else -delta)
 
@@ -433,18 +419,18 @@ def report(
     from sentinel.alerting.render import LANGS
 
     if lang not in LANGS:
-        raise _fail(f"--lang must be one of {', '.join(LANGS)}, got {lang!r}")
+        raise fail(f"--lang must be one of {', '.join(LANGS)}, got {lang!r}")
     cfg = load_or_exit(config)
     start, end = _when(since, "from"), _when(until, "to")
     try:
         span = timedelta(seconds=parse_duration(window))
     except ValueError as exc:
-        raise _fail(f"--window: {exc}") from None
+        raise fail(f"--window: {exc}") from None
     zone = _tz(tz)
     if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} is a file; give a directory for report.html, report.md and charts/")
+        raise fail(f"--out {out} is a file; give a directory for report.html, report.md and charts/")
     if not force and (out / "report.html").exists():
-        raise _fail(f"--out {out} already holds a report; add --force to overwrite it")
+        raise fail(f"--out {out} already holds a report; add --force to overwrite it")
 
     async def work(store: SqlStore) -> Any:
         from sentinel.alerting.report import build_report
@@ -484,7 +470,7 @@ def review_note(
     try:
         name = section_name(section)
     except ValueError as exc:
-        raise _fail(f"--section: {exc}") from None
+        raise fail(f"--section: {exc}") from None
     cfg = load_or_exit(config)
 
     async def work(store: SqlStore) -> Any:
@@ -535,7 +521,7 @@ def digest_run(
     spec = next((d for d in cfg.digests if d.name == name), None)
     if spec is None:
         names = ", ".join(d.name for d in cfg.digests) or "none configured"
-        raise _fail(f"unknown digest {name!r} (known: {names})")
+        raise fail(f"unknown digest {name!r} (known: {names})")
     end = _when(until, "until")
 
     async def work(store: SqlStore) -> Any:

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from sentinel.alerting import charts
 from sentinel.alerting.manage import AlertRecord
+from sentinel.alerting.render import _LEVEL, _SENTIMENT
 from sentinel.alerting.report import ReportData, StoryRow, build_report
 from sentinel.alerting.responses import ResponseEvent
 from sentinel.clock import Clock
@@ -136,14 +137,6 @@ _WORDS = {
         "pp": "{x:+.1f} pp",
         "new": "new",
     },
-}
-_LEVEL = {
-    "zh": {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"},
-    "en": {"blue": "blue", "yellow": "yellow", "orange": "orange", "red": "red"},
-}
-_SENTIMENT = {
-    "zh": {"negative": "负面", "neutral": "中性", "positive": "正面"},
-    "en": {"negative": "negative", "neutral": "neutral", "positive": "positive"},
 }
 _QUERY_OPS = {"AND", "OR", "NOT"}
 # the platform's own words, in every other post, about no story

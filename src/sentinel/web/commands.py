@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 
-from sentinel.cliconfig import ConfigOption, load_or_exit
+from sentinel.cliconfig import ConfigOption, fail, load_or_exit, with_store
 from sentinel.clock import SystemClock
 from sentinel.config import Config
 from sentinel.store import SqlStore
@@ -26,24 +25,11 @@ RoleOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
 def _run(cfg: Config, work: Callable[[SqlStore], Awaitable[T]]) -> T:
-    async def go() -> T:
-        store = SqlStore(cfg.storage)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
     try:
-        return asyncio.run(go())
+        return with_store(cfg, work)
     except ValueError as exc:
-        raise _fail(f"error: {exc}") from None
+        raise fail(f"error: {exc}") from None
 
 
 def _password() -> str:
@@ -53,7 +39,7 @@ def _password() -> str:
 
         first = getpass.getpass("password: ")
         if getpass.getpass("again: ") != first:
-            raise _fail("the passwords differ")
+            raise fail("the passwords differ")
         return first
     return sys.stdin.readline().rstrip("\r\n")
 
@@ -70,12 +56,12 @@ def users_add(name: str, role: RoleOption = "viewer", config: ConfigOption = Non
     from sentinel.web.auth import hash_password
 
     if role not in ROLES:
-        raise _fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     cfg = load_or_exit(config)
     try:
         hashed = hash_password(_password())
     except ValueError as exc:
-        raise _fail(f"error: {exc}") from None
+        raise fail(f"error: {exc}") from None
     _run(cfg, lambda store: store.add_user(name, role, hashed, _audit("user.add", name)))
     typer.echo(f"added {name} ({role})")
 
@@ -96,7 +82,7 @@ def users_remove(name: str, config: ConfigOption = None) -> None:
     """Remove a user (their sessions end at the next request)."""
     cfg = load_or_exit(config)
     if not _run(cfg, lambda store: store.remove_user(name, _audit("user.remove", name))):
-        raise _fail(f"no user {name!r}", 1)
+        raise fail(f"no user {name!r}", 1)
     typer.echo(f"removed {name}")
 
 
@@ -110,18 +96,18 @@ def users_passwd(
     from sentinel.web.auth import hash_password
 
     if role is not None and role not in ROLES:
-        raise _fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     cfg = load_or_exit(config)
     try:
         hashed = hash_password(_password())
     except ValueError as exc:
-        raise _fail(f"error: {exc}") from None
+        raise fail(f"error: {exc}") from None
     done = _run(
         cfg,
         lambda store: store.update_user(name, _audit("user.passwd", name), role=role, password_hash=hashed),
     )
     if not done:
-        raise _fail(f"no user {name!r}", 1)
+        raise fail(f"no user {name!r}", 1)
     typer.echo(f"password set for {name}")
 
 
