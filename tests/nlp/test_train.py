@@ -256,3 +256,23 @@ def test_sentinel_train_defaults_are_the_shipped_recipe() -> None:
     model = json.loads((REPO / "models" / "default" / "config.json").read_text())
     config = SentinelConfig()
     assert (config.stride, config.linear_idf) == (model["stride"], model["linear_idf"]) == (3, True)
+
+
+def test_a_model_with_the_earlier_unweighted_linear_head_is_refused() -> None:
+    """The un-weighted n-gram bag (``linear_idf = false``) went with issue 20: such a model
+    directory is refused with what to do, not run with an IDF of ones."""
+    from sentinel.nlp.modeling import SentinelConfig, SentinelModel
+
+    config = SentinelConfig(
+        vocab_size=10,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=8,
+        ngram_buckets=16,
+        ngram_dim=4,
+        linear_buckets=16,
+        linear_idf=False,
+    )
+    with pytest.raises(ValueError, match="retrain"):
+        SentinelModel(config)

@@ -108,6 +108,14 @@ async def test_unacknowledged_posts_come_back_to_the_same_client_id(mqtt_url: st
     finally:
         await replacement.close()
         await pub.close()
+    # the session's backlog came right behind the CONNACK; its acknowledgements counted too
+    third = _bus(mqtt_url, topic_prefix, "classify", f"{topic_prefix}-w")
+    await _started(third)
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(third.get_batch(50, 0.1), 1.5)
+    finally:
+        await third.close()
 
 
 async def test_unreadable_messages_are_dropped_not_redelivered(mqtt_url: str, topic_prefix: str) -> None:

@@ -10,7 +10,7 @@ post to one worker of the group. Delivery is at-least-once end to end:
   has not yet seen the workers' sessions again) is not done either: the post is held and
   sent again, so the sources feel backpressure instead of posts vanishing;
 * a worker acknowledges (PUBACK) a post only after the store committed it — paho's manual
-  acknowledgement, reached through aiomqtt's client, because aiomqtt 2.5 has no ack API;
+  acknowledgement, driven on the event loop by :mod:`sentinel.bus.paho`;
 * a worker keeps a persistent session under a fixed client id (``clean_start`` off, session
   expiry from config), so what it held unacknowledged when it died is handed to it again
   when it, or its replacement with the same id, reconnects;
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -34,13 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from sentinel.bus.base import Envelope, take_batch
+from sentinel.bus.paho import Message, MqttConnection, MqttError, topic_of
 from sentinel.config import BusConfig
 from sentinel.post import Post, PostError, parse_post
 
@@ -97,7 +95,7 @@ class Reconnect:
 
 @dataclass(frozen=True, slots=True)
 class _Token:
-    generation: int  # which connection delivered it: a message id means nothing on another
+    connection: MqttConnection  # which connection delivered it: a message id means nothing on another
     mid: int
     qos: int
 
@@ -125,8 +123,7 @@ class MqttBus:
             )
         self._username = config.username or self.endpoint.username
         self._password = config.password or self.endpoint.password
-        self._client: aiomqtt.Client | None = None
-        self._generation = 0
+        self._client: MqttConnection | None = None
         self._connected = asyncio.Event()
         self._closing = False
         self._runner: asyncio.Task[None] | None = None
@@ -136,7 +133,6 @@ class MqttBus:
         self._publish_slots = asyncio.Semaphore(max(1, config.max_size))
         self._window = asyncio.Semaphore(PUBLISH_WINDOW)  # publishes handed to the client at once
         self._props: dict[str, Properties] = {}
-        self._acks: dict[int, asyncio.Future[ReasonCode]] = {}  # message id -> its PUBACK
         self.unrouted = 0  # PUBACKs saying "no matching subscribers" (the post is sent again)
         self._warned_unrouted = -math.inf
         self._idle = asyncio.Event()
@@ -171,31 +167,27 @@ class MqttBus:
         props.ReceiveMaximum = self.receive_maximum
         return props
 
-    def _new_client(self) -> aiomqtt.Client:
+    def _new_client(self) -> MqttConnection:
         tls = None
         if self.endpoint.tls:
             import ssl
 
             tls = ssl.create_default_context()
-        client = aiomqtt.Client(
+        return MqttConnection(
             self.endpoint.host,
             self.endpoint.port,
-            identifier=self.client_id,
+            client_id=self.client_id,
             username=self._username,
             password=self._password,
-            protocol=aiomqtt.ProtocolVersion.V5,
+            v5=True,
             # a worker resumes its session (and the posts it held) on every connect
-            clean_start=not self.consuming,
+            clean=not self.consuming,
             properties=self._connect_properties(),
             keepalive=30,
-            max_inflight_messages=100,
-            tls_context=tls,
+            max_inflight=PUBLISH_WINDOW,
+            tls=tls,
+            on_message=self._receive,  # acknowledged by ack(), after the store committed
         )
-        # aiomqtt 2.5 acknowledges on receipt; paho underneath can leave it to us
-        client._client.manual_ack_set(True)
-        # we publish through paho (see _send) and read the PUBACKs ourselves
-        client._client.on_publish = functools.partial(self._on_puback, client)
-        return client
 
     async def _run(self) -> None:
         backoff = Reconnect()
@@ -203,7 +195,6 @@ class MqttBus:
             client = self._new_client()
             try:
                 async with client:
-                    self._generation += 1
                     self._client = client
                     backoff.reset()
                     if self.consuming:
@@ -215,18 +206,14 @@ class MqttBus:
                         self.endpoint.port,
                         self.client_id,
                     )
-                    async for message in client.messages:
-                        self._receive(message)
-            except aiomqtt.MqttError as exc:
+                    await client.wait_lost()
+            except MqttError as exc:
                 log.warning("mqtt connection to %s:%d lost: %s", self.endpoint.host, self.endpoint.port, exc)
             except Exception:  # whatever it was, the bus must come back, not die quietly
                 log.exception("mqtt connection to %s:%d failed", self.endpoint.host, self.endpoint.port)
             finally:
                 self._connected.clear()
-                self._client = None
-                for acked in self._acks.values():
-                    acked.cancel()  # no PUBACK will come on this connection: send them again
-                self._acks.clear()
+                self._client = None  # its publishes awaiting a PUBACK were cancelled: sent again
             if self._closing:
                 return
             self.reconnects += 1
@@ -241,8 +228,10 @@ class MqttBus:
 
     # -- consuming ---------------------------------------------------------------------------
 
-    def _receive(self, message: aiomqtt.Message) -> None:
-        token = _Token(self._generation, message.mid, message.qos)
+    def _receive(self, connection: MqttConnection, message: Message) -> None:
+        # called by paho as soon as the message is read, even before the CONNACK wait returned
+        # (a resumed session's backlog comes right behind the CONNACK)
+        token = _Token(connection, message.mid, message.qos)
         source = "mqtt"
         for key, value in getattr(message.properties, "UserProperty", None) or []:
             if key == "source":
@@ -255,7 +244,7 @@ class MqttBus:
             # a poison message would come back forever: count it and let it go (RecursionError:
             # JSON nested deeper than the decoder goes)
             self.rejected += 1
-            log.warning("dropping unreadable message on %s: %s", message.topic, exc)
+            log.warning("dropping unreadable message on %s: %s", topic_of(message), exc)
             self._ack_token(token)
             return
         self._incoming.put_nowait(Envelope(post, source, time.monotonic(), token))
@@ -274,10 +263,8 @@ class MqttBus:
         self._maybe_idle()
 
     def _ack_token(self, token: _Token) -> None:
-        client = self._client
-        if client is None or token.generation != self._generation or token.qos == 0:
-            return  # the broker will redeliver it on the new connection
-        client._client.ack(token.mid, token.qos)
+        # a no-op once that connection is gone: the broker redelivers it on the new one
+        token.connection.ack(token.mid, token.qos)
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -335,29 +322,16 @@ class MqttBus:
             await asyncio.sleep(retry.next_delay() if reason is not None else 0.05)
 
     async def _send(
-        self, client: aiomqtt.Client, topic: str, payload: bytes, props: Properties
+        self, client: MqttConnection, topic: str, payload: bytes, props: Properties
     ) -> ReasonCode | None:
         """One QoS 1 publish; the PUBACK's reason code, or None if the connection dropped first."""
-        # paho directly: aiomqtt's publish neither returns the PUBACK reason code nor scales
-        # to many concurrent publishes (it scans its pending calls on every call)
         if client is not self._client:
             return None  # the connection dropped while we waited for the window
-        info = client._client.publish(topic, payload, qos=1, properties=props)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+        acked = client.publish(topic, payload, qos=1, properties=props)
+        if acked is None:
             return None
-        acked: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
-        self._acks[info.mid] = acked
         await asyncio.wait((acked,))
         return None if acked.cancelled() else acked.result()
-
-    def _on_puback(
-        self, owner: aiomqtt.Client, _paho: Any, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
-    ) -> None:
-        if owner is not self._client:
-            return  # a late callback of a dropped connection: its message ids mean nothing now
-        acked = self._acks.pop(mid, None)
-        if acked is not None and not acked.done():
-            acked.set_result(reason)
 
     # -- state -------------------------------------------------------------------------------
 

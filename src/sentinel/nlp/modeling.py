@@ -7,9 +7,10 @@ So the model gets words back cheaply:
 
 * each position embeds its character plus hashed bigram and trigram ending there (factorised
   tables: a small ``ngram_dim`` projected up to the hidden size, to stay within 25 MB);
-* a linear head over hashed 1-3-grams (a logistic regression living in the same model, with
-  one weight per bucket and label) is added to the encoder's logits, so the encoder only has
-  to learn what the bag of n-grams gets wrong (negation, contrast, context);
+* a linear head over hashed 1-3-grams, IDF-weighted and L2-normalised (the TF-IDF +
+  logistic regression baseline living in the same model, one weight per bucket and label),
+  is added to the encoder's logits, so the encoder only has to learn what the bag of n-grams
+  gets wrong (negation, contrast, context);
 * with ``emoticons`` > 0, the last ids of the vocabulary are Weibo emoticons (``[哈哈]``, one
   token each) and a bag of the *distinct* emoticons in a post adds one weight per emoticon
   and output: Weibo's own sentiment signal, counted once however often it is repeated.
@@ -65,6 +66,8 @@ class SentinelConfig(BertConfig):
         super().__init__(**kwargs)
         self.stride = stride
         self.emoticons = emoticons  # the last `emoticons` ids of the vocabulary
+        # always True: the un-weighted n-gram bag of the earlier recipe went with issue 20;
+        # kept in config.json so that a model trained with it is refused, not misread
         self.linear_idf = linear_idf
         self.ngram_buckets = ngram_buckets
         self.ngram_dim = ngram_dim
@@ -84,9 +87,14 @@ class SentinelModel(PreTrainedModel):
     base_model_prefix = "sentinel"
     _supports_sdpa = True
     _supports_attention_backend = True
-    idf: torch.Tensor  # buffer, present when ``config.linear_idf``
+    idf: torch.Tensor  # buffer: one inverse document frequency per linear-head bucket
 
     def __init__(self, config: SentinelConfig) -> None:
+        if not config.linear_idf:
+            raise ValueError(
+                "this model was trained with the earlier un-weighted n-gram head (linear_idf = false), "
+                "which sentinel no longer runs: retrain it with `sentinel train`"
+            )
         super().__init__(config)
         h = config.hidden_size
         n_out = 1 + len(config.topic_labels)
@@ -104,11 +112,10 @@ class SentinelModel(PreTrainedModel):
         self.out = nn.Linear(h, n_out)
         self.linear = nn.Embedding(config.linear_buckets, n_out, sparse=True)
         self.linear_bias = nn.Parameter(torch.zeros(n_out))
-        # With ``linear_idf`` the n-gram bag is weighted like TF-IDF (one inverse document
-        # frequency per bucket, 0 for buckets seen in fewer than two training texts) and
-        # L2-normalised: the head is then the TF-IDF + logistic regression baseline itself.
-        if config.linear_idf:
-            self.register_buffer("idf", torch.ones(config.linear_buckets))
+        # The n-gram bag is weighted like TF-IDF (one inverse document frequency per bucket,
+        # 0 for buckets seen in fewer than two training texts) and L2-normalised: the head is
+        # then the TF-IDF + logistic regression baseline itself.
+        self.register_buffer("idf", torch.ones(config.linear_buckets))
         # Bag of distinct emoticons: a plain parameter, not an nn.Linear, so that int8
         # quantisation leaves it alone; zero at first ("no evidence"), like the linear head.
         self.emoticon = nn.Parameter(torch.zeros(config.emoticons, n_out)) if config.emoticons else None
@@ -137,23 +144,17 @@ class SentinelModel(PreTrainedModel):
         return chars + self.ngram_proj(self.bigram(bigram) + self.trigram(trigram))
 
     def linear_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Bag of hashed 1-3-grams; sum over positions scaled by 1/sqrt(length), as for an
-        L2-normalised binary feature vector."""
+        """Bag of hashed 1-3-grams, IDF-weighted and L2-normalised, through the linear head."""
         buckets = self.config.linear_buckets
         bigram, trigram = hash_ngrams(input_ids, buckets)
         # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
         unigram = input_ids % buckets
         mask = attention_mask.unsqueeze(-1).to(self.linear.weight.dtype)
-        if self.config.linear_idf:
-            grams = torch.stack([unigram, (bigram + 1) % buckets, (trigram + 2) % buckets], -1)
-            weight = self.idf[grams] * mask  # (B, T, 3)
-            summed = (self.linear(grams) * weight.unsqueeze(-1)).sum((1, 2))
-            norm = weight.square().sum((1, 2)).clamp(min=1e-6).sqrt().unsqueeze(-1)
-            return summed / norm + self.linear_bias
-        summed = ((self.linear(unigram) + self.linear((bigram + 1) % buckets)) * mask).sum(1)
-        summed = summed + (self.linear((trigram + 2) % buckets) * mask).sum(1)
-        length = attention_mask.sum(1, keepdim=True).clamp(min=1).to(summed.dtype)
-        return summed / (3 * length).sqrt() + self.linear_bias
+        grams = torch.stack([unigram, (bigram + 1) % buckets, (trigram + 2) % buckets], -1)
+        weight = self.idf[grams] * mask  # (B, T, 3)
+        summed = (self.linear(grams) * weight.unsqueeze(-1)).sum((1, 2))
+        norm = weight.square().sum((1, 2)).clamp(min=1e-6).sqrt().unsqueeze(-1)
+        return summed / norm + self.linear_bias
 
     def emoticon_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """One weight per distinct emoticon in the post (ids in the vocabulary's last range)."""

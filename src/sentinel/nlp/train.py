@@ -456,7 +456,6 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         max_chars=s.max_length,
         stride=s.stride,
         hidden_act=s.activation,
-        linear_idf=True,
         emoticons=len(tok.emoticons),
     )
     _set_seed(s.seed)

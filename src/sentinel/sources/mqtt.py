@@ -25,9 +25,9 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sentinel.bus.paho import Message, MqttConnection, MqttError
 from sentinel.config import Duration
 from sentinel.sources.base import PostSink, SourceContext
 from sentinel.sources.http import parse_options, with_secrets
@@ -118,7 +118,7 @@ class MqttSource:
             try:
                 await self._session(sink)
                 delay = self.options.reconnect_min
-            except aiomqtt.MqttError as exc:
+            except MqttError as exc:
                 self.connected.clear()
                 kind = "connect" if not self.received and "connect" in str(exc).lower() else "disconnected"
                 self.ctx.health.failure(self.ctx.clock.now(), kind, f"{self.host}:{self.port}: {exc}"[:300])
@@ -126,25 +126,21 @@ class MqttSource:
                 await asyncio.sleep(delay * (0.75 + self._rng.random() / 4))
                 delay = min(self.options.reconnect_max, delay * 2)
 
-    def _client(self) -> aiomqtt.Client:
+    def _client(self) -> MqttConnection:
+        """MQTT 3.1.1 (what any broker speaks); messages are acknowledged only by ``_commit``."""
         opts = self.options
-        client = aiomqtt.Client(
+        return MqttConnection(
             self.host,
             self.port,
-            identifier=self.client_id,
+            client_id=self.client_id,
             username=opts.username,
             password=opts.password,
-            clean_session=opts.clean_session,
+            v5=False,
+            clean=opts.clean_session,
             keepalive=opts.keepalive,
-            tls_context=ssl.create_default_context() if self.tls else None,
+            tls=ssl.create_default_context() if self.tls else None,
             timeout=10,
         )
-        # Acknowledge only after the posts are stored: paho acks on receipt unless told not to.
-        # aiomqtt 2.x exposes no switch for it, so set it on the paho client it wraps.
-        paho = getattr(client, "_client", None)
-        if paho is not None and hasattr(paho, "manual_ack_set"):
-            paho.manual_ack_set(True)
-        return client
 
     async def _session(self, sink: PostSink) -> None:
         async with self._client() as client:
@@ -154,19 +150,18 @@ class MqttSource:
             log.info(
                 "source %s: subscribed to %s on %s:%d", self.name, self.options.topic, self.host, self.port
             )
-            messages = aiter(client.messages)
-            pending: list[aiomqtt.Message] = []
+            pending: list[Message] = []
             accepted = 0
             while True:
-                if pending and (len(client.messages) == 0 or len(pending) >= self.options.batch):
+                if pending and (client.queued() == 0 or len(pending) >= self.options.batch):
                     # nothing more waiting (or a full batch): store and acknowledge what we have
                     accepted = await self._commit(client, sink, pending, accepted)
-                message = await anext(messages)
+                message = await client.receive()
                 self.received += 1
                 accepted += await self._handle(message, sink)
                 pending.append(message)
 
-    async def _handle(self, message: aiomqtt.Message, sink: PostSink) -> int:
+    async def _handle(self, message: Message, sink: PostSink) -> int:
         payload = message.payload
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
@@ -189,14 +184,12 @@ class MqttSource:
         return accepted
 
     async def _commit(
-        self, client: aiomqtt.Client, sink: PostSink, pending: list[aiomqtt.Message], accepted: int
+        self, client: MqttConnection, sink: PostSink, pending: list[Message], accepted: int
     ) -> int:
         """Flush, then acknowledge: the broker forgets a message only once its posts are stored."""
         await sink.flush()
-        paho = getattr(client, "_client", None)
         for message in pending:
-            if message.qos > 0 and paho is not None and hasattr(paho, "ack"):
-                paho.ack(message.mid, message.qos)
+            client.ack(message.mid, message.qos)
         pending.clear()
         self.ctx.health.success(self.ctx.clock.now(), accepted)
         return 0
