@@ -8,11 +8,20 @@ model reads every text once (cached in ``.cache/bench-scores.sqlite``): it decid
 rumours' reactions are negative enough to make a crisis, which cascades are harmless or
 cheerful decoys, and which background texts are the negative share. ``streams()`` hands the
 benchmark scored posts; even streams are the tuning half, odd ones the held-out half.
+
+Those choices are frozen in ``bench/data/realsuite-frozen.json.gz`` (``--freeze`` wrote it
+with the model of 2026-12-06): a new bundled model reads the same streams instead of dealing
+new ones, so suites before and after a model change compare. ``--freeze`` also writes
+``tests/data/realsuite_heldout_events.txt``, the cascades of the held-out half, which no
+training may read (``sentinel train`` skips them, and the held-out half's background texts
+by :func:`sentinel.simulate.cascades.suite_half`).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -34,6 +43,8 @@ MODEL = "models/default"  # builds the streams (which crises, which texts read n
 # reads them for the detectors: another model directory can be tried on the same streams
 SCORING_MODEL = os.environ.get("SENTINEL_BENCH_MODEL", MODEL)
 NEGATIVE = 0.65  # P(negative) of the "negative" label
+FROZEN = ROOT / "bench" / "data" / "realsuite-frozen.json.gz"
+HELD_OUT_EVENTS = ROOT / "tests" / "data" / "realsuite_heldout_events.txt"
 
 
 @lru_cache(maxsize=2)
@@ -55,22 +66,62 @@ def _tone_fn(cascades: Sequence[Cascade]) -> dict[str, float]:
     return tones
 
 
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _frozen() -> dict[str, Any] | None:
+    if not FROZEN.exists():
+        return None
+    with gzip.open(FROZEN, "rt", encoding="utf-8") as fh:
+        frozen: dict[str, Any] = json.load(fh)
+    frozen["negative"] = set(frozen["negative"])
+    return frozen
+
+
 def plans(streams: int = 40, path: Path = DATA) -> list[Any]:
     cascades = load_cascades(path)
-    tones = _tone_fn(cascades)
+    frozen = _frozen()
+    tones = frozen["tones"] if frozen is not None else _tone_fn(cascades)
     return plan_suite(cascades, lambda c: tones[c.event], streams=streams)
 
 
 def _negative_text(texts: Sequence[str]) -> set[str]:
+    frozen = _frozen()
+    if frozen is not None:
+        return {t for t in texts if _digest(t) in frozen["negative"]}
+    return _model_negative(texts)
+
+
+def _model_negative(texts: Sequence[str]) -> set[str]:
     return {t for t, s in zip(texts, _cache().scores(list(texts)), strict=True) if s.negative >= NEGATIVE}
 
 
-def _version() -> str:
-    import hashlib
+def freeze(streams: int = 40, path: Path = DATA) -> None:
+    """Write the bundled model's choices (tones, negative background texts) and the held-out
+    half's cascades, so that later models read the same streams."""
+    cascades = load_cascades(path)
+    tones = _tone_fn(cascades)
+    suite = plan_suite(cascades, lambda c: tones[c.event], streams=streams)
+    negative = sorted({_digest(t) for p in suite for t in _model_negative(p.texts)})
+    held_out = sorted(
+        {c.event for p in suite if p.half == "held-out" for c in (p.crisis, p.viral, *p.harmless, *p.small)}
+    )
+    FROZEN.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(FROZEN, "wt", encoding="utf-8") as fh:
+        json.dump({"model": MODEL, "streams": streams, "tones": tones, "negative": negative}, fh)
+    HELD_OUT_EVENTS.write_text("".join(f"{e}\n" for e in held_out), encoding="utf-8")
+    print(f"{FROZEN}: {len(tones)} tones, {len(negative)} negative texts; {len(held_out)} held-out cascades")
 
+
+def _version() -> str:
     import sentinel.simulate.cascades as builder
 
-    return hashlib.sha1(Path(builder.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()[:12]
+    frozen = FROZEN.read_bytes() if FROZEN.exists() else b""
+    return hashlib.sha1(
+        Path(builder.__file__).read_bytes() + Path(__file__).read_bytes() + frozen
+    ).hexdigest()[:12]
 
 
 def records(streams: int = 40, path: Path = DATA) -> Iterator[tuple[int, str, list[dict[str, Any]]]]:
@@ -103,7 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / ".cache" / "real-suite")
     ap.add_argument("--streams", type=int, default=40)
+    ap.add_argument("--freeze", action="store_true", help="write the frozen choices with the bundled model")
     args = ap.parse_args(argv)
+    if args.freeze:
+        _frozen.cache_clear()
+        freeze(args.streams)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for index, half, recs in records(args.streams):
         path = args.out / f"stream-{index:02d}-{half}.jsonl"

@@ -9,7 +9,8 @@ too. This measures the simplest use of them, before any of it goes into ``sentin
 * every repost's own words (up to the first ``//@``) in every cascade that the hand-labelled
   crisis-reaction set leaves to training (``crisis_reactions.held_out_events`` and
   ``held_out_texts`` are skipped: the set measures reading, not memory);
-* labelled by its emoticons: more of ``NEGATIVE`` than of ``POSITIVE`` is negative, the
+* labelled by its emoticons (``sentinel.nlp.reactions.weak_label``): more of its negative
+  list than of its positive list is negative, the
   other way round positive, a tie or none is left out; the emoticons are then stripped, so
   the text has to carry what was learnt (and texts under two characters are dropped);
 * balanced by down-sampling the larger class (seeded);
@@ -43,17 +44,9 @@ import crisis_reactions  # noqa: E402
 
 from sentinel.nlp.baseline import TfidfBaseline  # noqa: E402
 from sentinel.nlp.data import load_corpora, split_of  # noqa: E402
-from sentinel.nlp.text import EMOTICON_RE, normalize, strip_emoticons  # noqa: E402
+from sentinel.nlp.reactions import weak_label  # noqa: E402
+from sentinel.nlp.text import normalize, strip_emoticons  # noqa: E402
 from sentinel.risk.text import own_words  # noqa: E402
-
-NEGATIVE = frozenset(
-    "[怒] [抓狂] [泪] [衰] [鄙视] [吐] [生病] [弱] [哼] [失望] [伤心] [怒骂] [晕] [汗] [蜡烛] "
-    "[悲伤] [可怜] [委屈] [黑线] [左哼哼] [右哼哼] [打脸] [闭嘴] [吃惊] [崩溃] [惊恐] [泪流满面]".split()
-)
-POSITIVE = frozenset(
-    "[哈哈] [嘻嘻] [爱你] [心] [赞] [鼓掌] [给力] [good] [威武] [太开心] [笑cry] [哈哈哈] [偷笑] "
-    "[可爱] [亲亲] [花心] [耶] [ok] [酷] [握手] [强] [笑哈哈] [害羞]".split()
-)
 
 
 def weak_labels(cascades: Path, per_class: int, seed: int = 0) -> list[tuple[str, int]]:
@@ -65,15 +58,13 @@ def weak_labels(cascades: Path, per_class: int, seed: int = 0) -> list[tuple[str
         if event in skip_events:
             continue
         words = own_words(text) or ""
-        emoticons = EMOTICON_RE.findall(words)
-        neg = sum(e in NEGATIVE for e in emoticons)
-        pos = sum(e in POSITIVE for e in emoticons)
-        if neg == pos:
+        label = weak_label(words)
+        if label is None:
             continue
         stripped = strip_emoticons(words)
         if len(stripped) < 2 or normalize(stripped) in skip_texts or normalize(words) in skip_texts:
             continue
-        rows.append((stripped, int(neg > pos)))
+        rows.append((stripped, label))
     rng = random.Random(seed)
     rng.shuffle(rows)
     negatives = [r for r in rows if r[1]]

@@ -165,6 +165,18 @@ def train_command(
         float, typer.Option(help="fit the emoticon head by logistic regression first (C; 0 = learn it)")
     ] = 4.0,
     freeze_emoticons: Annotated[bool, typer.Option(help="keep the fitted emoticon head fixed")] = True,
+    reactions: Annotated[
+        int, typer.Option(help="real reactions from the cascades file, weak-labelled by emoticons, per class")
+    ] = 0,
+    reaction_weight: Annotated[
+        float, typer.Option(help="a weak-labelled reaction's weight in the fits")
+    ] = 1.0,
+    mlm_reactions: Annotated[
+        int, typer.Option(help="real reactions added to masked-character pretraining")
+    ] = 0,
+    cascades: Annotated[
+        Path | None, typer.Option(help="the cascades file (default: weibo_cascades.jsonl.gz in --data)")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="subsample this many rows (quick runs)")] = None,
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest on a busy machine)")] = 1,
 ) -> None:

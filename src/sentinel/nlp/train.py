@@ -38,11 +38,13 @@ from transformers.utils import logging as hf_logging
 
 from sentinel.nlp.data import Example, load_corpora, split_of
 from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel, hash_ngrams
+from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, weak_examples
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
 
 __all__ = ["TrainSettings", "train"]
 
+REACTIONS = "weibo_reactions"  # the corpus name of the weak-labelled reactions
 _SEED_MASK_CHAR = "\ue000"  # private-use character: not in the vocabulary, encodes as [UNK]
 
 
@@ -92,6 +94,14 @@ class TrainSettings:
     emoticon_c: float = 4.0
     # ... and held fixed, so that the encoder learns what the emoticons do not say
     freeze_emoticons: bool = True
+    # real Weibo reactions from the cascades file (docs/model.md, "Real reactions"): this many
+    # of each weak label (0 = none), their weight in every fit against a labelled row's ...
+    reactions: int = 0
+    reaction_weight: float = 1.0
+    # ... and this many more reactions for masked-character pretraining (0 = none)
+    mlm_reactions: int = 0
+    cascades: Path | None = None  # default: weibo_cascades.jsonl.gz in `data`
+    holdout: tuple[Path, ...] = DEFAULT_HOLDOUT  # what no training reads (sentinel.nlp.reactions)
     patience: int = 2
     limit: int | None = None  # subsample this many rows (quick experiments, tests)
     threads: int = 1
@@ -107,6 +117,7 @@ class _Encoded:
     negative: int
     topics: np.ndarray
     teacher: float
+    weight: float = 1.0
 
 
 def _set_seed(seed: int) -> None:
@@ -129,6 +140,7 @@ def _encode_examples(
     taxonomy: Taxonomy,
     max_length: int,
     teacher: np.ndarray | None,
+    weight: float = 1.0,
 ) -> list[_Encoded]:
     topic_index = {t: i for i, t in enumerate(taxonomy.ids)}
     base = tok.encode([e.text for e in examples], max_length)
@@ -153,6 +165,7 @@ def _encode_examples(
                 negative=ex.negative,
                 topics=topics,
                 teacher=float(teacher[i]) if teacher is not None else float(ex.negative),
+                weight=weight if ex.corpus == REACTIONS else 1.0,
             )
         )
     return out
@@ -216,6 +229,7 @@ def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_En
     idf = model.idf.numpy()
     rows = [e.base for e in enc] + [e.stripped for e in enc if e.stripped is not None]
     labels = np.array([e.negative for e in enc] + [e.negative for e in enc if e.stripped is not None])
+    weights_of = np.array([e.weight for e in enc] + [e.weight for e in enc if e.stripped is not None])
     indptr, indices, values = [0], [], []
     for cols in _grams(tok, rows, buckets):
         weights = idf[cols].astype(np.float32)
@@ -227,11 +241,11 @@ def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_En
         (np.concatenate(values), np.concatenate(indices), np.array(indptr)), shape=(len(rows), buckets)
     )
     features.sum_duplicates()
-    lr = LogisticRegression(C=c, max_iter=300).fit(features, labels)
+    lr = LogisticRegression(C=c, max_iter=300).fit(features, labels, sample_weight=weights_of)
     with torch.no_grad():
         model.linear.weight[:, 0] = torch.from_numpy(lr.coef_[0].astype(np.float32))
         model.linear_bias[0] = float(lr.intercept_[0])
-    return float(lr.score(features, labels))
+    return float(lr.score(features, labels, sample_weight=weights_of))
 
 
 def _fit_emoticon_head(model: SentinelModel, enc: Sequence[_Encoded], c: float) -> float | None:
@@ -425,8 +439,30 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     if not train_ex or not val_ex:
         raise ValueError("not enough data for a train and a validation split")
     emit(f"data: {len(train_ex)} train, {len(val_ex)} validation rows from {s.data}")
+    extra_mlm: list[str] = []
+    weak: list[Example] = []
+    if s.reactions > 0 or s.mlm_reactions > 0:
+        cascades = s.cascades or Path(s.data) / "weibo_cascades.jsonl.gz"
+        holdout = Holdout.load(s.holdout)
+        if s.reactions > 0:
+            # train split only (by text hash, as the corpora): no reaction shares a text with a
+            # labelled validation or test row
+            weak = [
+                ex
+                for ex in weak_examples(cascades, holdout, s.reactions, s.seed)
+                if split_of(ex.text) == "train"
+            ]
+            for ex in weak:
+                ex.topics = list(taxonomy.match(ex.text))
+            train_ex += weak
+            emit(f"reactions: {len(weak)} weak-labelled rows from {cascades} (weight {s.reaction_weight})")
+        if s.mlm_reactions > 0:
+            extra_mlm = pretraining_texts(cascades, holdout, s.mlm_reactions, s.seed)
+            emit(f"reactions: {len(extra_mlm)} texts for pretraining")
 
-    tok = CharTokenizer.build((e.text for e in train_ex), emoticon_min_count=s.emoticon_min_count)
+    tok = CharTokenizer.build(
+        (t for t in [*(e.text for e in train_ex), *extra_mlm]), emoticon_min_count=s.emoticon_min_count
+    )
     if tok.emoticons:
         emit(f"vocabulary: {tok.vocab_size} tokens, {len(tok.emoticons)} of them emoticons")
     teacher = None
@@ -435,7 +471,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
 
         teacher = out_of_fold_probs([e.text for e in train_ex], [e.negative for e in train_ex], seed=s.seed)
         emit(f"teacher: TF-IDF out-of-fold probabilities ready ({time.monotonic() - started:.0f}s)")
-    train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher)
+    train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher, s.reaction_weight)
     val_enc = _encode_examples(val_ex, tok, taxonomy, s.max_length, None)
 
     config = SentinelConfig(
@@ -462,7 +498,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     model = SentinelModel(config)
 
     if s.mlm_epochs > 0:
-        _pretrain_mlm(model, tok, [e.base for e in train_enc], s, emit)
+        _pretrain_mlm(model, tok, [e.base for e in train_enc] + tok.encode(extra_mlm, s.max_length), s, emit)
     live = _fit_idf(model, tok, train_enc)
     emit(f"linear head: IDF over {live} n-gram buckets seen in two or more texts")
     if s.linear_init > 0:
@@ -504,13 +540,14 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         for n, batch in enumerate(_batches([len(r) for r in rows], s.batch_size, rng), 1):
             ids, mask = _tensor(tok, [rows[i] for i in batch])
             target = torch.tensor([float(train_enc[i].negative) for i in batch])
+            weight = torch.tensor([train_enc[i].weight for i in batch])
             soft = torch.tensor([train_enc[i].teacher for i in batch])
             topics = torch.from_numpy(np.stack([train_enc[i].topics for i in batch]))
             out = model(input_ids=ids, attention_mask=mask)
             assert out.sentiment_logits is not None and out.topic_logits is not None
-            loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, target)
+            loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, target, weight=weight)
             if s.distill > 0:
-                soft_loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, soft)
+                soft_loss = F.binary_cross_entropy_with_logits(out.sentiment_logits, soft, weight=weight)
                 loss = (1 - s.distill) * loss + s.distill * soft_loss
             if topics.shape[1]:
                 pos_weight = torch.full((topics.shape[1],), s.topic_pos_weight)
@@ -555,8 +592,13 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         # On a shared machine wall time depends on the neighbours; CPU time does not.
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "rows": {"train": len(train_ex), "val": len(val_ex)},
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
+        "rows": {
+            "train": len(train_ex),
+            "val": len(val_ex),
+            "reactions": len(weak),
+            "pretraining": len(extra_mlm),
+        },
+        "settings": {k: _jsonable(v) for k, v in asdict(s).items()},
         "torch_threads": s.threads,
     }
     save(model, tok, s, summary)
@@ -564,6 +606,14 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         f"saved {s.out} (best epoch {best['epoch']}, validation score {best['score']:.4f}, {elapsed / 60:.1f} min)"
     )
     return summary
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def save(model: SentinelModel, tok: CharTokenizer, s: TrainSettings, summary: dict[str, object]) -> None:

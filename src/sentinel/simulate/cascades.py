@@ -200,6 +200,11 @@ def _hash01(*parts: object) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
+def suite_half(words: str) -> int:
+    """Which half's background pool a reaction's own words go to (0 tuning, 1 held-out)."""
+    return int(_hash01("half", words) * 2)
+
+
 def followers_of(author: str) -> int:
     """A reposter's followers: log-normal (median ~180, a long tail), fixed by the author id."""
     u = min(max(_hash01("followers", author), 1e-12), 1 - 1e-12)
@@ -333,7 +338,7 @@ def plan_suite(
             words = own_words(text)
             if len(words) >= 6 and words not in seen:
                 seen.add(words)
-                halves[int(_hash01("half", words) * 2)].append(words)
+                halves[suite_half(words)].append(words)
     for pool in halves:
         pool.sort(key=lambda t: _hash01(seed, t))
     texts_all = [t for c in cascades for t in c.texts()]

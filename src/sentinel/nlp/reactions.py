@@ -1,0 +1,134 @@
+"""Real Weibo reactions for training: weak labels from their emoticons, in-domain text for
+pretraining, and the cascades no training may read.
+
+``../shared/data/weibo_cascades.jsonl.gz`` holds over a million real reposts and comments,
+unlabelled. Two uses, both measured in docs/model.md:
+
+* **weak labels**: a reaction whose emoticons lean one way (more of :data:`NEGATIVE` than of
+  :data:`POSITIVE`, or the other way round) is labelled by them, then the emoticons are
+  stripped so that the words have to carry it. Noisy in a known way: ``[哈哈]`` under a scandal
+  is often mockery, which a crisis desk counts as negative.
+* **pretraining text**: the reactions' own words for masked-character pretraining.
+
+**Held out** (:class:`Holdout`): the cascades of the hand-labelled crisis-reaction set and
+their near-copies, any reaction whose text equals one of that set's, the cascades of the
+real-cascade suite's held-out half, and the texts that half's background is drawn from
+(:func:`sentinel.simulate.cascades.suite_half`). The files live in ``tests/data/``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sentinel.nlp.data import Example
+from sentinel.nlp.text import EMOTICON_RE, normalize, strip_emoticons
+from sentinel.paths import REPO_ROOT
+from sentinel.simulate.cascades import own_words, suite_half
+
+__all__ = ["DEFAULT_HOLDOUT", "NEGATIVE", "POSITIVE", "Holdout", "pretraining_texts", "weak_examples"]
+
+NEGATIVE = frozenset(
+    "[怒] [抓狂] [泪] [衰] [鄙视] [吐] [生病] [弱] [哼] [失望] [伤心] [怒骂] [晕] [汗] [蜡烛] "
+    "[悲伤] [可怜] [委屈] [黑线] [左哼哼] [右哼哼] [打脸] [闭嘴] [吃惊] [崩溃] [惊恐] [泪流满面]".split()
+)
+POSITIVE = frozenset(
+    "[哈哈] [嘻嘻] [爱你] [心] [赞] [鼓掌] [给力] [good] [威武] [太开心] [笑cry] [哈哈哈] [偷笑] "
+    "[可爱] [亲亲] [花心] [耶] [ok] [酷] [握手] [强] [笑哈哈] [害羞]".split()
+)
+
+DEFAULT_HOLDOUT = tuple(
+    REPO_ROOT / "tests" / "data" / name
+    for name in (
+        "crisis_reactions_cascades.txt",
+        "crisis_reactions_near_cascades.txt",
+        "crisis_reactions.jsonl",
+        "realsuite_heldout_events.txt",
+    )
+)
+BACKGROUND_MIN = 6  # own words this long can be background texts of the real-cascade suite
+
+
+@dataclass(slots=True)
+class Holdout:
+    """What training must not read: cascades by event id, reactions by normalised text, and
+    (``suite_background``) the real-cascade suite's held-out background texts."""
+
+    events: set[str] = field(default_factory=set)
+    texts: set[str] = field(default_factory=set)
+    suite_background: bool = True
+
+    @classmethod
+    def load(cls, paths: Iterable[Path]) -> Holdout:
+        """``*.txt``: one event id a line; ``*.jsonl``: rows whose ``text`` is held out."""
+        out = cls()
+        for path in paths:
+            lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+            if Path(path).suffix == ".jsonl":
+                out.texts |= {normalize(json.loads(line)["text"]) for line in lines if line}
+            else:
+                out.events |= {line for line in lines if line}
+        return out
+
+    def keeps(self, words: str) -> bool:
+        """Whether a reaction's own words, from a cascade not held out, may be read."""
+        if self.suite_background and len(words) >= BACKGROUND_MIN and suite_half(words) == 1:
+            return False
+        return normalize(words) not in self.texts
+
+
+def _reactions(path: Path, holdout: Holdout) -> Iterator[str]:
+    """Own words of every reaction that training may read, in file order."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            cascade = json.loads(line)
+            if str(cascade["event"]) in holdout.events:
+                continue
+            for repost in cascade["reposts"]:
+                words = own_words(str(repost[2]))
+                if words and holdout.keeps(words):
+                    yield words
+
+
+def weak_label(words: str) -> int | None:
+    """1 when the emoticons lean negative, 0 when positive, None for a tie or none."""
+    emoticons = EMOTICON_RE.findall(words)
+    neg = sum(e in NEGATIVE for e in emoticons)
+    pos = sum(e in POSITIVE for e in emoticons)
+    return None if neg == pos else int(neg > pos)
+
+
+def weak_examples(path: Path, holdout: Holdout, per_class: int, seed: int = 0) -> list[Example]:
+    """Reactions labelled by their emoticons, emoticons stripped (at least 2 characters left),
+    one copy of each text, the same number of each class (seeded down-sampling)."""
+    rows: dict[str, int] = {}
+    for words in _reactions(path, holdout):
+        label = weak_label(words)
+        if label is None:
+            continue
+        text = strip_emoticons(words)
+        if len(text) >= 2 and normalize(text) not in holdout.texts:
+            rows.setdefault(text, label)
+    rng = random.Random(seed)
+    items = sorted(rows.items())
+    rng.shuffle(items)
+    negatives = [t for t, y in items if y]
+    positives = [t for t, y in items if not y]
+    k = min(len(negatives), len(positives), per_class)
+    return [Example(text=t, negative=1, corpus="weibo_reactions") for t in negatives[:k]] + [
+        Example(text=t, negative=0, corpus="weibo_reactions") for t in positives[:k]
+    ]
+
+
+def pretraining_texts(path: Path, holdout: Holdout, limit: int, seed: int = 0) -> list[str]:
+    """Up to ``limit`` distinct reactions with at least 2 characters, as written (emoticons kept)."""
+    seen = {words for words in _reactions(path, holdout) if len(words) >= 2}
+    texts = sorted(seen)
+    random.Random(seed).shuffle(texts)
+    return texts[:limit]

@@ -1,0 +1,158 @@
+"""Real reactions for training (sentinel.nlp.reactions): weak labels from emoticons, what is
+held out, and `sentinel train --reactions` learning from them. Needs no ../shared: the
+cascades are a small file written here."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, weak_examples, weak_label
+from sentinel.nlp.train import TrainSettings, train
+from sentinel.nlp.transformer import TransformerClassifier
+from sentinel.simulate.cascades import suite_half
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(path: Path, cascades: list[tuple[str, list[str]]]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for event, texts in cascades:
+            reposts = [[i * 10, f"u{i}", t] for i, t in enumerate(texts)]
+            fh.write(
+                json.dumps({"event": event, "rumor": True, "original": {"text": "原博"}, "reposts": reposts})
+                + "\n"
+            )
+    return path
+
+
+def test_weak_label_follows_the_emoticons() -> None:
+    assert weak_label("太过分了[怒][怒][哈哈]") == 1
+    assert weak_label("哈哈哈[哈哈]") == 0
+    assert weak_label("[怒][哈哈]") is None  # a tie
+    assert weak_label("[围观]") is None  # neither list
+    assert weak_label("没有表情") is None
+
+
+def test_weak_examples_hold_out_and_balance(tmp_path: Path) -> None:
+    # own words as the real-cascade suite's background pool keys them (emoticons included)
+    background = next(t for t in (f"这件事真的太离谱了{i}[怒]" for i in range(100)) if suite_half(t) == 1)
+    tuning_half = next(t for t in (f"这件事真的太离谱了{i}[怒]" for i in range(100)) if suite_half(t) == 0)
+    cascades = _write(
+        tmp_path / "c.jsonl.gz",
+        [
+            (
+                "kept",
+                [
+                    "恶心[怒]",
+                    "可怕[泪]",
+                    "真棒[赞]",
+                    "真棒[赞]",
+                    "赞同[心]",
+                    "转发微博",
+                    "[怒]",
+                    "嗯//@a:气死[怒]",
+                ],
+            ),
+            ("sampled", ["不许读我[怒]", "也不许[哈哈]"]),
+            ("other", ["held out text[怒]", background, tuning_half, "支持[赞]"]),
+        ],
+    )
+    (tmp_path / "events.txt").write_text("sampled\n", encoding="utf-8")
+    (tmp_path / "set.jsonl").write_text(json.dumps({"text": "held out text"}) + "\n", encoding="utf-8")
+    holdout = Holdout.load([tmp_path / "events.txt", tmp_path / "set.jsonl"])
+    assert holdout.events == {"sampled"} and holdout.texts == {"held out text"}
+
+    rows = weak_examples(cascades, holdout, per_class=10, seed=1)
+    texts = {e.text: e.negative for e in rows}
+    # emoticons stripped; a bare emoticon leaves nothing and is dropped; the chain is not the
+    # reposter's words ("嗯" has no emoticon of its own); one copy of "真棒"; the held-out
+    # half's background texts (6 characters or more, by their hash) are skipped
+    assert texts == {
+        "恶心": 1,
+        "可怕": 1,
+        tuning_half.removesuffix("[怒]"): 1,
+        "真棒": 0,
+        "赞同": 0,
+        "支持": 0,
+    }
+    assert all(e.corpus == "weibo_reactions" for e in rows)
+    assert len(weak_examples(cascades, holdout, per_class=1, seed=1)) == 2  # one of each class
+
+    everything = pretraining_texts(cascades, holdout, limit=100)
+    assert "不许读我[怒]" not in everything and background not in everything
+    assert "转发微博" in everything and tuning_half in everything and "恶心[怒]" in everything
+    assert len(pretraining_texts(cascades, holdout, limit=3)) == 3
+    holdout.suite_background = False
+    assert background in pretraining_texts(cascades, holdout, limit=100)
+
+
+def test_the_default_holdout_covers_both_held_out_sets() -> None:
+    holdout = Holdout.load(DEFAULT_HOLDOUT)
+    data = REPO / "tests" / "data"
+    crisis_set = {
+        json.loads(line)["event"] for line in (data / "crisis_reactions.jsonl").read_text().splitlines()
+    }
+    suite = set((data / "realsuite_heldout_events.txt").read_text().split())
+    assert len(suite) == 220  # 20 held-out streams: crisis, viral, harmless and 8 small cascades each
+    assert crisis_set <= holdout.events and suite <= holdout.events
+    assert len(holdout.texts) >= 600
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Labelled reviews that never say 离谱 or 靠谱, and reactions that say them with emoticons."""
+    root = tmp_path_factory.mktemp("reactions")
+    data = root / "data"
+    data.mkdir()
+    rng = random.Random(5)
+    good, bad = ["很好", "不错", "喜欢", "满意"], ["太差", "失望", "垃圾", "退货"]
+    with (data / "toy.jsonl").open("w", encoding="utf-8") as fh:
+        for i in range(200):
+            negative = i % 2 == 0
+            text = "，".join(rng.sample(bad if negative else good, 2)) + f"{i}"
+            fh.write(json.dumps({"text": text, "label": "negative" if negative else "positive"}) + "\n")
+    reactions = [f"{w}{i}[{e}]" for i in range(150) for w, e in (("真离谱", "怒"), ("很靠谱", "赞"))]
+    _write(data / "weibo_cascades.jsonl.gz", [("e1", reactions)])
+    return data
+
+
+def _settings(data: Path, out: Path, reactions: int) -> TrainSettings:
+    return TrainSettings(
+        data=data,
+        out=out,
+        taxonomy=REPO / "config" / "taxonomy.yaml",
+        seed=3,
+        hidden=32,
+        layers=1,
+        heads=2,
+        intermediate=64,
+        ngram_buckets=512,
+        ngram_dim=8,
+        linear_buckets=2048,
+        max_length=24,
+        mlm_epochs=0.5,
+        batch_size=16,
+        reactions=reactions,
+        mlm_reactions=100 if reactions else 0,
+        holdout=(),
+        progress=False,
+    )
+
+
+def test_train_learns_from_reactions(toy: Path) -> None:
+    train(_settings(toy, toy.parent / "a", 0), log=lambda _: None)
+    without = TransformerClassifier(toy.parent / "a")
+    report = train(_settings(toy, toy.parent / "b", 1000), log=lambda _: None)
+    assert report["rows"]["reactions"] > 100  # type: ignore[index]
+    with_reactions = TransformerClassifier(toy.parent / "b")
+    probe = ["真离谱", "很靠谱"]
+    a = [s.negative for s in without.classify(probe)]
+    b = [s.negative for s in with_reactions.classify(probe)]
+    # the reviews alone leave the two apart by chance; the reactions teach which is which
+    assert b[0] > 0.5 > b[1]
+    assert b[0] - b[1] > a[0] - a[1] + 0.2
