@@ -25,6 +25,7 @@ from sentinel.obs.metrics import Metrics
 from sentinel.post import Author, Post, ScoredPost
 from sentinel.store import SqlStore
 from sentinel.store.membership import Membership
+from sentinel.store.watches import WatchPost
 
 from .conftest import T0, H
 
@@ -127,6 +128,24 @@ async def test_every_post_that_belongs_is_the_watchs(cascaded: Any) -> None:
     times = [r.scored.post.created_at for r in rows]
     assert times == sorted(times)
     assert await store.count_watch_posts("acme") == len(belong)
+
+
+async def test_one_query_reads_what_keyset_pages_read(cascaded: Any) -> None:
+    """The report reads a watch's posts in one query (``watch_posts``), export in keyset pages
+    (``iter_watch_posts``): the same posts, in the same order, whole or within bounds."""
+    store, belong, _ = cascaded
+    for since, until in ((None, None), (T0 + 7 * timedelta(minutes=1), T0 + H)):
+        pages: list[int] = []
+        whole = await store.watch_posts("acme", since, until, page=7, on_page=pages.append)
+        paged = [wp async for wp in store.iter_watch_posts("acme", since, until, page=7)]
+        assert [_read(wp) for wp in whole] == [_read(wp) for wp in paged]
+        assert sum(pages) == len(whole) == await store.count_watch_posts("acme", since, until)
+        assert max(pages) == 7 and len(pages) > 2
+    assert {wp.scored.post.id for wp in await store.watch_posts("acme")} == belong
+
+
+def _read(wp: WatchPost) -> tuple[dict[str, Any], str]:
+    return wp.scored.to_dict(), wp.via
 
 
 async def test_export_watch_returns_the_cascade(

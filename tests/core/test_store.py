@@ -57,6 +57,26 @@ async def test_scores_and_extra_fields_survive(store: SqlStore) -> None:
     assert sp.to_dict()["sentiment"] == {"label": "negative", "negative": 0.8}
 
 
+def test_a_stored_post_reads_back_as_the_validating_parser_reads_it() -> None:
+    """stored_post skips the validation of what the store wrote itself: the same post, extra
+    fields (of the post and of its author) included."""
+    import json
+
+    from sentinel.store.watches import stored_post
+
+    plain = record(1)
+    extra = record(2, reposts=3, url="https://weibo.com/2", repost_of="1", mood="angry")
+    extra["author"] = {**extra["author"], "verified": True, "location": "上海", "tags": ["kol"]}
+    for rec in (plain, extra):
+        post = parse_post(rec)
+        assert stored_post(json.dumps(post.to_dict(), ensure_ascii=False)) == post
+    assert stored_post(" " + json.dumps(parse_post(extra).to_dict()) + "\n") == parse_post(extra)
+    old = {**record(3), "likes": "12"}  # a counter as a string: a number either way
+    assert stored_post(json.dumps(old)) == parse_post(old)
+    with pytest.raises(json.JSONDecodeError):
+        stored_post('{"platform": "weibo"')
+
+
 async def test_time_filters_and_prune(store: SqlStore) -> None:
     await store.write_batch([(scored(i), "s") for i in range(10)], [], model="m", now=T0)
     middle = [

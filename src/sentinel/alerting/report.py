@@ -42,7 +42,8 @@ from sentinel.alerting.responses import (
 from sentinel.alerting.review import ReviewNote, ReviewNotes
 from sentinel.clock import UTC8, Clock
 from sentinel.config import Config
-from sentinel.post import ScoredPost
+from sentinel.gcpause import gc_paused
+from sentinel.post import Author, ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.store.sql import SqlStore
 
@@ -299,10 +300,15 @@ def summarize(
     by_story: dict[str, list[ScoredPost]] = defaultdict(list)
     by_author: dict[str, list[ScoredPost]] = defaultdict(list)
     by_id = {sp.post.id: sp for sp in in_range}
+    kols: set[str] = set()
     roots = story_roots(in_range)  # a repost of a repost is in its original's story
     for sp in in_range:
         by_story[roots[sp.post.id]].append(sp)
-        by_author[sp.post.author.id or sp.post.author.name or "?"].append(sp)
+        a = sp.post.author
+        aid = a.id or a.name or "?"
+        by_author[aid].append(sp)
+        if _is_kol(a, kol_followers):
+            kols.add(aid)
     stories = sorted(by_story.items(), key=lambda kv: (-len(kv[1]), kv[1][0].post.created_at))[:TOP_N]
     spreaders: list[SpreadNode] = []
     for key, group in stories:
@@ -329,11 +335,7 @@ def summarize(
     authors = sorted(by_author.items(), key=lambda kv: (-len(kv[1]), -kv[1][-1].post.author.followers))
     data.authors = [_author_row(aid, group) for aid, group in authors[:TOP_N]]
     data.kols = sorted(
-        (
-            _author_row(aid, group)
-            for aid, group in by_author.items()
-            if any(_is_kol(sp, kol_followers) for sp in group)
-        ),
+        (_author_row(aid, by_author[aid]) for aid in kols),
         key=lambda a: (-a.negative_share * a.posts, -a.followers, a.id),  # the crisis's voices first
     )[:TOP_N]
     negative = [sp for sp in in_range if sp.label == "negative"] or list(in_range)
@@ -353,9 +355,8 @@ def _author_row(aid: str, group: Sequence[ScoredPost]) -> AuthorRow:
     )
 
 
-def _is_kol(sp: ScoredPost, kol_followers: int) -> bool:
+def _is_kol(a: Author, kol_followers: int) -> bool:
     # the risk engine's rule: many followers, or verified with a real audience
-    a = sp.post.author
     return a.followers >= kol_followers or (a.verified and a.followers >= 10_000)
 
 
@@ -434,6 +435,21 @@ async def build_report(
         raise ValueError("report times need a UTC offset")
     if until <= since:
         raise ValueError("--to must be after --from")
+    with gc_paused():  # its objects are many and not cyclic (sentinel.gcpause)
+        return await _build_report(store, config, watch, since, until, clock, window, tz, progress)
+
+
+async def _build_report(
+    store: SqlStore,
+    config: Config,
+    watch: str,
+    since: datetime,
+    until: datetime,
+    clock: Clock,
+    window: timedelta,
+    tz: tzinfo,
+    progress: bool | None,
+) -> ReportData:
     spec = next((w for w in config.watches if w.name == watch), None)
     all_events = sorted(await store.alert_events(watch=watch), key=lambda e: e.at)
     size = bucket_size(since, until)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import Select, and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sentinel.gcpause import gc_paused
 from sentinel.post import Author, Post, ScoredPost, parse_post
 from sentinel.store import schema as t
 from sentinel.store.membership import Membership, WatchRule
@@ -45,7 +46,7 @@ _AUTHOR_KEYS = frozenset({"id", "name", "followers", "verified"})
 def stored_post(data: str) -> Post:
     """A stored post back from its JSON. The store wrote it from a validated :class:`Post`, so
     the validating parser (a third of a report's time on big ranges) is only the fallback."""
-    d = json.loads(data)
+    d = _loads(data)
     try:
         a = d.get("author") or {}
         return Post(
@@ -58,17 +59,35 @@ def stored_post(data: str) -> Post:
                 name=a.get("name"),
                 followers=int(a.get("followers") or 0),
                 verified=bool(a.get("verified")),
-                extra={k: v for k, v in a.items() if k not in _AUTHOR_KEYS},
+                extra=_extra(a, _AUTHOR_KEYS),
             ),
             reposts=int(d.get("reposts") or 0),
             comments=int(d.get("comments") or 0),
             likes=int(d.get("likes") or 0),
             url=d.get("url"),
             repost_of=d.get("repost_of"),
-            extra={k: v for k, v in d.items() if k not in _POST_KEYS},
+            extra=_extra(d, _POST_KEYS),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         return parse_post(d, max_text=10**9)
+
+
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(s: str) -> Any:
+    """``json.loads`` of what ``json.dumps`` wrote (no whitespace around it), without the
+    Python layers around the C scanner: a third of the time of decoding a small object."""
+    try:
+        value, end = _scan(s, 0)
+    except StopIteration:
+        return json.loads(s)  # not JSON at 0: json.loads says why
+    return value if end == len(s) else json.loads(s)
+
+
+def _extra(d: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    # most posts have no field beyond the known ones: one set test instead of a comprehension
+    return {} if d.keys() <= known else {k: v for k, v in d.items() if k not in known}
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,8 +294,18 @@ class WatchTables:
         on_page: Callable[[int], object] = lambda n: None,
     ) -> list[WatchPost]:
         """The scored posts of ``watch`` created in [since, until), oldest first, with why
-        each belongs. Read in keyset pages of ``page`` rows; ``on_page(n)`` is told each."""
-        return [wp async for wp in self.iter_watch_posts(watch, since, until, page=page, on_page=on_page)]
+        each belongs: one query, its rows handed over ``page`` at a time (``on_page(n)`` is
+        told each). Keyset pages (:meth:`iter_watch_posts`) would run the query again for
+        every page, sorting what is left of the range each time: twice the time of a week's
+        report, for a connection this read holds a tenth of a second anyway."""
+        out: list[WatchPost] = []
+        async with self.engine.connect() as conn:
+            result = await conn.stream(self._watch_posts_query(watch, since, until))
+            async for rows in result.partitions(page):
+                on_page(len(rows))
+                with gc_paused():
+                    out += [_watch_post(row) for row in rows]
+        return out
 
     async def iter_watch_posts(
         self,
@@ -287,20 +316,10 @@ class WatchTables:
         page: int = 5000,
         on_page: Callable[[int], object] = lambda n: None,
     ) -> AsyncIterator[WatchPost]:
-        """:meth:`watch_posts` a page at a time (``export`` of a long range)."""
-        p, c, w = t.posts.c, t.classifications.c, t.post_watches.c
-        base = (
-            select(p.pk, p.created_ts, p.data, c.negative, c.label, c.topics, w.via)
-            .join(t.post_watches, w.post_pk == p.pk)
-            .join(t.classifications, c.post_pk == p.pk)
-            .where(w.watch == watch)
-            .order_by(p.created_ts, p.pk)
-            .limit(page)
-        )
-        if since is not None:
-            base = base.where(p.created_ts >= since.timestamp())
-        if until is not None:
-            base = base.where(p.created_ts < until.timestamp())
+        """:meth:`watch_posts` a keyset page at a time (``export`` of a long range, read as
+        slowly as its output is written: no connection is held between pages)."""
+        p = t.posts.c
+        base = self._watch_posts_query(watch, since, until).limit(page)
         after: tuple[float, int] | None = None
         while True:
             q = base
@@ -313,12 +332,24 @@ class WatchTables:
             after = (rows[-1].created_ts, rows[-1].pk)
             on_page(len(rows))
             for row in rows:
-                yield WatchPost(
-                    ScoredPost(stored_post(row.data), row.negative, row.label, json.loads(row.topics)),
-                    row.via,
-                )
+                yield _watch_post(row)
             if len(rows) < page:
                 return
+
+    def _watch_posts_query(self, watch: str, since: datetime | None, until: datetime | None) -> Select[Any]:
+        p, c, w = t.posts.c, t.classifications.c, t.post_watches.c
+        q = (
+            select(p.pk, p.created_ts, p.data, c.negative, c.label, c.topics, w.via)
+            .join(t.post_watches, w.post_pk == p.pk)
+            .join(t.classifications, c.post_pk == p.pk)
+            .where(w.watch == watch)
+            .order_by(p.created_ts, p.pk)
+        )
+        if since is not None:
+            q = q.where(p.created_ts >= since.timestamp())
+        if until is not None:
+            q = q.where(p.created_ts < until.timestamp())
+        return q
 
     async def count_watch_posts(
         self, watch: str, since: datetime | None = None, until: datetime | None = None
@@ -345,3 +376,8 @@ class WatchTables:
         async with self.engine.connect() as conn:
             ts = (await conn.execute(q)).scalar_one_or_none()
         return None if ts is None else datetime.fromtimestamp(float(ts), UTC)
+
+
+def _watch_post(row: Sequence[Any]) -> WatchPost:
+    _, _, data, negative, label, topics, via = row  # _watch_posts_query's columns
+    return WatchPost(ScoredPost(stored_post(data), negative, label, _loads(topics)), via)
