@@ -20,6 +20,7 @@ Where the numbers come from:
 
 from __future__ import annotations
 
+import heapq
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -309,7 +310,8 @@ def summarize(
         by_author[aid].append(sp)
         if _is_kol(a, kol_followers):
             kols.add(aid)
-    stories = sorted(by_story.items(), key=lambda kv: (-len(kv[1]), kv[1][0].post.created_at))[:TOP_N]
+    # the first TOP_N as sorted() orders them (heapq's are its [:n], ties included), not all sorted
+    stories = heapq.nsmallest(TOP_N, by_story.items(), key=lambda kv: (-len(kv[1]), kv[1][0].post.created_at))
     spreaders: list[SpreadNode] = []
     for key, group in stories:
         root = by_id.get(key, group[0])
@@ -329,17 +331,20 @@ def summarize(
             )
         )
     # key spreaders: reposts that carried a story on (their own reposts below them)
-    data.spreaders = sorted(
-        (n for n in spreaders if n.size > 1), key=lambda n: (-n.size, -n.followers, n.id)
-    )[:TOP_N]
-    authors = sorted(by_author.items(), key=lambda kv: (-len(kv[1]), -kv[1][-1].post.author.followers))
-    data.authors = [_author_row(aid, group) for aid, group in authors[:TOP_N]]
-    data.kols = sorted(
+    data.spreaders = heapq.nsmallest(
+        TOP_N, (n for n in spreaders if n.size > 1), key=lambda n: (-n.size, -n.followers, n.id)
+    )
+    authors = heapq.nsmallest(
+        TOP_N, by_author.items(), key=lambda kv: (-len(kv[1]), -kv[1][-1].post.author.followers)
+    )
+    data.authors = [_author_row(aid, group) for aid, group in authors]
+    data.kols = heapq.nsmallest(
+        TOP_N,
         (_author_row(aid, by_author[aid]) for aid in kols),
         key=lambda a: (-a.negative_share * a.posts, -a.followers, a.id),  # the crisis's voices first
-    )[:TOP_N]
+    )
     negative = [sp for sp in in_range if sp.label == "negative"] or list(in_range)
-    data.notable = sorted(negative, key=_reach, reverse=True)[:TOP_N]
+    data.notable = heapq.nlargest(TOP_N, negative, key=_reach)
     return data
 
 
