@@ -334,3 +334,23 @@ def test_posts_dated_in_the_future_count_as_arriving_now(start: datetime) -> Non
     engine.evaluate(start + timedelta(seconds=20))
     assert engine.future == 5
     assert len(engine.watches[0].entries) == 5
+
+
+def test_a_future_post_behind_ordinary_ones_counts_as_arriving_now(start: datetime) -> None:
+    # the engine keeps a bound on the queue's newest post instead of scanning the queue at
+    # every evaluation: a post far ahead must still be caught after the queue emptied and refilled
+    engine = _engine()
+    engine.observe([post("a", "艾克美太差了", start)])
+    engine.evaluate(start + timedelta(seconds=20))
+    engine.observe([post("b", "艾克美太差了", start + timedelta(seconds=25))])
+    engine.evaluate(start + timedelta(seconds=30))
+    engine.observe(
+        [
+            post("c", "艾克美太差了", start + timedelta(seconds=35)),
+            post("d", "艾克美太差了", start + timedelta(hours=8)),
+        ]
+    )
+    engine.evaluate(start + timedelta(seconds=40))
+    assert engine.future == 1
+    engine.evaluate(start + timedelta(seconds=60))
+    assert len(engine.watches[0].entries) == 4

@@ -52,17 +52,23 @@ class Silence:
 
 @dataclass(slots=True)
 class _Queued:
+    """A post waiting for its tick, with what depends on the post alone worked out on arrival
+    (the tick then ingests a whole tick's posts at once: that is the alert path)."""
+
     post: ScoredPost
-    folded: str
     matched: tuple[int, ...]
+    own: float  # its own negativity (_negativity)
+    severity: float  # the topic severity of its own words, when it is negative at all
+    author: str  # interned: one string per author however many of their posts the windows hold
+    bare: bool  # a repost that adds nothing of its own (is_bare_repost)
     signature: np.ndarray | None = None
     bands: list[int] | None = None
 
 
-def _sign(items: Sequence[_Queued]) -> None:
+def _sign(items: Sequence[_Queued], folded: Sequence[str]) -> None:
     """MinHash signature and LSH band keys of each item's folded text (None: too short)."""
     if items:
-        for item, sb in zip(items, signatures_and_bands([i.folded for i in items]), strict=True):
+        for item, sb in zip(items, signatures_and_bands(folded), strict=True):
             if sb is not None:
                 item.signature, item.bands = sb
 
@@ -105,6 +111,9 @@ class Engine:
             on_evict=self._count_eviction if metrics is not None else None,
         )
         self._queue: list[tuple[float, str, str, int, _Queued]] = []
+        # at least the newest created_at in the queue (what ingestion took out stays counted):
+        # most evaluations need not look through the queue for posts dated in the future
+        self._queue_newest = -math.inf
         self._seq = 0
         self._last_tick: float | None = None
         self._silences: list[Silence] = []
@@ -122,6 +131,7 @@ class Engine:
         """Queue scored posts; posts no watch can concern are dropped here."""
         queue = self._queue
         originals: list[_Queued] = []
+        texts: list[str] = []  # the originals' folded texts
         for sp in posts:
             p = sp.post
             folded = fold(p.text)
@@ -130,13 +140,27 @@ class Engine:
                 self.dropped += 1
                 continue
             self._seq += 1
-            item = _Queued(sp, folded, matched)
+            own = _negativity(sp.negative)
+            sev = 0.0
+            if own > 0:
+                sev = (
+                    self.topics.of_scores(sp.topics, self.options.topic_threshold)
+                    if sp.topics
+                    else self.topics.of_text(folded)
+                )
+            author = sys.intern(p.author.id) if p.author.id else f"post:{p.id}"
+            bare = p.repost_of is not None and is_bare_repost(p.text)
+            item = _Queued(sp, matched, own, sev, author, bare)
             if matched and p.repost_of is None:
                 originals.append(item)
-            heapq.heappush(queue, (p.created_at.timestamp(), p.platform, p.id, self._seq, item))
+                texts.append(folded)
+            ts = p.created_at.timestamp()
+            if ts > self._queue_newest:
+                self._queue_newest = ts
+            heapq.heappush(queue, (ts, p.platform, p.id, self._seq, item))
         # near-duplicate signatures for the whole batch at once (numpy is per call, not per
         # post: a sparse replay has one or two posts a tick, but thousands a batch)
-        _sign(originals)
+        _sign(originals, texts)
         self.observed += len(posts)
 
     def set_silences(self, silences: Iterable[Silence]) -> None:
@@ -170,7 +194,13 @@ class Engine:
         time labelled +08:00 is eight hours ahead): count them as arriving now rather than
         holding them back for hours. A replay never has any (its clock follows the posts)."""
         queue = self._queue
-        if not queue or max(item[0] for item in queue) <= now + FUTURE_TOLERANCE:
+        if not queue:
+            self._queue_newest = -math.inf
+            return
+        if self._queue_newest <= now + FUTURE_TOLERANCE:
+            return
+        self._queue_newest = max(item[0] for item in queue)
+        if self._queue_newest <= now + FUTURE_TOLERANCE:
             return
         fixed: list[tuple[float, str, str, int, _Queued]] = []
         for ts, platform, pid, seq, item in queue:
@@ -180,6 +210,7 @@ class Engine:
             fixed.append((ts, platform, pid, seq, item))
         heapq.heapify(fixed)
         self._queue = fixed
+        self._queue_newest = max(item[0] for item in fixed)
 
     def _ingest_until(self, t: float) -> None:
         q = self._queue
@@ -221,14 +252,8 @@ class Engine:
         index.set_counts(key, counts)
         fresh = story.size == 0
         story.watches |= watches
-        own = _negativity(sp.negative)
-        sev = 0.0
-        if own > 0:
-            sev = (
-                self.topics.of_scores(sp.topics, self.options.topic_threshold)
-                if sp.topics
-                else (self.topics.of_text(item.folded))
-            )
+        own = item.own
+        sev = item.severity
         v = own
         if p.repost_of is not None and not fresh:
             # a repost is read in the context of what it reposts. Spreading a complaint spreads
@@ -239,7 +264,7 @@ class Engine:
             # the model reads many neutral reactions as negative)
             root = story.root_negative or 0.0
             tone = story.tone
-            if is_bare_repost(p.text):
+            if item.bare:
                 v = max(tone, 0.8 * root)
             else:
                 v = max(own * (0.5 + 0.5 * max(root, tone)), 0.8 * root)
@@ -258,8 +283,7 @@ class Engine:
         story.severity = max(story.severity, sev)
         followers = p.author.followers
         weight = 0.3 if by_text and followers < 10 else 1.0
-        # interned: one string per author however many of their posts the windows hold
-        author = sys.intern(p.author.id) if p.author.id else f"post:{p.id}"
+        author = item.author
         voice = None
         if v >= 0.5:  # only negative posts feed reach, KOL, topic and the alert's samples
             kol = followers >= self.options.kol_followers or (p.author.verified and followers >= 10_000)
