@@ -56,7 +56,7 @@ class _Queued:
     (the tick then ingests a whole tick's posts at once: that is the alert path)."""
 
     post: ScoredPost
-    matched: tuple[int, ...]
+    watches: int  # bit mask of the watches its own text matches
     own: float  # its own negativity (_negativity)
     severity: float  # the topic severity of its own words, when it is negative at all
     author: str  # interned: one string per author however many of their posts the windows hold
@@ -135,7 +135,10 @@ class Engine:
         for sp in posts:
             p = sp.post
             folded = fold(p.text)
-            matched = tuple(i for i, w in enumerate(self.watches) if w.query.matches_folded(folded))
+            matched = 0
+            for i, w in enumerate(self.watches):
+                if w.query.matches_folded(folded):
+                    matched |= 1 << i
             if not matched and p.repost_of is None:
                 self.dropped += 1
                 continue
@@ -238,9 +241,7 @@ class Engine:
                         max(ts, tick - self.options.tick), known.id, float(counts - last)
                     )
             return
-        watches = 0
-        for i in item.matched:
-            watches |= 1 << i
+        watches = item.watches
         parent: Story | None = None
         if p.repost_of is not None:
             parent = index.story_of((p.platform, p.repost_of)) or index.stories.get(p.repost_of)

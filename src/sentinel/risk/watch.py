@@ -160,15 +160,16 @@ class WatchState:
             self.first_ts = e.ts
         self.entries.append(e)
         w = e.weight
+        wn = w * e.negative
         self.posts += w
-        self.negative += w * e.negative
+        self.negative += wn
         _add(self.author_posts, e.author)
         self.story_n[e.story] = self.story_n.get(e.story, 0.0) + 1.0
         v = e.voice
         if v is not None:  # negative (>= 0.5): the engine gives exactly these a voice
-            self.reach += w * e.negative * v.followers
-            self.severity += w * e.negative * v.severity
-            self.neg_strong += w * e.negative
+            self.reach += wn * v.followers
+            self.severity += wn * v.severity
+            self.neg_strong += wn
             _add(self.neg_authors, e.author)
             self.hour_voices.append(e.ts, e.author)
             _add(self.hour_authors, e.author)
@@ -182,10 +183,10 @@ class WatchState:
             bucket = [minute, 0.0, 0.0]
             self.minutes.append(bucket)
         bucket[1] += w
-        bucket[2] += w * e.negative
-        self.hour_negative += w * e.negative
+        bucket[2] += wn
+        self.hour_negative += wn
         self.hour_posts += w
-        self.baseline.add(e.ts, w, w * e.negative)
+        self.baseline.add(e.ts, w, wn)
 
     def add_velocity(self, ts: float, story: str, amount: float) -> None:
         self.vel.append((ts, story, amount))
@@ -353,7 +354,7 @@ class WatchState:
 
     def top_entries(self, n: int) -> list[Entry]:
         """The posts that matter most now: negative, far-reaching, in big stories."""
-        sizes = self.entries.story_sizes()
+        sizes = self.story_n  # each story's entries in the window (Window.story_sizes, kept up)
         ranked = sorted(
             self.entries.negatives(),
             key=lambda e: (
