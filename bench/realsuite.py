@@ -49,7 +49,10 @@ HELD_OUT_EVENTS = ROOT / "tests" / "data" / "realsuite_heldout_events.txt"
 
 @lru_cache(maxsize=2)
 def _cache(model: str = MODEL) -> ScoreCache:
-    return ScoreCache(load_classifier(ClassifierConfig(model=str(ROOT / model), threads=1)), model)
+    # keyed by the weights too: a model retrained into the same directory reads afresh
+    weights = b"".join(p.read_bytes() for p in sorted((ROOT / model).glob("*.safetensors")))
+    key = f"{model}@{hashlib.sha1(weights).hexdigest()[:12]}"
+    return ScoreCache(load_classifier(ClassifierConfig(model=str(ROOT / model), threads=1)), key)
 
 
 def _tone_fn(cascades: Sequence[Cascade]) -> dict[str, float]:

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, weak_examples, weak_label
+from sentinel.nlp.reactions import (
+    DEFAULT_HOLDOUT,
+    NEUTRAL_TARGET,
+    Holdout,
+    pretraining_texts,
+    weak_examples,
+    weak_label,
+)
 from sentinel.nlp.train import TrainSettings, train
 from sentinel.nlp.transformer import TransformerClassifier
 from sentinel.simulate.cascades import suite_half
@@ -36,6 +43,11 @@ def test_weak_label_follows_the_emoticons() -> None:
     assert weak_label("[怒][哈哈]") is None  # a tie
     assert weak_label("[围观]") is None  # neither list
     assert weak_label("没有表情") is None
+    # neutral emoticons (questions, onlooking, surprise alone) only when asked for
+    assert weak_label("真的吗[疑问]") is None and weak_label("真的吗[疑问]", neutral=True) == NEUTRAL_TARGET
+    assert weak_label("[吃惊]") == 1 and weak_label("[吃惊]", neutral=True) == NEUTRAL_TARGET
+    assert weak_label("[吃惊][怒]", neutral=True) == 1
+    assert weak_label("[围观][哈哈]", neutral=True) == 0
 
 
 def test_weak_examples_hold_out_and_balance(tmp_path: Path) -> None:
@@ -82,6 +94,7 @@ def test_weak_examples_hold_out_and_balance(tmp_path: Path) -> None:
     }
     assert all(e.corpus == "weibo_reactions" for e in rows)
     assert len(weak_examples(cascades, holdout, per_class=1, seed=1)) == 2  # one of each class
+    assert not any(e.target for e in rows)
 
     everything = pretraining_texts(cascades, holdout, limit=100)
     assert "不许读我[怒]" not in everything and background not in everything
@@ -116,7 +129,9 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
             negative = i % 2 == 0
             text = "，".join(rng.sample(bad if negative else good, 2)) + f"{i}"
             fh.write(json.dumps({"text": text, "label": "negative" if negative else "positive"}) + "\n")
-    reactions = [f"{w}{i}[{e}]" for i in range(150) for w, e in (("真离谱", "怒"), ("很靠谱", "赞"))]
+    reactions = [
+        f"{w}{i}[{e}]" for i in range(150) for w, e in (("真离谱", "怒"), ("很靠谱", "赞"), ("求证", "疑问"))
+    ]
     _write(data / "weibo_cascades.jsonl.gz", [("e1", reactions)])
     return data
 
@@ -138,6 +153,7 @@ def _settings(data: Path, out: Path, reactions: int) -> TrainSettings:
         mlm_epochs=0.5,
         batch_size=16,
         reactions=reactions,
+        neutral_reactions=reactions,
         mlm_reactions=100 if reactions else 0,
         holdout=(),
         progress=False,
@@ -150,9 +166,11 @@ def test_train_learns_from_reactions(toy: Path) -> None:
     report = train(_settings(toy, toy.parent / "b", 1000), log=lambda _: None)
     assert report["rows"]["reactions"] > 100  # type: ignore[index]
     with_reactions = TransformerClassifier(toy.parent / "b")
-    probe = ["真离谱", "很靠谱"]
+    probe = ["真离谱", "很靠谱", "求证"]
     a = [s.negative for s in without.classify(probe)]
     b = [s.negative for s in with_reactions.classify(probe)]
-    # the reviews alone leave the two apart by chance; the reactions teach which is which
+    # the reviews alone leave the two apart by chance; the reactions teach which is which, and
+    # that a request to verify sits in between (towards 0.4)
     assert b[0] > 0.5 > b[1]
     assert b[0] - b[1] > a[0] - a[1] + 0.2
+    assert b[1] < b[2] < b[0] and abs(b[2] - NEUTRAL_TARGET) < 0.2

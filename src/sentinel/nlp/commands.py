@@ -168,6 +168,9 @@ def train_command(
     reactions: Annotated[
         int, typer.Option(help="real reactions from the cascades file, weak-labelled by emoticons, per class")
     ] = 0,
+    neutral_reactions: Annotated[
+        int, typer.Option(help="reactions with only neutral emoticons, trained towards P(negative) 0.4")
+    ] = 0,
     reaction_weight: Annotated[
         float, typer.Option(help="a weak-labelled reaction's weight in the fits")
     ] = 1.0,

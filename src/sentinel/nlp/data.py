@@ -32,6 +32,7 @@ class Example:
     negative: int  # 1 = negative, 0 = positive
     corpus: str
     topics: list[str] = field(default_factory=list)
+    target: float | None = None  # a soft training target for P(negative) instead of the label
 
 
 def split_of(text: str) -> Split:

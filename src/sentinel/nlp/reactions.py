@@ -41,6 +41,11 @@ POSITIVE = frozenset(
     "[可爱] [亲亲] [花心] [耶] [ok] [酷] [握手] [强] [笑哈哈] [害羞]".split()
 )
 
+# what the crisis-reaction guideline reads as neutral: questions, doubt, onlooking, passing it
+# on, surprise alone (with `neutral`, "[吃惊]" counts here and not as negative)
+NEUTRAL = frozenset("[思考] [围观] [疑问] [转发] [转] [话筒] [吃惊] [吃驚]".split())
+NEUTRAL_TARGET = 0.4  # P(negative) a neutral reaction is trained towards: in the band, not negative
+
 DEFAULT_HOLDOUT = tuple(
     REPO_ROOT / "tests" / "data" / name
     for name in (
@@ -96,20 +101,28 @@ def _reactions(path: Path, holdout: Holdout) -> Iterator[str]:
                     yield words
 
 
-def weak_label(words: str) -> int | None:
-    """1 when the emoticons lean negative, 0 when positive, None for a tie or none."""
+def weak_label(words: str, *, neutral: bool = False) -> float | None:
+    """1 when the emoticons lean negative, 0 when positive, None for a tie or none; with
+    ``neutral``, :data:`NEUTRAL_TARGET` when only :data:`NEUTRAL` emoticons are there."""
     emoticons = EMOTICON_RE.findall(words)
-    neg = sum(e in NEGATIVE for e in emoticons)
+    neg = sum(e in NEGATIVE and not (neutral and e in NEUTRAL) for e in emoticons)
     pos = sum(e in POSITIVE for e in emoticons)
-    return None if neg == pos else int(neg > pos)
+    if neg != pos:
+        return float(neg > pos)
+    if neutral and neg == 0 and any(e in NEUTRAL for e in emoticons):
+        return NEUTRAL_TARGET
+    return None
 
 
-def weak_examples(path: Path, holdout: Holdout, per_class: int, seed: int = 0) -> list[Example]:
+def weak_examples(
+    path: Path, holdout: Holdout, per_class: int, seed: int = 0, *, neutral: int = 0
+) -> list[Example]:
     """Reactions labelled by their emoticons, emoticons stripped (at least 2 characters left),
-    one copy of each text, the same number of each class (seeded down-sampling)."""
-    rows: dict[str, int] = {}
+    one copy of each text, the same number of each class (seeded down-sampling); and up to
+    ``neutral`` neutral ones (``target`` :data:`NEUTRAL_TARGET`)."""
+    rows: dict[str, float] = {}
     for words in _reactions(path, holdout):
-        label = weak_label(words)
+        label = weak_label(words, neutral=neutral > 0)
         if label is None:
             continue
         text = strip_emoticons(words)
@@ -118,12 +131,18 @@ def weak_examples(path: Path, holdout: Holdout, per_class: int, seed: int = 0) -
     rng = random.Random(seed)
     items = sorted(rows.items())
     rng.shuffle(items)
-    negatives = [t for t, y in items if y]
-    positives = [t for t, y in items if not y]
+    negatives = [t for t, y in items if y == 1.0]
+    positives = [t for t, y in items if y == 0.0]
+    neutrals = [t for t, y in items if y == NEUTRAL_TARGET]
     k = min(len(negatives), len(positives), per_class)
-    return [Example(text=t, negative=1, corpus="weibo_reactions") for t in negatives[:k]] + [
-        Example(text=t, negative=0, corpus="weibo_reactions") for t in positives[:k]
-    ]
+    return (
+        [Example(text=t, negative=1, corpus="weibo_reactions") for t in negatives[:k]]
+        + [Example(text=t, negative=0, corpus="weibo_reactions") for t in positives[:k]]
+        + [
+            Example(text=t, negative=0, corpus="weibo_reactions", target=NEUTRAL_TARGET)
+            for t in neutrals[:neutral]
+        ]
+    )
 
 
 def pretraining_texts(path: Path, holdout: Holdout, limit: int, seed: int = 0) -> list[str]:

@@ -161,7 +161,9 @@ class CharTokenizer:
         """Ids per text, ``[CLS]`` first, truncated to ``max_length`` ids in all."""
         flat, starts, counts = self._flat_ids(texts, max_length)
         cls = self.cls_id
-        return [[cls, *flat[a : a + n].tolist()] for a, n in zip(starts.tolist(), counts.tolist(), strict=True)]
+        return [
+            [cls, *flat[a : a + n].tolist()] for a, n in zip(starts.tolist(), counts.tolist(), strict=True)
+        ]
 
     def encode_batch(self, texts: Sequence[str], max_length: int) -> tuple[np.ndarray, np.ndarray]:
         """``pad(encode(texts, max_length))`` without the lists between: (input_ids,

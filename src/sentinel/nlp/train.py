@@ -41,6 +41,7 @@ from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel, hash_n
 from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, weak_examples
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
+from sentinel.paths import REPO_ROOT
 
 __all__ = ["TrainSettings", "train"]
 
@@ -97,6 +98,7 @@ class TrainSettings:
     # real Weibo reactions from the cascades file (docs/model.md, "Real reactions"): this many
     # of each weak label (0 = none), their weight in every fit against a labelled row's ...
     reactions: int = 0
+    neutral_reactions: int = 0  # reactions with only neutral emoticons, trained towards P 0.4
     reaction_weight: float = 1.0
     # ... and this many more reactions for masked-character pretraining (0 = none)
     mlm_reactions: int = 0
@@ -118,6 +120,7 @@ class _Encoded:
     topics: np.ndarray
     teacher: float
     weight: float = 1.0
+    target: float = 0.0  # P(negative) trained towards: the label, or a weak neutral's soft target
 
 
 def _set_seed(seed: int) -> None:
@@ -166,6 +169,7 @@ def _encode_examples(
                 topics=topics,
                 teacher=float(teacher[i]) if teacher is not None else float(ex.negative),
                 weight=weight if ex.corpus == REACTIONS else 1.0,
+                target=float(ex.negative) if ex.target is None else ex.target,
             )
         )
     return out
@@ -228,8 +232,21 @@ def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_En
     buckets = model.config.linear_buckets
     idf = model.idf.numpy()
     rows = [e.base for e in enc] + [e.stripped for e in enc if e.stripped is not None]
-    labels = np.array([e.negative for e in enc] + [e.negative for e in enc if e.stripped is not None])
-    weights_of = np.array([e.weight for e in enc] + [e.weight for e in enc if e.stripped is not None])
+    # a soft target t is a row counted twice: negative with weight t, positive with 1 - t
+    soft = [e for e in enc if e.target not in (0.0, 1.0)]
+    rows += [e.base for e in soft] * 2
+    labels = np.array(
+        [e.negative for e in enc]
+        + [e.negative for e in enc if e.stripped is not None]
+        + [1] * len(soft)
+        + [0] * len(soft)
+    )
+    weights_of = np.array(
+        [e.weight if e.target in (0.0, 1.0) else 0.0 for e in enc]
+        + [e.weight for e in enc if e.stripped is not None]
+        + [e.weight * e.target for e in soft]
+        + [e.weight * (1 - e.target) for e in soft]
+    )
     indptr, indices, values = [0], [], []
     for cols in _grams(tok, rows, buckets):
         weights = idf[cols].astype(np.float32)
@@ -449,7 +466,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             # labelled validation or test row
             weak = [
                 ex
-                for ex in weak_examples(cascades, holdout, s.reactions, s.seed)
+                for ex in weak_examples(cascades, holdout, s.reactions, s.seed, neutral=s.neutral_reactions)
                 if split_of(ex.text) == "train"
             ]
             for ex in weak:
@@ -469,7 +486,11 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     if s.distill > 0:
         from sentinel.nlp.baseline import out_of_fold_probs
 
-        teacher = out_of_fold_probs([e.text for e in train_ex], [e.negative for e in train_ex], seed=s.seed)
+        hard = [i for i, e in enumerate(train_ex) if e.target is None]
+        teacher = np.array([e.target if e.target is not None else 0.0 for e in train_ex], dtype=np.float32)
+        teacher[hard] = out_of_fold_probs(
+            [train_ex[i].text for i in hard], [train_ex[i].negative for i in hard], seed=s.seed
+        )
         emit(f"teacher: TF-IDF out-of-fold probabilities ready ({time.monotonic() - started:.0f}s)")
     train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher, s.reaction_weight)
     val_enc = _encode_examples(val_ex, tok, taxonomy, s.max_length, None)
@@ -539,7 +560,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         running = 0.0
         for n, batch in enumerate(_batches([len(r) for r in rows], s.batch_size, rng), 1):
             ids, mask = _tensor(tok, [rows[i] for i in batch])
-            target = torch.tensor([float(train_enc[i].negative) for i in batch])
+            target = torch.tensor([train_enc[i].target for i in batch])
             weight = torch.tensor([train_enc[i].weight for i in batch])
             soft = torch.tensor([train_enc[i].teacher for i in batch])
             topics = torch.from_numpy(np.stack([train_enc[i].topics for i in batch]))
@@ -609,8 +630,9 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
 
 
 def _jsonable(value: object) -> object:
+    """A setting as the training report records it (paths in the repository relative to it)."""
     if isinstance(value, Path):
-        return str(value)
+        return str(value.relative_to(REPO_ROOT)) if value.is_relative_to(REPO_ROOT) else str(value)
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
