@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from sentinel.gcpause import gc_paused
+from sentinel.gcpause import freeze_startup, gc_paused
 
 
 def test_pauses_nest_and_the_last_one_resumes() -> None:
@@ -29,3 +29,14 @@ def test_a_collector_switched_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_a_started_daemon_holds_is_frozen_out_of_collections() -> None:
+    held = [[] for _ in range(1000)]  # made while starting: lives as long as the process
+    try:
+        frozen = freeze_startup()
+        assert frozen == gc.get_freeze_count() >= len(held)
+        assert gc.isenabled()
+        assert not any(o is held[0] for o in gc.get_objects())  # no collection looks at it
+    finally:
+        gc.unfreeze()
