@@ -47,8 +47,10 @@ async def test_unacknowledged_alert_is_handed_to_the_second_channel(
             clock.advance_to(T0 + timedelta(minutes=20))
             assert await d.escalate_due() == []  # not yet
             clock.advance_to(T0 + timedelta(minutes=31))
-            assert await d.escalate_due() == [(1, "oncall")]  # alert 2 was acknowledged
-            [card] = _bodies(wecom)
+            # the dispatcher's own round (every 50 ms) may get there first; either way the
+            # round that sent it has finished when this one returns (one round at a time)
+            assert await d.escalate_due() in ([(1, "oncall")], [])
+            [card] = _bodies(wecom)  # alert 1 only: alert 2 was acknowledged
             assert "艾克美" in card and f"{PUBLIC}/alerts/1" in card
             assert await d.escalate_due() == []  # once
         finally:
