@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 
 from risk_helpers import post
 
-from sentinel.config import config_from_dict
+from sentinel.config import WatchConfig, config_from_dict
 from sentinel.risk import build_risk_engine
+from sentinel.risk.options import EngineOptions, WatchOptions
+from sentinel.risk.watch import WatchState
 from sentinel.risk.window import Entry, TimedFifo, Voice, Window
 
 WATCH = {"name": "艾克美", "query": "艾克美 OR ACME"}
@@ -127,10 +129,6 @@ def test_window_columns_behave_like_a_deque_of_entries() -> None:
             assert len(window) == len(reference)
     assert [(x.ts, x.story, x.voice) for x in window] == [(x.ts, x.story, x.voice) for x in reference]
     assert [x.voice for x in window.negatives()] == [x.voice for x in reference if x.voice is not None]
-    sizes: dict[str, int] = {}
-    for x in reference:
-        sizes[x.story] = sizes.get(x.story, 0) + 1
-    assert window.story_sizes() == sizes
     assert len(window._ts) <= 2 * len(window) + 4096  # popped rows are compacted away
 
 
@@ -160,3 +158,25 @@ def test_a_level_held_by_the_fast_post_floor_raises_no_event(start: datetime) ->
         events += engine.evaluate(t)
     assert [(e.event, e.level) for e in events] == [("opened", "blue"), ("escalated", "yellow")]
     assert engine.watches[0].levels.level == 2  # still held at yellow
+
+
+def test_a_watch_keeps_each_storys_size_in_its_window() -> None:
+    """``story_n`` (what the alert's top posts rank stories by) is kept up as entries come
+    and expire: always the entries per story of the short window."""
+    watch = WatchState.from_config(WatchConfig(name="w", query="鹿岭"), WatchOptions(), EngineOptions())
+    rng = random.Random(2)
+    reference: deque[Entry] = deque()
+    t = 0.0
+    for step in range(5_000):
+        t += rng.random() * 2
+        e = Entry(t, f"s{rng.randrange(40)}", f"a{step % 13}", 1.0, 0.1, None)
+        watch.add(e)
+        reference.append(e)
+        if step % 53 == 0:
+            watch.expire(t)
+            while reference and reference[0].ts < t - watch.short:
+                reference.popleft()
+            sizes: dict[str, float] = {}
+            for x in reference:
+                sizes[x.story] = sizes.get(x.story, 0.0) + 1.0
+            assert watch.story_n == sizes

@@ -354,7 +354,7 @@ class WatchState:
 
     def top_entries(self, n: int) -> list[Entry]:
         """The posts that matter most now: negative, far-reaching, in big stories."""
-        sizes = self.story_n  # each story's entries in the window (Window.story_sizes, kept up)
+        sizes = self.story_n  # each story's entries in the window, kept up by add and expire
         ranked = sorted(
             self.entries.negatives(),
             key=lambda e: (

@@ -174,15 +174,6 @@ class Window:
     def __iter__(self) -> Iterator[Entry]:
         return (self._entry(i) for i in range(self._head, len(self._ts)))
 
-    def story_sizes(self) -> dict[str, int]:
-        """Entries per story in the window."""
-        sizes: dict[str, int] = {}
-        for i in range(self._head, len(self._story)):
-            sid = self._story[i]
-            assert sid is not None
-            sizes[sid] = sizes.get(sid, 0) + 1
-        return sizes
-
     def negatives(self) -> Iterator[Entry]:
         """The entries of negative posts (those with a voice), oldest first."""
         voice = self._voice
