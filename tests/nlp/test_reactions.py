@@ -16,6 +16,7 @@ from sentinel.nlp.reactions import (
     NEUTRAL_TARGET,
     Holdout,
     pretraining_texts,
+    reactions,
     weak_examples,
     weak_label,
 )
@@ -79,7 +80,7 @@ def test_weak_examples_hold_out_and_balance(tmp_path: Path) -> None:
     holdout = Holdout.load([tmp_path / "events.txt", tmp_path / "set.jsonl"])
     assert holdout.events == {"sampled"} and holdout.texts == {"held out text"}
 
-    rows = weak_examples(cascades, holdout, per_class=10, seed=1)
+    rows = weak_examples(reactions(cascades, holdout), holdout, per_class=10, seed=1)
     texts = {e.text: e.negative for e in rows}
     # emoticons stripped; a bare emoticon leaves nothing and is dropped; the chain is not the
     # reposter's words ("嗯" has no emoticon of its own); one copy of "真棒"; the held-out
@@ -93,15 +94,17 @@ def test_weak_examples_hold_out_and_balance(tmp_path: Path) -> None:
         "支持": 0,
     }
     assert all(e.corpus == "weibo_reactions" for e in rows)
-    assert len(weak_examples(cascades, holdout, per_class=1, seed=1)) == 2  # one of each class
+    assert (
+        len(weak_examples(reactions(cascades, holdout), holdout, per_class=1, seed=1)) == 2
+    )  # one of each class
     assert not any(e.target for e in rows)
 
-    everything = pretraining_texts(cascades, holdout, limit=100)
+    everything = pretraining_texts(reactions(cascades, holdout), limit=100)
     assert "不许读我[怒]" not in everything and background not in everything
     assert "转发微博" in everything and tuning_half in everything and "恶心[怒]" in everything
-    assert len(pretraining_texts(cascades, holdout, limit=3)) == 3
+    assert len(pretraining_texts(reactions(cascades, holdout), limit=3)) == 3
     holdout.suite_background = False
-    assert background in pretraining_texts(cascades, holdout, limit=100)
+    assert background in pretraining_texts(reactions(cascades, holdout), limit=100)
 
 
 def test_the_default_holdout_covers_both_held_out_sets() -> None:

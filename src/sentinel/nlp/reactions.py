@@ -30,7 +30,18 @@ from sentinel.nlp.text import EMOTICON_RE, normalize, strip_emoticons
 from sentinel.paths import REPO_ROOT
 from sentinel.simulate.cascades import own_words, suite_half
 
-__all__ = ["DEFAULT_HOLDOUT", "NEGATIVE", "POSITIVE", "Holdout", "pretraining_texts", "weak_examples"]
+__all__ = [
+    "CORPUS",
+    "DEFAULT_HOLDOUT",
+    "NEGATIVE",
+    "POSITIVE",
+    "Holdout",
+    "pretraining_texts",
+    "reactions",
+    "weak_examples",
+]
+
+CORPUS = "weibo_reactions"  # the corpus name of the weak-labelled reactions
 
 NEGATIVE = frozenset(
     "[怒] [抓狂] [泪] [衰] [鄙视] [吐] [生病] [弱] [哼] [失望] [伤心] [怒骂] [晕] [汗] [蜡烛] "
@@ -86,8 +97,13 @@ class Holdout:
         return normalize(words) not in self.texts
 
 
-def _reactions(path: Path, holdout: Holdout) -> Iterator[str]:
-    """Own words of every reaction that training may read, in file order."""
+def reactions(path: Path, holdout: Holdout) -> list[str]:
+    """Own words of every reaction in the cascades file that training may read, in file order
+    (read once, for :func:`weak_examples` and :func:`pretraining_texts` alike)."""
+    return list(_read(path, holdout))
+
+
+def _read(path: Path, holdout: Holdout) -> Iterator[str]:
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
@@ -115,13 +131,14 @@ def weak_label(words: str, *, neutral: bool = False) -> float | None:
 
 
 def weak_examples(
-    path: Path, holdout: Holdout, per_class: int, seed: int = 0, *, neutral: int = 0
+    texts: Iterable[str], holdout: Holdout, per_class: int, seed: int = 0, *, neutral: int = 0
 ) -> list[Example]:
     """Reactions labelled by their emoticons, emoticons stripped (at least 2 characters left),
     one copy of each text, the same number of each class (seeded down-sampling); and up to
-    ``neutral`` neutral ones (``target`` :data:`NEUTRAL_TARGET`)."""
+    ``neutral`` neutral ones (``target`` :data:`NEUTRAL_TARGET`). ``texts``: :func:`reactions`;
+    ``holdout`` also drops a reaction whose text, stripped, is a held-out one."""
     rows: dict[str, float] = {}
-    for words in _reactions(path, holdout):
+    for words in texts:
         label = weak_label(words, neutral=neutral > 0)
         if label is None:
             continue
@@ -136,18 +153,16 @@ def weak_examples(
     neutrals = [t for t, y in items if y == NEUTRAL_TARGET]
     k = min(len(negatives), len(positives), per_class)
     return (
-        [Example(text=t, negative=1, corpus="weibo_reactions") for t in negatives[:k]]
-        + [Example(text=t, negative=0, corpus="weibo_reactions") for t in positives[:k]]
-        + [
-            Example(text=t, negative=0, corpus="weibo_reactions", target=NEUTRAL_TARGET)
-            for t in neutrals[:neutral]
-        ]
+        [Example(text=t, negative=1, corpus=CORPUS) for t in negatives[:k]]
+        + [Example(text=t, negative=0, corpus=CORPUS) for t in positives[:k]]
+        + [Example(text=t, negative=0, corpus=CORPUS, target=NEUTRAL_TARGET) for t in neutrals[:neutral]]
     )
 
 
-def pretraining_texts(path: Path, holdout: Holdout, limit: int, seed: int = 0) -> list[str]:
-    """Up to ``limit`` distinct reactions with at least 2 characters, as written (emoticons kept)."""
-    seen = {words for words in _reactions(path, holdout) if len(words) >= 2}
+def pretraining_texts(texts: Iterable[str], limit: int, seed: int = 0) -> list[str]:
+    """Up to ``limit`` distinct reactions (``texts``: :func:`reactions`) with at least 2
+    characters, as written (emoticons kept)."""
+    seen = {words for words in texts if len(words) >= 2}
     texts = sorted(seen)
     random.Random(seed).shuffle(texts)
     return texts[:limit]

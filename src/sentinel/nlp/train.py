@@ -38,14 +38,14 @@ from transformers.utils import logging as hf_logging
 
 from sentinel.nlp.data import Example, load_corpora, split_of
 from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel, hash_ngrams
-from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, weak_examples
+from sentinel.nlp.reactions import CORPUS as REACTIONS
+from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, reactions, weak_examples
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
 from sentinel.paths import REPO_ROOT
 
 __all__ = ["TrainSettings", "train"]
 
-REACTIONS = "weibo_reactions"  # the corpus name of the weak-labelled reactions
 _SEED_MASK_CHAR = "\ue000"  # private-use character: not in the vocabulary, encodes as [UNK]
 
 
@@ -461,12 +461,13 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     if s.reactions > 0 or s.mlm_reactions > 0:
         cascades = s.cascades or Path(s.data) / "weibo_cascades.jsonl.gz"
         holdout = Holdout.load(s.holdout)
+        texts = reactions(cascades, holdout)
         if s.reactions > 0:
             # train split only (by text hash, as the corpora): no reaction shares a text with a
             # labelled validation or test row
             weak = [
                 ex
-                for ex in weak_examples(cascades, holdout, s.reactions, s.seed, neutral=s.neutral_reactions)
+                for ex in weak_examples(texts, holdout, s.reactions, s.seed, neutral=s.neutral_reactions)
                 if split_of(ex.text) == "train"
             ]
             for ex in weak:
@@ -474,7 +475,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             train_ex += weak
             emit(f"reactions: {len(weak)} weak-labelled rows from {cascades} (weight {s.reaction_weight})")
         if s.mlm_reactions > 0:
-            extra_mlm = pretraining_texts(cascades, holdout, s.mlm_reactions, s.seed)
+            extra_mlm = pretraining_texts(texts, s.mlm_reactions, s.seed)
             emit(f"reactions: {len(extra_mlm)} texts for pretraining")
 
     tok = CharTokenizer.build(
