@@ -23,7 +23,9 @@ distinct author of a crisis's own posts says something negative (P >= 0.65, what
 counts as a voice). A detector that waits for three voices of the crisis itself cannot be
 faster than this on the same stream; how the engine's and the references' delays compare
 with it shows how much of a delay is the stream (when the posts arrive) and how much the
-detector.
+detector. ``3rd voice, in context`` (real suite) reads a bare repost as its original: the
+bundled model reads "转发微博" itself as 0.66, so the plain floor counts three people pressing
+"repost" under a calm post as three negative voices.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from sentinel.nlp.lexicon import LexiconClassifier
 from sentinel.post import ScoredPost, parse_post
 from sentinel.risk.engine import Engine
 from sentinel.risk.options import EngineOptions
+from sentinel.risk.text import is_bare_repost
 from sentinel.simulate.scenario import generate
 
 RISK_OPTIONS: dict[str, Any] = {}  # [risk] overrides (--risk '{"weights": {...}}'), for trials
@@ -136,14 +139,29 @@ def run_engine(scored: Sequence[ScoredPost], query: str) -> tuple[list[tuple[flo
     return out, time.process_time() - started
 
 
-def voice_floor(records: Sequence[dict[str, Any]], scored: Sequence[ScoredPost], k: int = 3) -> list[float]:
-    """When each crisis's ``k``-th distinct negative author posted (see the module docstring)."""
+def voice_floor(
+    records: Sequence[dict[str, Any]], scored: Sequence[ScoredPost], k: int = 3, in_context: bool = False
+) -> list[float]:
+    """When each crisis's ``k``-th distinct negative author posted (see the module docstring).
+
+    ``in_context``: a bare repost ("转发微博", or only the ``//@`` chain) says what its original
+    says -- negative only when the crisis's original reads negative -- rather than whatever the
+    model reads in those four characters (the bundled model: 0.66, a "negative voice")."""
+    roots: dict[str, float] = {}
+    if in_context:
+        for record, sp in zip(records, scored, strict=True):
+            label = record.get("label") or {}
+            if label.get("phase") == "crisis" and sp.post.repost_of is None:
+                roots[label["incident"]] = sp.negative
     voices: dict[str, set[str]] = defaultdict(set)
     reached: list[float] = []
     for record, sp in sorted(zip(records, scored, strict=True), key=lambda x: x[1].post.created_at):
         label = record.get("label") or {}
         inc = label.get("incident")
-        if label.get("phase") != "crisis" or not inc or sp.negative < 0.65:
+        negative = sp.negative
+        if in_context and sp.post.repost_of is not None and is_bare_repost(sp.post.text):
+            negative = roots.get(inc or "", 0.0)
+        if label.get("phase") != "crisis" or not inc or negative < 0.65:
             continue
         authors = voices[inc]
         if len(authors) < k:
@@ -352,6 +370,8 @@ def detect_all(
     for kind in REFERENCES:
         out[kind] = evaluate([(t, 1) for t in run_reference(times, kind)], incs, days, engine=False)
     out["3rd voice"] = evaluate([(t, 1) for t in voice_floor(records, scored)], incs, days, engine=False)
+    in_context = voice_floor(records, scored, in_context=True)
+    out["3rd voice, in context"] = evaluate([(t, 1) for t in in_context], incs, days, engine=False)
     return out, transitions, secs
 
 
@@ -406,9 +426,10 @@ def _explain(
             file=sys.stderr,
         )
     floor = results["3rd voice"].delays
+    in_context = results["3rd voice, in context"].delays
     refs = {k: results[k].delays for k in REFERENCES}
     print(
-        f"{name} floor {[round(d / 60, 1) for d in floor]} refs { {k: [round(d / 60, 1) for d in v] for k, v in refs.items()} }",
+        f"{name} floor {[round(d / 60, 1) for d in floor]} in context {[round(d / 60, 1) for d in in_context]} refs { {k: [round(d / 60, 1) for d in v] for k, v in refs.items()} }",
         file=sys.stderr,
     )
     stray = [
@@ -420,7 +441,10 @@ def _explain(
         print(f"{name} >= yellow outside incidents: {stray}", file=sys.stderr)
 
 
-def table(results: dict[str, Result], names: Sequence[str] = ("sentinel", *REFERENCES, "3rd voice")) -> None:
+def table(
+    results: dict[str, Result],
+    names: Sequence[str] = ("sentinel", *REFERENCES, "3rd voice", "3rd voice, in context"),
+) -> None:
     print(
         "| detector | crises ≥ yellow (refs: any alert) | median delay | worst delay | false alarms / 30 d | decoys escalated |"
     )

@@ -86,3 +86,20 @@ def test_lone_surrogates_and_deep_nesting_do_not_stop_the_stream() -> None:
     assert out[1] == {"error": "invalid JSON: nested too deeply", "line": 2}
     assert "sentiment" in out[2]
     assert "2 posts, 1 malformed" in err
+
+
+def test_a_repost_is_also_read_with_what_it_reposts() -> None:
+    posts = [
+        POSTS[0],  # a complaint
+        {"platform": "weibo", "id": "r1", "text": "转发微博", "repost_of": "1"},  # spreads it
+        {"platform": "weibo", "id": "r2", "text": "转发微博", "context": POSTS[1]["text"]},  # a cheer
+        {"platform": "weibo", "id": "r3", "text": "转发微博", "repost_of": "never-seen"},
+        {"platform": "qq", "id": "r4", "text": "转发微博", "repost_of": "1"},  # another platform's "1"
+    ]
+    out, _ = _run("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts))
+    complaint, cheer_reposted = out[0]["sentiment"]["negative"], out[2]["sentiment"]["in_context"]
+    assert "in_context" not in out[0]["sentiment"]  # an original has no context
+    assert out[1]["sentiment"]["in_context"] == complaint > 0.8  # says what it reposts
+    assert cheer_reposted < 0.2 < out[2]["sentiment"]["negative"]  # not a complaint under a cheer
+    assert "in_context" not in out[3]["sentiment"] and "in_context" not in out[4]["sentiment"]
+    assert out[1]["sentiment"]["negative"] == out[2]["sentiment"]["negative"]  # the model's own reading stays

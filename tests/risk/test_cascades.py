@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.post import parse_post
-from sentinel.risk.text import is_bare_repost, own_words
+from sentinel.risk.text import fold, is_bare_repost, own_words, takes_seriously
 from sentinel.simulate.cascades import UTC8, build_stream, load_cascades, plan_suite
 
 REACTIONS = ("太可怕了", "真的假的？", "奇葩", "支持", "哈哈哈", "", "转发微博", "[泪]", "三观尽毁啊……")
@@ -63,6 +63,24 @@ def test_reposts_are_read_by_their_own_words() -> None:
     assert is_bare_repost("//@某人:太可怕了")
     assert is_bare_repost("[泪]") is False  # an emoticon is a reaction
     assert not is_bare_repost("太可怕了//@某人:转发微博")
+
+
+def test_a_reaction_takes_a_post_seriously_by_its_own_words() -> None:
+    for words in (
+        "真的假的？",
+        "求证",
+        "是真的吗",
+        "不会吧[怒]",
+        "谣言吧",
+        "天哪太可怕了",
+        "[吃惊][吃惊]",
+        "真的?",
+    ):
+        assert takes_seriously(fold(words)), words
+    for words in ("哈哈哈", "支持", "转发微博", "奇葩", "真好看", "好//@某人:真的假的？"):
+        assert not takes_seriously(fold(words)), words  # the chain is what others said
+    assert takes_seriously(fold("真的假的？//@某人:转发微博"))
+    assert takes_seriously(fold("真的嗎"))  # traditional characters fold first
 
 
 def test_loader_sorts_reposts_in_time(data: Path) -> None:

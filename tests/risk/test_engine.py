@@ -250,6 +250,44 @@ def test_a_bare_repost_spreads_the_tone_of_what_it_reposts(start: datetime) -> N
     assert max(by_story["c"][1:]) < 0.3  # and not a complaint the model half-read into it
 
 
+def test_a_reaction_asking_whether_it_is_true_is_a_voice_of_the_story(start: datetime) -> None:
+    # a rumour the reader finds calm, and reactions it reads as questions (neutral): people
+    # asking whether it is true take it seriously -- voices of the story, unless switched off
+    root = post("r", "网传艾克美工厂停产，员工说发不出工资了", start, negative=0.3)
+    asking = ("真的假的？", "求证，是真的吗", "不会吧……", "天哪", "太可怕了吧")
+    reposts = [
+        post(
+            f"q{i}",
+            asking[i],
+            start + timedelta(seconds=10 + i),
+            author=f"u{i}",
+            repost_of="r",
+            negative=0.45,
+        )
+        for i in range(5)
+    ]
+    other = [
+        post(
+            f"o{i}",
+            "支持一下",
+            start + timedelta(seconds=20 + i),
+            author=f"v{i}",
+            repost_of="r",
+            negative=0.45,
+        )
+        for i in range(3)
+    ]
+    for serious, expect in ((0.8, 0.8), (0.0, 0.0)):
+        engine = _engine(serious_reactions=serious)
+        engine.observe([root, *reposts, *other])
+        engine.evaluate(start + timedelta(minutes=1))
+        by_author = {e.author: e.negative for e in engine.watches[0].entries}
+        assert [by_author[f"u{i}"] for i in range(5)] == [expect] * 5
+        assert all(by_author[f"v{i}"] == 0.0 for i in range(3))  # the others are read as before
+    with pytest.raises(ValueError, match="serious_reactions"):
+        _engine(serious_reactions=1.5)
+
+
 def test_a_dark_cascade_against_a_quiet_baseline_reaches_yellow_fast(start: datetime) -> None:
     # a week of a small brand's chatter (about 3 posts an hour), then one rumour reposted
     # 40 times in ten minutes with alarmed reactions: yellow within minutes, from the story

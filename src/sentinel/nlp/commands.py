@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -17,10 +18,12 @@ from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import PostError, decode_json
+from sentinel.risk.context import in_context
 
 __all__ = ["annotate", "register"]
 
 _CHUNK = 1024  # lines read, scored and written at a time: memory stays flat on big inputs
+_EARLIER = 100_000  # posts remembered for the reposts that come after them
 
 
 def _default_data_dir() -> Path:
@@ -72,18 +75,36 @@ def classify_stream(
     neutral_band: float = 0.15,
     topic_threshold: float = 0.5,
 ) -> tuple[int, int]:
-    """JSONL in, JSONL out, same order; returns (posts scored, malformed lines)."""
+    """JSONL in, JSONL out, same order; returns (posts scored, malformed lines).
+
+    A repost is also read with what it reposts (:mod:`sentinel.risk.context`) when that is
+    known: a ``context`` string in the object (the reposted text), or a ``repost_of`` naming a
+    post earlier in the input (the last 100,000 are remembered). Its ``sentiment`` then also
+    has ``in_context``, P(negative) of the repost as part of what it spreads."""
     done = errors = 0
     line_no = 0
+    earlier: OrderedDict[tuple[str, str], float] = OrderedDict()
     # blank lines carry no post; JSONL writers often end with one
     for chunk in chunked((line for line in stdin if line.strip()), _CHUNK):
         parsed = [_parse(line) for line in chunk]
         posts = [p for p in parsed if isinstance(p, dict)]
-        scores = iter(clf.classify([p["text"] for p in posts]))
+        contexts = sorted({p["context"] for p in posts if isinstance(p.get("context"), str)})
+        texts = [p["text"] for p in posts]
+        scored = clf.classify(texts + contexts)
+        of_context = {c: s.negative for c, s in zip(contexts, scored[len(texts) :], strict=True)}
+        scores = iter(scored[: len(texts)])
         for item in parsed:
             line_no += 1
             if isinstance(item, dict):
-                out = annotate(item, next(scores), neutral_band=neutral_band, topic_threshold=topic_threshold)
+                s = next(scores)
+                context = _context_of(item, of_context, earlier)
+                out = annotate(item, s, neutral_band=neutral_band, topic_threshold=topic_threshold)
+                if context is not None:
+                    out["sentiment"]["in_context"] = round(in_context(item["text"], s.negative, context), 6)
+                if isinstance(item.get("id"), str | int):
+                    earlier[(str(item.get("platform", "")), str(item["id"]))] = s.negative
+                    if len(earlier) > _EARLIER:
+                        earlier.popitem(last=False)
                 done += 1
             else:
                 # Keep the line's place so output line N still answers input line N.
@@ -93,6 +114,18 @@ def classify_stream(
             stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         stdout.flush()
     return done, errors
+
+
+def _context_of(
+    post: dict[str, Any], of_context: dict[str, float], earlier: OrderedDict[tuple[str, str], float]
+) -> float | None:
+    """P(negative) of what ``post`` reposts: its ``context`` text, else its ``repost_of`` if seen."""
+    if isinstance(post.get("context"), str):
+        return of_context[post["context"]]
+    original = post.get("repost_of")
+    if isinstance(original, str | int) and not isinstance(original, bool):
+        return earlier.get((str(post.get("platform", "")), str(original)))
+    return None
 
 
 def register(app: typer.Typer) -> None:

@@ -25,9 +25,10 @@ from sentinel.config import LEVELS, WatchConfig, level_rank
 from sentinel.obs.metrics import Metrics
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
+from sentinel.risk.context import negativity, repost_negativity
 from sentinel.risk.options import EngineOptions, watch_options
 from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands, watch_indices
-from sentinel.risk.text import fold, is_bare_repost
+from sentinel.risk.text import fold, is_bare_repost, takes_seriously
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
 from sentinel.risk.watch import BIG_STORY, StoryLife, WatchState
 from sentinel.risk.window import Entry, voice_of
@@ -57,10 +58,11 @@ class _Queued:
 
     post: ScoredPost
     watches: int  # bit mask of the watches its own text matches
-    own: float  # its own negativity (_negativity)
+    own: float  # its own negativity (sentinel.risk.context.negativity)
     severity: float  # the topic severity of its own words, when it is negative at all
     author: str  # interned: one string per author however many of their posts the windows hold
     bare: bool  # a repost that adds nothing of its own (is_bare_repost)
+    serious: bool  # a reaction that takes what it reposts seriously (takes_seriously)
     signature: np.ndarray | None = None
     bands: list[int] | None = None
 
@@ -75,11 +77,6 @@ def _sign(items: Sequence[_Queued], folded: Sequence[str]) -> None:
 
 # the few weights a window entry can have, one float object each (entries share them)
 _WEIGHTS = {w: w for w in (1.0, 0.5, 0.3, 0.15)}
-
-
-def _negativity(p: float) -> float:
-    """P(negative) -> 0..1 weight: 0 up to 0.5, 0.5 at 0.65 (the 'negative' label), 1 from 0.8."""
-    return 0.0 if p <= 0.5 else 1.0 if p >= 0.8 else (p - 0.5) / 0.3
 
 
 class Engine:
@@ -143,7 +140,18 @@ class Engine:
                 self.dropped += 1
                 continue
             self._seq += 1
-            own = _negativity(sp.negative)
+            own = negativity(sp.negative)
+            bare = p.repost_of is not None and is_bare_repost(p.text)
+            # a reaction that asks whether the post is true, or is alarmed by it, takes it
+            # seriously: a negative voice of the story whatever the reader makes of its tone
+            serious = (
+                p.repost_of is not None
+                and not bare
+                and self.options.serious_reactions > 0
+                and takes_seriously(folded)
+            )
+            if serious:
+                own = max(own, self.options.serious_reactions)
             sev = 0.0
             if own > 0:
                 sev = (
@@ -152,8 +160,7 @@ class Engine:
                     else self.topics.of_text(folded)
                 )
             author = sys.intern(p.author.id) if p.author.id else f"post:{p.id}"
-            bare = p.repost_of is not None and is_bare_repost(p.text)
-            item = _Queued(sp, matched, own, sev, author, bare)
+            item = _Queued(sp, matched, own, sev, author, bare, serious)
             if matched and p.repost_of is None:
                 originals.append(item)
                 texts.append(folded)
@@ -257,18 +264,13 @@ class Engine:
         sev = item.severity
         v = own
         if p.repost_of is not None and not fresh:
-            # a repost is read in the context of what it reposts. Spreading a complaint spreads
-            # its negativity (at least 0.8 of the original's); a bare "转发微博" (or only the "//@"
-            # chain) says nothing itself and spreads the story's tone as it stands; words of its
-            # own count less in a story that is not negative so far (Weibo repost texts carry the
-            # whole chain, so one "[泪]" in a cheerful cascade echoes through every repost, and
-            # the model reads many neutral reactions as negative)
+            # a repost is read in the context of what it reposts (sentinel.risk.context): a bare
+            # "转发微博" spreads the story's tone as it stands, words count less in a story that
+            # is not negative so far, spreading a complaint spreads at least 0.8 of it
             root = story.root_negative or 0.0
             tone = story.tone
-            if item.bare:
-                v = max(tone, 0.8 * root)
-            else:
-                v = max(own * (0.5 + 0.5 * max(root, tone)), 0.8 * root)
+            v = repost_negativity(own, root, tone, bare=item.bare, serious=own if item.serious else 0.0)
+            if not item.bare:
                 story.words_sum += own
                 story.words_n += 1
             sev = max(sev, 0.8 * story.severity)

@@ -90,6 +90,12 @@ class EngineOptions(_Opts):
     min_voices: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MIN_VOICES))
     kol_followers: int = Field(100_000, ge=0)
     prior_negative_share: float = Field(0.25, ge=0, le=1)
+    serious_reactions: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="negativity a repost asking whether its post is true counts at least (0: off)",
+    )
     velocity_saturation: float = Field(30.0, gt=0, description="posts/min at which velocity is maxed")
     dedup_threshold: float = Field(0.5, gt=0, le=1)
     taxonomy: str | None = "config/taxonomy.yaml"
