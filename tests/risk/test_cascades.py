@@ -115,6 +115,15 @@ def test_streams_are_labelled_disjoint_and_shaped_like_weibo(data: Path) -> None
     assert len(reposts) == plans[0].crisis.size
     assert all(p["repost_of"] == root["id"] for p in reposts)
     assert any(p["text"] == "转发微博" for p in reposts)  # what the platform shows for no words
+    # some came through an earlier repost: its author and words follow as a "//@name:" chain
+    names = {p["author"]["name"]: p["text"] for p in reposts}
+    chained = [p for p in reposts if "//@" in p["text"]]
+    assert 0.15 < len(chained) / len(reposts) < 0.45
+    for p in chained:
+        own, _, rest = p["text"].partition("//@")
+        name, _, words = rest.partition(":")
+        assert own != "转发微博" and name in names and names[name].startswith(words[:20])
+    assert any(is_bare_repost(p["text"]) for p in chained)  # nothing of its own, only the chain
     # the real timing: the k-th repost comes its recorded seconds after the original
     t0 = datetime.fromisoformat(root["created_at"])
     first = plans[0].crisis.reposts[0][0]
@@ -135,3 +144,19 @@ def test_the_same_plan_builds_the_same_stream(data: Path) -> None:
     assert a == b
     start = datetime.fromisoformat(a[0]["created_at"])
     assert start.utcoffset() == UTC8.utcoffset(None)
+
+
+def test_the_background_keeps_its_negative_share_when_its_pool_runs_out(data: Path) -> None:
+    cascades = load_cascades(data)
+    plan = plan_suite(cascades, _tone, streams=2, seed=3)[0]
+    plan.volume = 30.0  # ~21,600 posts: far more than this pool's few hundred texts
+
+    def negative(text: str) -> bool:
+        return "可怕" in text
+
+    posts = build_stream(plan, negative, days=30.0)
+    background = [p for p in posts if p["label"]["phase"] == "background" and p["label"]["kind"] is None]
+    assert len(background) > 20 * len(plan.texts)
+    thirds = [background[k * len(background) // 3 : (k + 1) * len(background) // 3] for k in range(3)]
+    shares = [sum(negative(p["text"]) for p in part) / len(part) for part in thirds]
+    assert all(abs(s - plan.negative_share) < 0.03 for s in shares), (plan.negative_share, shares)

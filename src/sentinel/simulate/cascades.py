@@ -130,6 +130,11 @@ _RHYTHM_RAW = (
 )
 RHYTHM = tuple(x * 24 / sum(_RHYTHM_RAW) for x in _RHYTHM_RAW)
 _CHAIN = re.compile(r"//@")
+# A share of the reposts is made through an earlier repost (one of the CHAIN_FROM before it)
+# and carries its text as a "//@name:" chain, as the platform shows it; the CED texts carry
+# none. Texts are cut at CHAIN_CHARS characters (long chains are, on the platform).
+CHAIN_SHARE, CHAIN_FROM, CHAIN_CHARS = 0.3, 30, 240
+_BARE_TEXTS = frozenset({"", "转发微博", "轉發微博", "Repost", "repost"})
 _PROMO = (
     "【{b}年终狂欢】全场五折起，转发+关注抽10位送年度大礼包！",
     "{b}新品上市！转发本条微博，抽3位粉丝送新品体验装[礼物]",
@@ -435,7 +440,14 @@ def _cascade_posts(
     for k, (secs, who, text) in enumerate(c.reposts, 1):
         if secs > limit_s:
             break
-        text = text.strip() or "转发微博"
+        text = text.strip()
+        if k > 1 and _hash01("via", incident, k) < CHAIN_SHARE:
+            # reposted through an earlier repost: the platform appends its words as "//@name:"
+            # (and says nothing of its own where the reposter wrote nothing)
+            parent = out[k - 1 - int(_hash01("parent", incident, k) * min(k - 1, CHAIN_FROM))]
+            own = "" if text in _BARE_TEXTS else text
+            text = f"{own}//@{parent['author']['name']}:{parent['text']}"[:CHAIN_CHARS]
+        text = text or "转发微博"
         out.append(
             _post(
                 f"{incident}-{k}",
@@ -536,12 +548,18 @@ def build_stream(
         mean = plan.volume * RHYTHM[local_hour] * day_factor * rng.gammavariate(6.0, 1 / 6.0)
         for _ in range(_poisson(rng, mean)):
             n += 1
-            if rng.random() < plan.negative_share and ni < len(negative):
-                text, ni = negative[ni], ni + 1
+            # each text once while the stream's pools last, then again from the same pool: a big
+            # brand's month outruns its pool, and drawing from both pools alike once one ran out
+            # moved the stream's negative share mid-month (0.16 -> 0.40 on day 10 of one stream)
+            if rng.random() < plan.negative_share and negative:
+                if ni < len(negative):
+                    text, ni = negative[ni], ni + 1
+                else:
+                    text = rng.choice(negative)
             elif oi < len(other):
                 text, oi = other[oi], oi + 1
             else:
-                text = rng.choice(plan.texts)
+                text = rng.choice(other or plan.texts)
             who = f"b{plan.index}-{int(authors * rng.random() ** 2)}"
             big = _hash01("kol", who) < 0.01
             posts.append(
