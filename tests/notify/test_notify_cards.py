@@ -70,6 +70,25 @@ def test_figures_carry_units() -> None:
     assert topic_name("product_quality") == "产品质量" and topic_name("unknown_x") == "unknown_x"
 
 
+def test_the_spread_line_says_how_many_ask_whether_it_is_true() -> None:
+    from sentinel.web.i18n import explain_factor
+
+    event = make_event(4, level="orange")
+    event.factors.clear()
+    event.factors.update(engine_factors(1.0))
+    event.factors["spread"]["contribution"] = 30.0
+    event.factors["spread"]["story"] = {"id": "r", "posts": 200, "expected": 20, "serious": 6}
+    zh = event_view(event, Templates.load("zh")).factor_lines
+    assert "传播规模：200 条（基线 20 条），其中 6 条转发在问真假或表示震惊" in zh
+    en = event_view(event, Templates.load("en")).factor_lines
+    assert any(line.endswith("; 6 reposts ask whether it is true or are alarmed") for line in en)
+    assert "宜尽快澄清" in (explain_factor("spread", event.factors["spread"]) or "")
+    for quiet in (0, None, "6", True):  # none asking, or not a count: the line as before
+        event.factors["spread"]["story"] = {"id": "r", "posts": 200, "expected": 20, "serious": quiet}
+        assert "传播规模：200 条（基线 20 条）" in event_view(event, Templates.load("zh")).factor_lines
+        assert "澄清" not in (explain_factor("spread", event.factors["spread"]) or "")
+
+
 async def test_the_card_that_arrives_says_so(feishu: FakeFeishu) -> None:
     event = make_event(3, level="orange", text="艾克美饮料里喝出了异物")
     event.factors.clear()

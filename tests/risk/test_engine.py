@@ -326,6 +326,9 @@ def test_a_dark_cascade_against_a_quiet_baseline_reaches_yellow_fast(start: date
     assert first.at - start <= timedelta(minutes=5)
     assert first.factors["spread"]["contribution"] > 0
     assert first.factors["spread"]["story"]["id"] == "rumour"
+    # "真的假的？奇葩" is every fifth reaction: the event says how many ask whether it is true
+    seen = sum(1 for r in reposts if r.post.created_at < first.at)
+    assert first.factors["spread"]["story"]["serious"] == (seen + 3) // 5
 
 
 def test_a_lasting_shift_becomes_the_new_normal(start: datetime) -> None:

@@ -307,6 +307,10 @@ def _factor_lines(event: AlertEvent, tpl: Templates, limit: int) -> list[str]:
                 if base is not None
                 else tpl.text("factor", name=label, value=shown)
             )
+            story = value.get("story") if name == "spread" else None
+            serious = story.get("serious") if isinstance(story, Mapping) else None
+            if isinstance(serious, int) and not isinstance(serious, bool) and serious > 0:
+                line += tpl.text("serious", count=str(serious))  # people ask whether it is true
             (pinned if name == "kol" and _drives(event, weight) else ranked).append((-weight, i, line))
         else:
             figure = _figure(str(name), value, tpl)

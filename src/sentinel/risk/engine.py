@@ -273,6 +273,7 @@ class Engine:
             if not item.bare:
                 story.words_sum += own
                 story.words_n += 1
+                story.serious += item.serious
             sev = max(sev, 0.8 * story.severity)
         elif p.repost_of is None and story.root_negative is None:
             story.root_negative = own
@@ -419,6 +420,9 @@ class Engine:
                     }
                 )
         factors = dict(factors)
+        spread = factors.get("spread", {}).get("story")
+        if spread is not None and (story := self.stories.stories.get(spread["id"])) is not None:
+            spread["serious"] = story.serious  # people asking whether it is true: time to clarify
         factors["stories"] = stories
         factors["posts_in_window"] = len(watch.entries)
         silence = next((s for s in self._silences if s.covers(watch.name, t)), None)

@@ -181,6 +181,7 @@ class Story:
     negative_sum: float = 0.0
     words_sum: float = 0.0  # how negative its reposts with words of their own read
     words_n: int = 0
+    serious: int = 0  # reposts that ask whether it is true or are alarmed (risk.text.takes_seriously)
     root_negative: float | None = None
     root_followers: int = 0
     severity: float = 0.0

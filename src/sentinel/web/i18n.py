@@ -212,9 +212,21 @@ def explain_factor(name: str, f: dict[str, Any], lang: str = "zh") -> str | None
     if name == "spread":
         story = f.get("story") or {}
         posts, expected = story.get("posts", value), story.get("expected", base)
+        serious = story.get("serious")
+        asking = isinstance(serious, int) and not isinstance(serious, bool) and serious > 0
         if zh:
-            return f"单个话题被转发、跟帖 {_n(posts)} 次，按平常应在 {_n(expected)} 次左右：正在扩散。"
-        return f"One story drew {_n(posts)} reposts and replies, against about {_n(expected)} expected: it is spreading."
+            s = f"单个话题被转发、跟帖 {_n(posts)} 次，按平常应在 {_n(expected)} 次左右：正在扩散。"
+            return s + (
+                f"已有 {serious} 条转发在问真假或表示震惊（如“真的假的”“求证”）：宜尽快澄清。"
+                if asking
+                else ""
+            )
+        s = f"One story drew {_n(posts)} reposts and replies, against about {_n(expected)} expected: it is spreading."
+        return s + (
+            f" {serious} of its reposts ask whether it is true or are alarmed: worth setting the facts straight soon."
+            if asking
+            else ""
+        )
     if name == "reach":
         if zh:
             return f"负面内容可触达约 {_n(value, 0)} 名粉丝（发帖人粉丝数合计）。"
