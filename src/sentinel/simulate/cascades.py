@@ -21,8 +21,9 @@ id, "kind": …}``:
   cascades.
 
 Reposts look as the platform gives them: the reposter's own words followed by the ``//@name:``
-chain they reposted through (as the data records it), ``转发微博`` when they added nothing,
-and ``repost_of`` = the original's id. The data gives reposters' ids but not their
+chain they reposted through (the data records none: ``CHAIN_SHARE`` of the reposts are drawn
+as made through an earlier one), ``转发微博`` when they added nothing, and ``repost_of`` = the
+original's id. The data gives reposters' ids but not their
 followers: those are drawn from a log-normal fixed by the author id, so one account has
 the same reach everywhere.
 
