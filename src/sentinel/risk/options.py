@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from sentinel.config import LEVELS, RiskConfig, WatchConfig, parse_duration
+from sentinel.risk.context import SERIOUS
 
 __all__ = ["DEFAULT_WEIGHTS", "EngineOptions", "WatchOptions", "engine_options", "watch_options"]
 
@@ -91,7 +92,7 @@ class EngineOptions(_Opts):
     kol_followers: int = Field(100_000, ge=0)
     prior_negative_share: float = Field(0.25, ge=0, le=1)
     serious_reactions: float = Field(
-        0.8,
+        SERIOUS,
         ge=0,
         le=1,
         description="negativity a repost asking whether its post is true counts at least (0: off)",
