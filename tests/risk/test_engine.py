@@ -284,8 +284,15 @@ def test_a_reaction_asking_whether_it_is_true_is_a_voice_of_the_story(start: dat
         by_author = {e.author: e.negative for e in engine.watches[0].entries}
         assert [by_author[f"u{i}"] for i in range(5)] == [expect] * 5
         assert all(by_author[f"v{i}"] == 0.0 for i in range(3))  # the others are read as before
+        story = engine.stories.stories["r"]
+        assert story.serious == (5 if serious else 0)  # what the alert's spread line will say
     with pytest.raises(ValueError, match="serious_reactions"):
         _engine(serious_reactions=1.5)
+    # a repost whose original was never seen starts its story and is counted there too
+    engine = _engine()
+    engine.observe([post("q", "真的假的？艾克美", start, repost_of="unseen", negative=0.45)])
+    engine.evaluate(start + timedelta(minutes=1))
+    assert [s.serious for s in engine.stories.stories.values()] == [1]
 
 
 def test_a_dark_cascade_against_a_quiet_baseline_reaches_yellow_fast(start: datetime) -> None:

@@ -281,6 +281,7 @@ class Engine:
         elif p.repost_of is not None:  # the first of a story whose original was never seen
             story.words_sum += own
             story.words_n += 1
+            story.serious += item.serious
         story.size += 1
         story.add_recent(ts)
         story.negative_sum += own
