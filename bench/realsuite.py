@@ -45,6 +45,8 @@ SCORING_MODEL = os.environ.get("SENTINEL_BENCH_MODEL", MODEL)
 NEGATIVE = 0.65  # P(negative) of the "negative" label
 FROZEN = ROOT / "bench" / "data" / "realsuite-frozen.json.gz"
 HELD_OUT_EVENTS = ROOT / "tests" / "data" / "realsuite_heldout_events.txt"
+# the tuning half's cascades: the rumour model's fit leaves them out too (sentinel train-rumour)
+TUNING_EVENTS = ROOT / "tests" / "data" / "realsuite_tuning_events.txt"
 
 
 @lru_cache(maxsize=2)
@@ -108,13 +110,22 @@ def freeze(streams: int = 40, path: Path = DATA) -> None:
     tones = _tone_fn(cascades)
     suite = plan_suite(cascades, lambda c: tones[c.event], streams=streams)
     negative = sorted({_digest(t) for p in suite for t in _model_negative(p.texts)})
-    held_out = sorted(
-        {c.event for p in suite if p.half == "held-out" for c in (p.crisis, p.viral, *p.harmless, *p.small)}
+    held_out, tuning = (
+        sorted(
+            {
+                c.event
+                for p in suite
+                if (p.half == "held-out") == h
+                for c in (p.crisis, p.viral, *p.harmless, *p.small)
+            }
+        )
+        for h in (True, False)
     )
     FROZEN.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(FROZEN, "wt", encoding="utf-8") as fh:
         json.dump({"model": MODEL, "streams": streams, "tones": tones, "negative": negative}, fh)
     HELD_OUT_EVENTS.write_text("".join(f"{e}\n" for e in held_out), encoding="utf-8")
+    TUNING_EVENTS.write_text("".join(f"{e}\n" for e in tuning), encoding="utf-8")
     print(f"{FROZEN}: {len(tones)} tones, {len(negative)} negative texts; {len(held_out)} held-out cascades")
 
 

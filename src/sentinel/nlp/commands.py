@@ -129,8 +129,9 @@ def _context_of(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``evaluate`` and ``classify`` to ``app``."""
+    """Add ``train``, ``train-rumour``, ``evaluate`` and ``classify`` to ``app``."""
     app.command("train")(train_command)
+    app.command("train-rumour")(train_rumour_command)
     app.command("evaluate")(evaluate_command)
     app.command("classify")(classify_command)
 
@@ -238,6 +239,32 @@ def train_command(
     )
     settings = TrainSettings(**options)
     train(settings)
+
+
+def train_rumour_command(
+    cascades: Annotated[
+        Path | None, typer.Option(help="the cascades file (default: ../shared/data/weibo_cascades.jsonl.gz)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="where to write the model")] = Path("models/default/rumour.json"),
+    holdout: Annotated[
+        list[Path] | None,
+        typer.Option(help="more event lists (one id a line) to leave out; the defaults always are"),
+    ] = None,
+    max_features: Annotated[int, typer.Option(help="character n-grams kept")] = 60_000,
+) -> None:
+    """Fit the rumour model the risk engine reads stories with (docs/risk.md, *Rumour-likeness*)."""
+    try:
+        from sentinel.nlp.rumour_train import HELD_OUT, fit_rumour
+    except ImportError as exc:
+        typer.echo(f"sentinel train-rumour needs the train extra ({exc.name} is missing)", err=True)
+        raise typer.Exit(2) from None
+    path = cascades or _default_data_dir() / "weibo_cascades.jsonl.gz"
+    if not path.is_file():
+        typer.echo(f"no cascades file at {path}", err=True)
+        raise typer.Exit(2)
+    report = fit_rumour(path, out, holdout=(*HELD_OUT, *(holdout or [])), max_features=max_features)
+    typer.echo(json.dumps(report, ensure_ascii=False))
+    typer.echo(f"wrote {out}")
 
 
 def evaluate_command(

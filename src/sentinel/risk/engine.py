@@ -12,6 +12,7 @@ every watch. The results therefore do not depend on how posts were batched, whic
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -23,12 +24,14 @@ import numpy as np
 
 from sentinel.config import LEVELS, WatchConfig, level_rank
 from sentinel.obs.metrics import Metrics
+from sentinel.paths import find
 from sentinel.post import ScoredPost
 from sentinel.risk.base import AlertEvent
 from sentinel.risk.context import negativity, repost_negativity
 from sentinel.risk.options import EngineOptions, watch_options
-from sentinel.risk.stories import Story, StoryIndex, signatures_and_bands, watch_indices
-from sentinel.risk.text import fold, is_bare_repost, takes_seriously
+from sentinel.risk.rumour import REACTIONS, RumourModel, document
+from sentinel.risk.stories import STORY_TEXT_CHARS, Story, StoryIndex, signatures_and_bands, watch_indices
+from sentinel.risk.text import fold, is_bare_repost, own_words, takes_seriously
 from sentinel.risk.topics import TopicSeverity, load_topic_severity
 from sentinel.risk.watch import BIG_STORY, StoryLife, WatchState
 from sentinel.risk.window import Entry, voice_of
@@ -67,6 +70,22 @@ class _Queued:
     bands: list[int] | None = None
 
 
+log = logging.getLogger(__name__)
+RUMOUR_SPAN = 0.3  # P(rumour) above rumour_from at which a story reads fully like one
+
+
+def load_rumour(path: str | None) -> RumourModel | None:
+    """The rumour model at ``path`` (the working directory's, else the repository's); None
+    when ``path`` is empty or there is no such file (the engine then reads tone alone)."""
+    if not path:
+        return None
+    found = find(path)
+    if found is None or not found.is_file():
+        log.warning("no rumour model at %s: stories are read by their tone alone", path)
+        return None
+    return RumourModel.load(found)
+
+
 def _sign(items: Sequence[_Queued], folded: Sequence[str]) -> None:
     """MinHash signature and LSH band keys of each item's folded text (None: too short)."""
     if items:
@@ -95,10 +114,12 @@ class Engine:
         *,
         topics: TopicSeverity | None = None,
         metrics: Metrics | None = None,
+        rumour: RumourModel | None = None,
     ) -> None:
         self.options = options or EngineOptions()
         self.watches = [WatchState.from_config(w, watch_options(w), self.options) for w in watches]
         self.topics = topics or load_topic_severity(self.options.taxonomy)
+        self.rumour = rumour if rumour is not None else load_rumour(self.options.rumour_model)
         self.metrics = metrics
         self.stories = StoryIndex(
             threshold=self.options.dedup_threshold,
@@ -270,10 +291,14 @@ class Engine:
             root = story.root_negative or 0.0
             tone = story.tone
             v = repost_negativity(own, root, tone, bare=item.bare, serious=own if item.serious else 0.0)
+            if self.options.rumour_voices > 0:
+                # passing on a story that reads like a rumour spreads the rumour
+                v = max(v, self.options.rumour_voices * self._rumour(story))
             if not item.bare:
                 story.words_sum += own
                 story.words_n += 1
                 story.serious += item.serious
+                self._note_reaction(story, p.text)
             sev = max(sev, 0.8 * story.severity)
         elif p.repost_of is None and story.root_negative is None:
             story.root_negative = own
@@ -282,6 +307,8 @@ class Engine:
             story.words_sum += own
             story.words_n += 1
             story.serious += item.serious
+            if not item.bare:
+                self._note_reaction(story, p.text)
         story.size += 1
         story.add_recent(ts)
         story.negative_sum += own
@@ -365,8 +392,34 @@ class Engine:
         for sid in (*watch.big_stories, *fast):
             story = self.stories.stories.get(sid)
             if story is not None:
-                out[sid] = StoryLife(story.tone, story.recent_at(t), t - story.first_ts, story.root_followers)
+                out[sid] = StoryLife(
+                    story.tone,
+                    story.recent_at(t),
+                    t - story.first_ts,
+                    story.root_followers,
+                    self._rumour(story),
+                )
         return out
+
+    def _note_reaction(self, story: Story, text: str) -> None:
+        """Keep a reaction's own words for the rumour model (the first REACTIONS of a story)."""
+        if self.rumour is None:
+            return
+        if story.reactions is None:
+            story.reactions = []
+        if len(story.reactions) < REACTIONS:
+            story.reactions.append(own_words(text)[:STORY_TEXT_CHARS])
+
+    def _rumour(self, story: Story) -> float:
+        """How much a story reads like a rumour, 0..1: 0 up to P(rumour) ``rumour_from``, 1 from
+        ``rumour_from + RUMOUR_SPAN``. Read again only when a reaction was added."""
+        if self.rumour is None:
+            return 0.0
+        n = len(story.reactions) if story.reactions is not None else 0
+        if story.rumour_n != n:
+            story.rumour = self.rumour.probability(document(story.text, story.reactions or ()))
+            story.rumour_n = n
+        return min(1.0, max(0.0, (story.rumour - self.options.rumour_from) / RUMOUR_SPAN))
 
     def _fast_post(self, watch: WatchState, negativity: dict[str, float]) -> dict[str, Any] | None:
         fp = self.options.fast_post

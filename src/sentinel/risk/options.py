@@ -97,6 +97,16 @@ class EngineOptions(_Opts):
         le=1,
         description="negativity a repost asking whether its post is true counts at least (0: off)",
     )
+    rumour_model: str | None = Field(
+        "models/default/rumour.json", description="how stories that read like a rumour are told (empty: off)"
+    )
+    rumour_from: float = Field(0.3, ge=0, le=1, description="P(rumour) from which a story counts as dark")
+    rumour_voices: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="negativity a repost of a rumour-like story counts at least, x its strength",
+    )
     velocity_saturation: float = Field(30.0, gt=0, description="posts/min at which velocity is maxed")
     dedup_threshold: float = Field(0.5, gt=0, le=1)
     taxonomy: str | None = "config/taxonomy.yaml"

@@ -18,6 +18,8 @@ Every indicator becomes a strength ``f`` in 0..1:
   the largest of the three.
 * ``velocity``: the fastest negative story's posts per minute (or engagement growth),
   ``f = log(1+v) / log(1+saturation) * clip((negativity - 0.3) / 0.4)``.
+  A story also counts as dark as far as it reads like a rumour (``sentinel.risk.rumour``:
+  its original and first reactions; 0 up to P(rumour) ``rumour_from``, 1 at 0.3 above).
 * ``reach``: followers behind the negative posts, ``f = clip((log10(1+sum) - 4) / 3)``
   (10 thousand -> 0, 10 million -> 1).
 * ``kol``: distinct verified / high-follower negative authors, ``f = 1 - exp(-k/2)``.
@@ -28,6 +30,8 @@ can hurt (severity ``S``); severity only counts as far as there is an anomaly:
 
     A = sum(w_i f_i, anomaly)          (renormalised over the available ones on a cold start)
     S = sum(w_i f_i, severity)
+    A = max(A, 0.5 * spread)           (a story far beyond chance and fully dark, or fully
+                                        rumour-like, is an anomaly on its own: SPREAD_ALONE)
     risk = 100 * gate * (A + S * min(1, A / 0.3))
     gate = max(clip((voices - 2) / 5), clip((voices_1h - 4) / 10))
                                        distinct negative voices (short window, last hour):
@@ -89,8 +93,13 @@ class Indicators:
     life_expected: float | None = None  # the watch's usual posts over that story's life
     story: str | None = None  # ids of the most spreading story and of the largest big story
     life_story: str | None = None
+    story_rumour: float = 0.0  # how much each reads like a rumour (0..1 strength, RumourModel)
+    life_rumour: float = 0.0
 
 
+# a story far beyond chance and fully dark (or rumour-like) is this much anomaly on its own
+SPREAD_ALONE = 0.5
+GATE_FROM, GATE_SPAN = 2.0, 5.0  # distinct negative voices in the short window: gate 0 .. 1
 SURPRISE_FROM, SURPRISE_FULL = 2.0, 7.0  # -log10 tail probability: 1 in 100 -> 0, 1 in 10^7 -> 1
 
 
@@ -155,11 +164,14 @@ def _outpaces(neg: float, exp_neg: float, posts: float, exp_posts: float) -> flo
     return 0.2 + 0.8 * _clip(math.log2(max(growth, 1e-9)))
 
 
-def story_strength(posts: float, tone: float, expected: float, dispersion: float, base_share: float) -> float:
+def story_strength(
+    posts: float, tone: float, expected: float, dispersion: float, base_share: float, rumour: float = 0.0
+) -> float:
     """How unusual one story's ``posts`` are against ``expected`` posts of the whole watch, times
-    how much darker than the watch's usual share its tone is (what ``spread`` scores)."""
+    how much darker than the watch's usual share its tone is, or how much it reads like a
+    rumour, the larger (what ``spread`` scores)."""
     base = max(base_share, FLOOR_SHARE)
-    return _surprise(posts, max(expected, STORY_FLOOR), dispersion) * _darker(tone, base)
+    return _surprise(posts, max(expected, STORY_FLOOR), dispersion) * max(_darker(tone, base), rumour)
 
 
 def _spread(ind: Indicators, base: float) -> tuple[float, float]:
@@ -170,11 +182,13 @@ def _spread(ind: Indicators, base: float) -> tuple[float, float]:
         # than the whole watch could have by chance, in a tone at least a little darker than usual
         usual = ind.expected_posts if ind.story_expected is None else ind.story_expected
         expected = max(usual, STORY_FLOOR)
-        spread = _surprise(ind.story_posts, expected, ind.dispersion) * _darker(ind.story_tone, base)
+        spread = _surprise(ind.story_posts, expected, ind.dispersion) * max(
+            _darker(ind.story_tone, base), ind.story_rumour
+        )
     if ind.life_expected is not None:
         # a slow cascade: unremarkable in any ten minutes, but hundreds of reposts in a few hours
-        life = _surprise(ind.life_posts, max(ind.life_expected, STORY_FLOOR), ind.dispersion) * _darker(
-            ind.life_tone, base
+        life = _surprise(ind.life_posts, max(ind.life_expected, STORY_FLOOR), ind.dispersion) * max(
+            _darker(ind.life_tone, base), ind.life_rumour
         )
     return spread, life
 
@@ -244,7 +258,10 @@ class Score:
             "volume": (ind.negative, ind.expected_negative),
             "negative_share": (ind.share, max(ind.base_share, FLOOR_SHARE)),
             "velocity": (ind.velocity, None),
-            "spread": (ind.story_posts, ind.expected_posts if ind.story_expected is None else ind.story_expected),
+            "spread": (
+                ind.story_posts,
+                ind.expected_posts if ind.story_expected is None else ind.story_expected,
+            ),
             "reach": (ind.reach, None),
             "kol": (float(ind.kol), None),
             "topic": (ind.topic, None),
@@ -269,6 +286,7 @@ class Score:
                 "posts": round(ind.life_posts if big else ind.story_posts, 1),
                 "expected": round((ind.life_expected if big else ind.story_expected) or 0.0, 2),
                 "tone": round(ind.life_tone if big else ind.story_tone, 3),
+                "rumour": round(ind.life_rumour if big else ind.story_rumour, 3),
                 "span": "life" if big else "short_window",
             }
         out["volume"]["posts"] = round(ind.posts, 1)
@@ -288,9 +306,12 @@ def risk_score(ind: Indicators, weights: dict[str, float], *, velocity_saturatio
     scale = w_window / w_avail if w_avail > 0 else 0.0
     parts = {k: weights[k] * (f[k] or 0.0) * (scale if k in WINDOW else 1.0) for k in ANOMALY}
     anomaly = sum(parts.values())
+    if SPREAD_ALONE > 0 and f["spread"] is not None and SPREAD_ALONE * f["spread"] > anomaly:
+        parts["spread"] += SPREAD_ALONE * f["spread"] - anomaly
+        anomaly = SPREAD_ALONE * f["spread"]
     amplify = min(1.0, anomaly / 0.3)
     for k in SEVERITY:
         parts[k] = weights[k] * (f[k] or 0.0) * amplify
-    gate = max(_clip((ind.voices - 2) / 5.0), _clip((ind.voices_1h - 4) / 10.0))
+    gate = max(_clip((ind.voices - GATE_FROM) / GATE_SPAN), _clip((ind.voices_1h - 4) / 10.0))
     risk = min(100.0, 100.0 * gate * sum(parts.values()))
     return Score(risk, gate, f, parts, ind)

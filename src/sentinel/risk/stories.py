@@ -187,6 +187,9 @@ class Story:
     severity: float = 0.0
     watches: int = 0
     sig: bytes | None = None
+    reactions: list[str] | None = None  # the first reactions' own words (Engine, rumour model)
+    rumour: float = 0.0  # P(rumour) as last read, with rumour_n reactions (-1: never read)
+    rumour_n: int = -1
     queued_ts: float = 0.0  # last_ts when it last joined the eviction queue
     spared: bool = False  # a large quiet story's extra round was used
 

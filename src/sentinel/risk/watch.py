@@ -34,6 +34,7 @@ class StoryLife(NamedTuple):
     size: float  # its posts, older ones faded (Story.recent_at)
     age: float  # seconds since its first post
     root_followers: int
+    rumour: float = 0.0  # how much it reads like a rumour, 0..1 (RumourModel.strength)
 
 
 def _add(d: dict[str, int], k: str) -> None:
@@ -285,18 +286,34 @@ class WatchState:
             story_exp = min(story_exp, norm)
         spread, spread_n, spread_tone, spread_f = None, 0.0, 0.0, -1.0
         life, life_n, life_span, life_tone, life_f = None, 0.0, 0.0, 0.0, -1.0
+        spread_r = life_r = 0.0
         level = None if self.baseline.hours_seen == 0 else self.baseline.level_n
         for sid, story in (story_life or {}).items():
             n, tone = self.story_n.get(sid, 0.0), story.tone
             if n > 0:
-                f = 0.0 if story_exp is None else story_strength(n, tone, story_exp, dispersion, base_share)
+                f = (
+                    0.0
+                    if story_exp is None
+                    else story_strength(n, tone, story_exp, dispersion, base_share, story.rumour)
+                )
                 if (f, n * (0.5 + tone)) > (spread_f, spread_n * (0.5 + spread_tone)):
-                    spread, spread_n, spread_tone, spread_f = sid, n, tone, f
+                    spread, spread_n, spread_tone, spread_f, spread_r = sid, n, tone, f, story.rumour
             if story.size >= BIG_STORY:
                 expected = 0.0 if level is None else level * _faded_span(story.age) / 3600.0
-                f = 0.0 if level is None else story_strength(story.size, tone, expected, dispersion, base_share)
+                f = (
+                    0.0
+                    if level is None
+                    else story_strength(story.size, tone, expected, dispersion, base_share, story.rumour)
+                )
                 if (f, story.size * (0.5 + tone)) > (life_f, life_n * (0.5 + life_tone)):
-                    life, life_n, life_span, life_tone, life_f = sid, story.size, story.age, tone, f
+                    life, life_n, life_span, life_tone, life_f, life_r = (
+                        sid,
+                        story.size,
+                        story.age,
+                        tone,
+                        f,
+                        story.rumour,
+                    )
         posts = max(self.posts, 0.0)
         negative = min(max(self.negative, 0.0), posts)
         ind = Indicators(
@@ -323,6 +340,8 @@ class WatchState:
             story_tone=spread_tone,
             story=spread,
             life_story=life,
+            story_rumour=spread_r,
+            life_rumour=life_r,
             life_posts=life_n,
             life_tone=life_tone,
             life_expected=None
