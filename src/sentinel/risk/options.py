@@ -100,7 +100,7 @@ class EngineOptions(_Opts):
     rumour_model: str | None = Field(
         "models/default/rumour.json", description="how stories that read like a rumour are told (empty: off)"
     )
-    rumour_from: float = Field(0.3, ge=0, le=1, description="P(rumour) from which a story counts as dark")
+    rumour_from: float = Field(0.7, ge=0, le=1, description="P(rumour) from which a story counts as dark")
     rumour_voices: float = Field(
         0.0,
         ge=0,
