@@ -116,7 +116,7 @@ def _feed(engine: Engine, start: datetime, n: int = 12) -> None:
 
 def test_a_calm_story_that_reads_like_a_rumour_counts_as_dark(start: datetime) -> None:
     watch = WatchConfig(name="w", query="鹿岭")
-    on = Engine([watch], EngineOptions(), rumour=_toy_model())
+    on = Engine([watch], EngineOptions(rumour_from=0.3), rumour=_toy_model())
     off = Engine([watch], EngineOptions(rumour_model=""))
     for engine in (on, off):
         _feed(engine, start)
@@ -124,14 +124,16 @@ def test_a_calm_story_that_reads_like_a_rumour_counts_as_dark(start: datetime) -
     assert story_on.reactions is not None and len(story_on.reactions) == 6  # worded ones only
     assert story_off.reactions is None  # nothing kept without a model
     t = (start + timedelta(minutes=5)).timestamp()
-    assert on._lives(on.watches[0], t, ["r0"])["r0"].rumour == 1.0
+    p = _toy_model().probability(document(story_on.text, story_on.reactions))
+    assert p > 0.6
+    assert on._lives(on.watches[0], t, ["r0"])["r0"].rumour == pytest.approx(min(1.0, (p - 0.3) / 0.3))
     assert off._lives(off.watches[0], t, ["r0"])["r0"].rumour == 0.0
 
 
 def test_rumour_voices_make_reposts_of_a_rumour_negative_voices(start: datetime) -> None:
     watch = WatchConfig(name="w", query="鹿岭")
-    plain = Engine([watch], EngineOptions(), rumour=_toy_model())
-    voiced = Engine([watch], EngineOptions(rumour_voices=0.8), rumour=_toy_model())
+    plain = Engine([watch], EngineOptions(rumour_from=0.3), rumour=_toy_model())
+    voiced = Engine([watch], EngineOptions(rumour_from=0.3, rumour_voices=0.8), rumour=_toy_model())
     for engine in (plain, voiced):
         _feed(engine, start)
     assert len(voiced.watches[0].neg_authors) > len(plain.watches[0].neg_authors)
