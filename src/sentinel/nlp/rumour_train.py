@@ -11,9 +11,7 @@ Needs the train extra (scikit-learn).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from sentinel.nlp.reactions import Holdout
 from sentinel.paths import REPO_ROOT
 from sentinel.risk.rumour import NGRAMS, REACTIONS, RumourModel, document
 from sentinel.risk.text import is_bare_repost, own_words
+from sentinel.simulate.cascades import load_cascades
 
 __all__ = ["HELD_OUT", "fit_rumour"]
 
@@ -36,22 +35,16 @@ HELD_OUT = (
 
 def _docs(path: Path, holdout: Holdout) -> list[tuple[str, str, bool]]:
     out = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            c = json.loads(line)
-            event = str(c["event"])
-            if event in holdout.events:
-                continue
-            words = []
-            for repost in c["reposts"]:
-                text = str(repost[2])
-                if not is_bare_repost(text):
-                    words.append(own_words(text))
-                    if len(words) == REACTIONS:
-                        break
-            out.append((event, document(str(c["original"]["text"]), words), bool(c.get("rumor"))))
+    for c in load_cascades(path):
+        if c.event in holdout.events:
+            continue
+        words = []
+        for _, _, text in c.reposts:
+            if not is_bare_repost(text):
+                words.append(own_words(text))
+                if len(words) == REACTIONS:
+                    break
+        out.append((c.event, document(str(c.original["text"]), words), c.rumor))
     return out
 
 
