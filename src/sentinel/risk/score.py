@@ -181,14 +181,13 @@ def _spread(ind: Indicators, base: float) -> tuple[float, float]:
         # one story (a repost cascade, copies of one post) with more posts in the short window
         # than the whole watch could have by chance, in a tone at least a little darker than usual
         usual = ind.expected_posts if ind.story_expected is None else ind.story_expected
-        expected = max(usual, STORY_FLOOR)
-        spread = _surprise(ind.story_posts, expected, ind.dispersion) * max(
-            _darker(ind.story_tone, base), ind.story_rumour
+        spread = story_strength(
+            ind.story_posts, ind.story_tone, usual, ind.dispersion, base, ind.story_rumour
         )
     if ind.life_expected is not None:
         # a slow cascade: unremarkable in any ten minutes, but hundreds of reposts in a few hours
-        life = _surprise(ind.life_posts, max(ind.life_expected, STORY_FLOOR), ind.dispersion) * max(
-            _darker(ind.life_tone, base), ind.life_rumour
+        life = story_strength(
+            ind.life_posts, ind.life_tone, ind.life_expected, ind.dispersion, base, ind.life_rumour
         )
     return spread, life
 
