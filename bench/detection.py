@@ -381,7 +381,8 @@ def run_real(halves: Sequence[str], streams: int, verbose: bool = False) -> dict
 
     by_half: dict[str, dict[str, list[Result]]] = defaultdict(lambda: defaultdict(list))
     posts_total, engine_seconds = 0, 0.0
-    for index, half, recs in realsuite.records(streams):
+    variant = "fast" if halves == ("fast-start",) else "suite"
+    for index, half, recs in realsuite.records(streams, variant=variant):
         if half not in halves:
             continue
         scored = realsuite.scored(recs)
@@ -533,13 +534,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--perf", type=int, metavar="POSTS", help="measure throughput on POSTS posts instead")
     ap.add_argument("--suite", action="store_true", help="every target on every run of docs/risk.md")
-    ap.add_argument("--real", choices=("tuning", "held-out", "both"), help="the real-cascade suite's halves")
+    ap.add_argument(
+        "--real",
+        choices=("tuning", "held-out", "both", "fast-start"),
+        help="the real-cascade suite's halves, or its fast-start check (scored, never tuned on)",
+    )
     ap.add_argument("--streams", type=int, default=40, help="streams in the real-cascade suite")
     ap.add_argument("--risk", type=json.loads, default={}, help="[risk] options as JSON, for trials")
     args = ap.parse_args(argv)
     RISK_OPTIONS.update(args.risk)
     if args.real:
-        halves = ("tuning", "held-out") if args.real == "both" else (args.real,)
+        halves: tuple[str, ...] = ("tuning", "held-out") if args.real == "both" else (args.real,)
         by_half = run_real(halves, args.streams, args.verbose)
         for half in sorted(halves, reverse=True):
             print(f"\n{half} half ({by_half[half]['sentinel'].crises} streams)\n")
