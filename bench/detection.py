@@ -2,6 +2,8 @@
 
     python bench/detection.py --days 30 --seeds 0 1 2
     python bench/detection.py --suite      # every target on every run behind docs/risk.md
+    python bench/detection.py --real both  # the real-cascade suite's tuning and held-out halves
+    python bench/detection.py --real fast-start  # its fast-start check (scored, never tuned on)
 
 For each seed it generates ``sentinel simulate scenario --name month`` (background with a
 daily rhythm, four crisis shapes, three decoys), scores the posts with the lexicon
