@@ -160,3 +160,34 @@ def test_the_background_keeps_its_negative_share_when_its_pool_runs_out(data: Pa
     thirds = [background[k * len(background) // 3 : (k + 1) * len(background) // 3] for k in range(3)]
     shares = [sum(negative(p["text"]) for p in part) / len(part) for part in thirds]
     assert all(abs(s - plan.negative_share) < 0.03 for s in shares), (plan.negative_share, shares)
+
+
+def test_the_fast_start_check_swaps_in_unused_fast_rumours(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import realsuite
+
+    rng = random.Random(11)
+    rows = [_cascade(i, rumor=i < 6, size=130 if i < 6 else 160, rng=rng) for i in range(40)]
+    # four more rumours: two start fast (30 reposts in the first minutes), one slowly, one small
+    for i, (size, gap) in enumerate(((150, 5), (140, 8), (150, 600), (60, 5)), start=40):
+        row = _cascade(i, rumor=True, size=size, rng=rng)
+        row["reposts"] = [[gap * (k + 1), f"u{i}-{k}", f"第{i}条的反应{k}"] for k in range(size)]
+        rows.append(row)
+    path = tmp_path / "cascades.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    cascades = load_cascades(path)
+    tones = {c.event: _tone(c) if int(c.event[2:]) < 40 else 0.6 for c in cascades}
+    dealt = [c for c in cascades if int(c.event[2:]) < 40]  # the suite is dealt without them
+    suite = plan_suite(dealt, lambda c: tones[c.event], streams=2)
+    before = {c.event for p in suite for c in (p.crisis, p.viral, *p.harmless, *p.small)}
+    realsuite._fast_crises(suite, cascades, tones)
+    assert {p.crisis.event for p in suite} == {"ev40", "ev41"}
+    assert not {p.crisis.event for p in suite} & before
+    for p in suite:
+        assert not {own_words(t) for t in p.crisis.texts()} & set(p.texts)
+    with pytest.raises(ValueError, match="fast-starting crises"):
+        realsuite._fast_crises(plan_suite(dealt, lambda c: tones[c.event], streams=3), cascades, tones)
