@@ -13,8 +13,10 @@ import pytest
 
 from sentinel.nlp.reactions import (
     DEFAULT_HOLDOUT,
+    LABELLED,
     NEUTRAL_TARGET,
     Holdout,
+    labelled_examples,
     pretraining_texts,
     reactions,
     weak_examples,
@@ -177,3 +179,54 @@ def test_train_learns_from_reactions(toy: Path) -> None:
     assert b[0] > 0.5 > b[1]
     assert b[0] - b[1] > a[0] - a[1] + 0.2
     assert b[1] < b[2] < b[0] and abs(b[2] - NEUTRAL_TARGET) < 0.2
+
+
+def _labelled(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_labelled_reactions_are_read_with_their_targets_and_held_out_ones_refused(tmp_path: Path) -> None:
+    rows = [
+        {"event": "e1", "text": "太恶心了", "label": "negative"},
+        {"event": "e1", "text": "求证", "label": "neutral"},
+        {"event": "e2", "text": "好样的", "label": "positive"},
+    ]
+    examples = labelled_examples(_labelled(tmp_path / "a.jsonl", rows), Holdout())
+    assert [(e.negative, e.target) for e in examples] == [(1, None), (0, NEUTRAL_TARGET), (0, None)]
+    assert {e.corpus for e in examples} == {LABELLED}
+    with pytest.raises(ValueError, match="held out"):
+        labelled_examples(tmp_path / "a.jsonl", Holdout(events={"e2"}))
+    with pytest.raises(ValueError, match="held out"):
+        labelled_examples(tmp_path / "a.jsonl", Holdout(texts={"求证"}))
+    bad = _labelled(tmp_path / "b.jsonl", [{"event": "e1", "text": "嗯", "label": "angry"}])
+    with pytest.raises(ValueError, match=r"b\.jsonl:1"):
+        labelled_examples(bad, Holdout())
+
+
+def test_the_shipped_labelled_reactions_are_kept_apart_from_every_held_out_set() -> None:
+    """tests/data/reaction_train.jsonl: 1,000 reactions labelled under the crisis-reaction
+    guideline, from rumour cascades that neither that set nor the real-cascade suite uses."""
+    path = REPO / "tests" / "data" / "reaction_train.jsonl"
+    examples = labelled_examples(path, Holdout.load(DEFAULT_HOLDOUT))  # raises on a leak
+    assert len(examples) == 1000
+    tuning = set((REPO / "tests" / "data" / "realsuite_tuning_events.txt").read_text().split())
+    events = {json.loads(line)["event"] for line in path.read_text(encoding="utf-8").split("\n") if line}
+    assert not events & tuning
+
+
+def test_train_learns_from_labelled_reactions(toy: Path) -> None:
+    rows = [
+        {"event": f"x{i}", "text": f"{w}{i}", "label": label}
+        for i in range(120)
+        for w, label in (("真离谱", "negative"), ("很靠谱", "positive"), ("求证", "neutral"))
+    ]
+    path = _labelled(toy.parent / "labelled.jsonl", rows)
+    settings = _settings(toy, toy.parent / "c", 0)
+    settings.labelled_reactions, settings.labelled_weight = path, 2.0
+    report = train(settings, log=lambda _: None)
+    assert report["rows"]["labelled_reactions"] == 360  # type: ignore[index]
+    model = TransformerClassifier(toy.parent / "c")
+    bad, good, ask = (s.negative for s in model.classify(["真离谱", "很靠谱", "求证"]))
+    assert bad > 0.5 > good
+    assert good < ask < bad and abs(ask - NEUTRAL_TARGET) < 0.2

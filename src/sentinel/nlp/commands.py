@@ -211,6 +211,12 @@ def train_command(
     mlm_reactions: Annotated[
         int, typer.Option(help="real reactions added to masked-character pretraining")
     ] = 0,
+    labelled_reactions: Annotated[
+        Path | None, typer.Option(help="hand-labelled reactions, JSONL (tests/data/reaction_train.jsonl)")
+    ] = None,
+    labelled_weight: Annotated[
+        float, typer.Option(help="a hand-labelled reaction's weight in the fits")
+    ] = 1.0,
     cascades: Annotated[
         Path | None, typer.Option(help="the cascades file (default: weibo_cascades.jsonl.gz in --data)")
     ] = None,

@@ -36,12 +36,14 @@ __all__ = [
     "NEGATIVE",
     "POSITIVE",
     "Holdout",
+    "labelled_examples",
     "pretraining_texts",
     "reactions",
     "weak_examples",
 ]
 
 CORPUS = "weibo_reactions"  # the corpus name of the weak-labelled reactions
+LABELLED = "reactions_labelled"  # ... and of the hand-labelled ones (tests/data/reaction_train.jsonl)
 
 NEGATIVE = frozenset(
     "[怒] [抓狂] [泪] [衰] [鄙视] [吐] [生病] [弱] [哼] [失望] [伤心] [怒骂] [晕] [汗] [蜡烛] "
@@ -166,3 +168,32 @@ def pretraining_texts(texts: Iterable[str], limit: int, seed: int = 0) -> list[s
     texts = sorted(seen)
     random.Random(seed).shuffle(texts)
     return texts[:limit]
+
+
+def labelled_examples(path: Path, holdout: Holdout) -> list[Example]:
+    """Hand-labelled reactions (``{"event", "text", "label"}`` a line, label negative / neutral
+    / positive): negative 1, positive 0, neutral towards :data:`NEUTRAL_TARGET`. A row from a
+    held-out cascade, or whose text is a held-out one, is refused: the file would leak into
+    the measurements that exclusion protects."""
+    target = {"negative": 1.0, "positive": 0.0, "neutral": NEUTRAL_TARGET}
+    out = []
+    # split on newlines only: a text may hold U+2028, which str.splitlines() also splits on
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text, label = str(row["text"]), target[row["label"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a labelled reaction ({exc})") from None
+        if row.get("event") in holdout.events or normalize(text) in holdout.texts:
+            raise ValueError(f"{path}:{n}: held out (event {row.get('event')}): no training may read it")
+        out.append(
+            Example(
+                text=text,
+                negative=int(label == 1.0),
+                corpus=LABELLED,
+                target=None if label in (0.0, 1.0) else label,
+            )
+        )
+    return out

@@ -39,7 +39,15 @@ from transformers.utils import logging as hf_logging
 from sentinel.nlp.data import Example, load_corpora, split_of
 from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel, hash_ngrams
 from sentinel.nlp.reactions import CORPUS as REACTIONS
-from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout, pretraining_texts, reactions, weak_examples
+from sentinel.nlp.reactions import (
+    DEFAULT_HOLDOUT,
+    LABELLED,
+    Holdout,
+    labelled_examples,
+    pretraining_texts,
+    reactions,
+    weak_examples,
+)
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
 from sentinel.paths import REPO_ROOT
@@ -102,6 +110,9 @@ class TrainSettings:
     reaction_weight: float = 1.0
     # ... and this many more reactions for masked-character pretraining (0 = none)
     mlm_reactions: int = 0
+    # hand-labelled reactions (tests/data/reaction_train.jsonl), each weighing this much
+    labelled_reactions: Path | None = None
+    labelled_weight: float = 1.0
     cascades: Path | None = None  # default: weibo_cascades.jsonl.gz in `data`
     holdout: tuple[Path, ...] = DEFAULT_HOLDOUT  # what no training reads (sentinel.nlp.reactions)
     patience: int = 2
@@ -143,8 +154,10 @@ def _encode_examples(
     taxonomy: Taxonomy,
     max_length: int,
     teacher: np.ndarray | None,
-    weight: float = 1.0,
+    weights: dict[str, float] | None = None,
 ) -> list[_Encoded]:
+    """``weights``: a corpus's rows' weight in every fit (the rest 1)."""
+    weights = weights or {}
     topic_index = {t: i for i, t in enumerate(taxonomy.ids)}
     base = tok.encode([e.text for e in examples], max_length)
     stripped_idx = [i for i, e in enumerate(examples) if EMOTICON_RE.search(e.text)]
@@ -168,7 +181,7 @@ def _encode_examples(
                 negative=ex.negative,
                 topics=topics,
                 teacher=float(teacher[i]) if teacher is not None else float(ex.negative),
-                weight=weight if ex.corpus == REACTIONS else 1.0,
+                weight=weights.get(ex.corpus, 1.0),
                 target=float(ex.negative) if ex.target is None else ex.target,
             )
         )
@@ -478,6 +491,16 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             extra_mlm = pretraining_texts(texts, s.mlm_reactions, s.seed)
             emit(f"reactions: {len(extra_mlm)} texts for pretraining")
 
+    labelled: list[Example] = []
+    if s.labelled_reactions is not None:
+        labelled = labelled_examples(s.labelled_reactions, Holdout.load(s.holdout))
+        for ex in labelled:
+            ex.topics = list(taxonomy.match(ex.text))
+        train_ex += labelled
+        emit(
+            f"reactions: {len(labelled)} hand-labelled rows from {s.labelled_reactions} (weight {s.labelled_weight})"
+        )
+
     tok = CharTokenizer.build(
         (t for t in [*(e.text for e in train_ex), *extra_mlm]), emoticon_min_count=s.emoticon_min_count
     )
@@ -493,7 +516,8 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             [train_ex[i].text for i in hard], [train_ex[i].negative for i in hard], seed=s.seed
         )
         emit(f"teacher: TF-IDF out-of-fold probabilities ready ({time.monotonic() - started:.0f}s)")
-    train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher, s.reaction_weight)
+    weights = {REACTIONS: s.reaction_weight, LABELLED: s.labelled_weight}
+    train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher, weights)
     val_enc = _encode_examples(val_ex, tok, taxonomy, s.max_length, None)
 
     config = SentinelConfig(
@@ -618,6 +642,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             "train": len(train_ex),
             "val": len(val_ex),
             "reactions": len(weak),
+            "labelled_reactions": len(labelled),
             "pretraining": len(extra_mlm),
         },
         "settings": {k: _jsonable(v) for k, v in asdict(s).items()},
