@@ -193,7 +193,7 @@ def test_labelled_reactions_are_read_with_their_targets_and_held_out_ones_refuse
         {"event": "e2", "text": "好样的", "label": "positive"},
     ]
     examples = labelled_examples(_labelled(tmp_path / "a.jsonl", rows), Holdout())
-    assert [(e.negative, e.target) for e in examples] == [(1, None), (0, NEUTRAL_TARGET), (0, None)]
+    assert [(e.negative, e.target) for e in examples] == [(1, 1.0), (0, NEUTRAL_TARGET), (0, 0.0)]
     assert {e.corpus for e in examples} == {LABELLED}
     with pytest.raises(ValueError, match="held out"):
         labelled_examples(tmp_path / "a.jsonl", Holdout(events={"e2"}))

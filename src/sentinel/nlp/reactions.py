@@ -172,7 +172,7 @@ def pretraining_texts(texts: Iterable[str], limit: int, seed: int = 0) -> list[s
 
 def labelled_examples(path: Path, holdout: Holdout) -> list[Example]:
     """Hand-labelled reactions (``{"event", "text", "label"}`` a line, label negative / neutral
-    / positive): negative 1, positive 0, neutral towards :data:`NEUTRAL_TARGET`. A row from a
+    / positive): negative 1, positive 0, neutral towards :data:`NEUTRAL_TARGET`, as ``target``. A row from a
     held-out cascade, or whose text is a held-out one, is refused: the file would leak into
     the measurements that exclusion protects."""
     target = {"negative": 1.0, "positive": 0.0, "neutral": NEUTRAL_TARGET}
@@ -193,7 +193,9 @@ def labelled_examples(path: Path, holdout: Holdout) -> list[Example]:
                 text=text,
                 negative=int(label == 1.0),
                 corpus=LABELLED,
-                target=None if label in (0.0, 1.0) else label,
+                # a target even for the polar ones: distillation then leaves them at their
+                # label (the TF-IDF teacher reads reactions the way the review corpora do)
+                target=label,
             )
         )
     return out

@@ -287,21 +287,33 @@ def _fit_emoticon_head(model: SentinelModel, enc: Sequence[_Encoded], c: float) 
 
     n = model.config.emoticons
     first = model.config.vocab_size - n
-    indptr, indices, labels = [0], [], []
+    indptr, indices, labels, weights = [0], [], [], []
     for e in enc:
         found = sorted({i - first for i in e.base if i >= first})
-        if found:
+        if not found:
+            continue
+        # as the linear head: weighted rows, a soft target t counted as negative (weight t) and
+        # positive (1 - t); a plain labelled row once, at its label
+        parts = (
+            [(e.negative, e.weight)]
+            if e.target in (0.0, 1.0)
+            else [(1, e.weight * e.target), (0, e.weight * (1 - e.target))]
+        )
+        for label, weight in parts:
             indices.extend(found)
             indptr.append(len(indices))
-            labels.append(e.negative)
+            labels.append(label)
+            weights.append(weight)
     if len(set(labels)) < 2:
         return None
     features = csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(labels), n))
-    lr = LogisticRegression(C=c, max_iter=300).fit(features, np.array(labels))
+    # unweighted when every weight is 1: the shipped recipe's fit, bit for bit
+    sample_weight = None if all(w == 1.0 for w in weights) else np.array(weights)
+    lr = LogisticRegression(C=c, max_iter=300).fit(features, np.array(labels), sample_weight=sample_weight)
     assert model.emoticon is not None
     with torch.no_grad():
         model.emoticon[:, 0] = torch.from_numpy(lr.coef_[0].astype(np.float32))
-    return float(lr.score(features, np.array(labels)))
+    return float(lr.score(features, np.array(labels), sample_weight=sample_weight))
 
 
 def _lr_lambda(total: int, warmup: float) -> Callable[[int], float]:
