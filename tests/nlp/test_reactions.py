@@ -195,6 +195,8 @@ def test_labelled_reactions_are_read_with_their_targets_and_held_out_ones_refuse
     examples = labelled_examples(_labelled(tmp_path / "a.jsonl", rows), Holdout())
     assert [(e.negative, e.target) for e in examples] == [(1, 1.0), (0, NEUTRAL_TARGET), (0, 0.0)]
     assert {e.corpus for e in examples} == {LABELLED}
+    # "negative vs not": a neutral reaction may be trained as plainly not negative
+    assert labelled_examples(tmp_path / "a.jsonl", Holdout(), neutral=0.0)[1].target == 0.0
     with pytest.raises(ValueError, match="held out"):
         labelled_examples(tmp_path / "a.jsonl", Holdout(events={"e2"}))
     with pytest.raises(ValueError, match="held out"):

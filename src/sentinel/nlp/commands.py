@@ -217,6 +217,9 @@ def train_command(
     labelled_weight: Annotated[
         float, typer.Option(help="a hand-labelled reaction's weight in the fits")
     ] = 1.0,
+    labelled_neutral: Annotated[
+        float, typer.Option(help="P(negative) a hand-labelled neutral reaction is trained towards")
+    ] = 0.4,
     cascades: Annotated[
         Path | None, typer.Option(help="the cascades file (default: weibo_cascades.jsonl.gz in --data)")
     ] = None,

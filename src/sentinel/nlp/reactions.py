@@ -170,12 +170,12 @@ def pretraining_texts(texts: Iterable[str], limit: int, seed: int = 0) -> list[s
     return texts[:limit]
 
 
-def labelled_examples(path: Path, holdout: Holdout) -> list[Example]:
+def labelled_examples(path: Path, holdout: Holdout, neutral: float = NEUTRAL_TARGET) -> list[Example]:
     """Hand-labelled reactions (``{"event", "text", "label"}`` a line, label negative / neutral
-    / positive): negative 1, positive 0, neutral towards :data:`NEUTRAL_TARGET`, as ``target``. A row from a
+    / positive): negative 1, positive 0, neutral towards ``neutral``, as ``target``. A row from a
     held-out cascade, or whose text is a held-out one, is refused: the file would leak into
     the measurements that exclusion protects."""
-    target = {"negative": 1.0, "positive": 0.0, "neutral": NEUTRAL_TARGET}
+    target = {"negative": 1.0, "positive": 0.0, "neutral": neutral}
     out = []
     # split on newlines only: a text may hold U+2028, which str.splitlines() also splits on
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):

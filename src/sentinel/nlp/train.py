@@ -42,6 +42,7 @@ from sentinel.nlp.reactions import CORPUS as REACTIONS
 from sentinel.nlp.reactions import (
     DEFAULT_HOLDOUT,
     LABELLED,
+    NEUTRAL_TARGET,
     Holdout,
     labelled_examples,
     pretraining_texts,
@@ -113,6 +114,7 @@ class TrainSettings:
     # hand-labelled reactions (tests/data/reaction_train.jsonl), each weighing this much
     labelled_reactions: Path | None = None
     labelled_weight: float = 1.0
+    labelled_neutral: float = NEUTRAL_TARGET  # P(negative) a labelled neutral one is trained towards
     cascades: Path | None = None  # default: weibo_cascades.jsonl.gz in `data`
     holdout: tuple[Path, ...] = DEFAULT_HOLDOUT  # what no training reads (sentinel.nlp.reactions)
     patience: int = 2
@@ -505,7 +507,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
 
     labelled: list[Example] = []
     if s.labelled_reactions is not None:
-        labelled = labelled_examples(s.labelled_reactions, Holdout.load(s.holdout))
+        labelled = labelled_examples(s.labelled_reactions, Holdout.load(s.holdout), s.labelled_neutral)
         for ex in labelled:
             ex.topics = list(taxonomy.match(ex.text))
         train_ex += labelled
