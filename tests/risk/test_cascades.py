@@ -191,3 +191,52 @@ def test_the_fast_start_check_swaps_in_unused_fast_rumours(tmp_path: Path) -> No
         assert not {own_words(t) for t in p.crisis.texts()} & set(p.texts)
     with pytest.raises(ValueError, match="fast-starting crises"):
         realsuite._fast_crises(plan_suite(dealt, lambda c: tones[c.event], streams=3), cascades, tones)
+
+
+def test_the_story_oracle_counts_distinct_negative_voices_per_cascade() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import story_ceiling
+
+    from sentinel.post import ScoredPost
+
+    t0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC8)
+
+    def post(
+        pid: str, author: str, minute: float, text: str, p: float, repost_of: str | None, phase: str
+    ) -> tuple:
+        record = {
+            "platform": "weibo",
+            "id": pid,
+            "text": text,
+            "created_at": datetime.fromtimestamp(t0.timestamp() + 60 * minute, UTC8).isoformat(),
+            "author": {"id": author, "followers": 10},
+            "repost_of": repost_of,
+            "label": {"phase": phase, "incident": "s0-crisis-0" if phase == "crisis" else None},
+        }
+        return record, ScoredPost(
+            post=parse_post(record), negative=p, label="negative" if p >= 0.65 else "neutral"
+        )
+
+    rows = [
+        post("c", "root", 0, "某品牌出事了", 0.9, None, "crisis"),  # voice 1
+        post("c1", "a", 1, "太恶心了", 0.9, "c", "crisis"),  # voice 2
+        post("c2", "a", 2, "太恶心了吧", 0.9, "c", "crisis"),  # the same author: not a new voice
+        post("c3", "b", 3, "哈哈", 0.1, "c", "crisis"),
+        post("c4", "c", 4, "转发微博", 0.66, "c", "crisis"),  # voice 3 as read; its original's 0.9 in context
+        post("s", "x", 0, "今天天气不错", 0.1, None, "background"),  # a small cheerful cascade
+        post("s1", "y", 1, "转发微博", 0.66, "s", "background"),
+        post("s2", "z", 2, "转发微博", 0.66, "s", "background"),
+        post("s3", "w", 3, "转发微博", 0.66, "s", "background"),
+    ]
+    records, scored = [r for r, _ in rows], [s for _, s in rows]
+    plain = {s.kind: s for s in story_ceiling.stories(records, scored, 0, in_context=False)}
+    assert plain["crisis"].reached[(3, 0.0)] == 240.0  # the third distinct author, at minute 4
+    assert (4, 0.0) not in plain["crisis"].reached
+    assert plain["small"].reached[(3, 0.0)] == 180.0  # three bare reposts heard as 0.66 each
+    context = {s.kind: s for s in story_ceiling.stories(records, scored, 0, in_context=True)}
+    assert context["crisis"].reached[(3, 0.0)] == 240.0
+    assert (1, 0.0) not in context["small"].reached  # under a cheerful post a bare repost is calm
+    # at least half the story's posts negative: after "哈哈" 3 of 4 posts are, so minute 4 still counts
+    assert context["crisis"].reached[(3, 0.5)] == 240.0
