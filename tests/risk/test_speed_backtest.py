@@ -162,3 +162,36 @@ def test_the_backtest_stays_fast_with_the_lexicon() -> None:
     assert summary.posts / cpu > 3000, f"{summary.posts / cpu:.0f} posts/s"
     assert summary.first is not None and summary.last is not None
     assert summary.last - summary.first < timedelta(days=2)
+
+
+def test_skipping_quiet_ticks_gives_the_same_bytes_as_running_every_tick(monkeypatch: Any) -> None:
+    # a sparse stream (a few posts an hour) and a second watch whose baseline closes its
+    # hours at :30 (utc_offset 5.5): quiet stretches end at posts and at both kinds of hour
+    config = {
+        **CONFIG,
+        "watch": [*CONFIG["watch"], {"name": "acme-in", "query": "ACME OR 艾克美", "utc_offset": 5.5}],
+    }
+    lines = _lines(_late(list(generate("sudden_viral", start=START, seed=5, days=3, volume=4))))
+    ticks: list[float] = []
+    real_tick = Engine._tick
+
+    def counted(self: Engine, t: float) -> list[AlertEvent]:
+        ticks.append(t)
+        return real_tick(self, t)
+
+    monkeypatch.setattr(Engine, "_tick", counted)
+
+    def run() -> str:
+        out = io.StringIO()
+        run_backtest(config_from_dict(config), lines, out)
+        return out.getvalue()
+
+    skipping = run()
+    skipped = len(ticks)
+    ticks.clear()
+    monkeypatch.setattr(Engine, "_skip_to", lambda self, t, end: t + self.options.tick)
+    stepping = run()
+    assert skipping == stepping
+    assert {json.loads(line)["watch"] for line in skipping.splitlines()} == {"艾克美", "acme-in"}
+    assert skipped < len(ticks) / 3  # most ticks of a sparse stream are quiet
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)

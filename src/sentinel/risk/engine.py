@@ -134,6 +134,9 @@ class Engine:
         self._queue_newest = -math.inf
         self._seq = 0
         self._last_tick: float | None = None
+        # every watch at the last tick was idle or below the evidence gate at level 0: until a
+        # post arrives or an hour closes, the ticks after it only expire windows (_skip_to)
+        self._quiet = False
         self._silences: list[Silence] = []
         self.observed = 0
         self.dropped = 0
@@ -212,6 +215,8 @@ class Engine:
         while t < end:
             if (not self._queue or self._queue[0][0] >= end) and all(w.idle for w in self.watches):
                 t = end  # nothing in flight: jump (same result as stepping through idle ticks)
+            elif self._quiet:
+                t = self._skip_to(t, end)
             else:
                 t += tick
             self._ingest_until(t)
@@ -219,6 +224,31 @@ class Engine:
         self._last_tick = max(self._last_tick, end)
         self._pull_in_future_posts(now.timestamp())
         return events
+
+    def _skip_to(self, t: float, end: float) -> float:
+        """The next tick to run after a quiet tick ``t``: the one before the next event.
+
+        While every watch is at level 0 below the evidence gate (or idle) and no post arrives,
+        a tick only expires its windows, and voices only leave them, so the watches stay
+        quiet; the ticks up to the one before the next event -- a post due, an hour closing
+        (the baseline's, the story norm's, the story index's sweep) or ``end`` -- change
+        nothing that the tick before the event does not also do, in the same order (windows
+        expire before the post is counted). A sparse 30-day stream has 259,200 ticks and
+        ~10,000 posts; this runs ~40,000 of them, with the same output."""
+        tick = self.options.tick
+        if tick != int(tick) or t != int(t):
+            return t + tick  # exact grid arithmetic needs whole seconds (the default is 10)
+        nxt = end
+        if self._queue:
+            # a post is counted at the first tick after it (``_ingest_until``)
+            nxt = min(nxt, t + (math.floor((self._queue[0][0] - t) / tick) + 1) * tick)
+        hours = [(t // 3600 + 1) * 3600]  # the story norm and the story index go by UTC hours
+        for watch in self.watches:
+            b = watch.baseline  # the baseline by its local hours (utc_offset may be 5.5)
+            hours.append((b._hour_of(t) + 1) * 3600.0 - b.utc_offset * 3600.0)
+        for h in hours:  # the first tick at or after the hour (a hair early rather than late)
+            nxt = min(nxt, t + math.ceil((h - t - 1e-6) / tick) * tick)
+        return max(t + tick, nxt - tick)
 
     def _pull_in_future_posts(self, now: float) -> None:
         """Posts dated well after ``now`` come from a source with a wrong clock or zone (a UTC
@@ -334,6 +364,7 @@ class Engine:
     def _tick(self, t: float) -> list[AlertEvent]:
         events: list[AlertEvent] = []
         opts = self.options
+        self._quiet = True
         for watch in self.watches:
             watch.expire(t)
             # the baseline does not learn from an open alert -- for a while: a lasting shift
@@ -352,6 +383,7 @@ class Engine:
                 # too few voices for any level (the score's evidence gate): skip the arithmetic
                 watch.risk = 0.0
                 continue
+            self._quiet = False
             # only stories with a few posts in the velocity window can be the fastest
             negativity = {sid: self._negativity_of(sid) for sid, n in watch.story_vel.items() if n >= 2.0}
             score = watch.score(t, opts, negativity, self._lives(watch, t, negativity))

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["ANOMALY", "SEVERITY", "Indicators", "Score", "risk_score", "story_strength"]
@@ -132,7 +133,9 @@ def nb_surprise(obs: float, mean: float, size: float) -> float:
     return max(0.0, -(log_term + math.log(total)) / math.log(10))
 
 
+@lru_cache(maxsize=4096)
 def _surprise(obs: float, exp: float, size: float) -> float:
+    # cached: a watch asks the same question every tick while its story and its hour hold
     return _clip((nb_surprise(obs, exp, size) - SURPRISE_FROM) / (SURPRISE_FULL - SURPRISE_FROM))
 
 
