@@ -70,7 +70,9 @@ EMOTICON = re.compile(r"\[[^\[\]]{1,8}\]")
 
 
 def load(path: Path) -> list[dict[str, str]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # JSON lines end at "\n" only: str.splitlines() would also cut a text at U+2028 / U+2029,
+    # which JSON may carry raw inside a string (Weibo text does)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def held_out_events() -> set[str]:

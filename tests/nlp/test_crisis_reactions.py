@@ -66,3 +66,15 @@ def test_shipped_model_beats_the_majority_class(shipped: TransformerClassifier) 
     # measured 0.608 against a majority rate of 0.535 (docs/model.md); a model that reads
     # every reaction as negative, or as not negative, fails here
     assert accuracy > majority + 0.02, (accuracy, majority)
+
+
+def test_the_bench_loader_keeps_a_text_whole_across_a_line_separator(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import crisis_reactions
+
+    path = tmp_path / "rows.jsonl"
+    rows = [{"text": "第一行\u2028第二行", "label": "negative"}, {"text": "转发微博", "label": "neutral"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert crisis_reactions.load(path) == rows
