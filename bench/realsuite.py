@@ -62,7 +62,13 @@ def _cache(model: str = MODEL) -> ScoreCache:
     # keyed by the weights too: a model retrained into the same directory reads afresh
     weights = b"".join(p.read_bytes() for p in sorted((ROOT / model).glob("*.safetensors")))
     key = f"{model}@{hashlib.sha1(weights).hexdigest()[:12]}"
-    return ScoreCache(load_classifier(ClassifierConfig(model=str(ROOT / model), threads=1)), key)
+    classifier = load_classifier(ClassifierConfig(model=str(ROOT / model), threads=1))
+    # and by how far the n-gram bags read: the same weights read a long text differently since
+    # they read all of it (2026-12-07; the key of the truncated reading is unchanged)
+    bag = int(getattr(classifier, "bag_length", 128))
+    if bag > 128:
+        key += f"+bag{bag}"
+    return ScoreCache(classifier, key)
 
 
 def _tone_fn(cascades: Sequence[Cascade]) -> dict[str, float]:

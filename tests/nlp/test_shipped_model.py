@@ -74,10 +74,27 @@ def test_quantisation_toggle_keeps_the_decisions(
     assert q == pytest.approx(f, abs=0.05)
 
 
-def test_truncation_at_max_length(shipped: TransformerClassifier) -> None:
+def test_the_encoder_reads_max_length_and_the_bags_the_whole_text(shipped: TransformerClassifier) -> None:
+    long_text = "很好" * 7 + "，但是" + "太差了" * 50  # the complaint starts after 17 characters
     short = TransformerClassifier(MODEL_DIR, max_length=16, quantize=False, threads=1)
-    long_text = "很好" * 7 + "，但是" + "太差了" * 50
-    assert short.classify([long_text])[0].negative < shipped.classify([long_text])[0].negative
+    assert short.max_length == 16 and short.bag_length == 1024  # bag_chars, the model's default
+    heads = TransformerClassifier(MODEL_DIR, max_length=16, quantize=False, threads=1)
+    heads.bag_length = 16  # what every part read before 2026-12-07: the first 15 characters
+    assert heads.classify([long_text])[0].negative < short.classify([long_text])[0].negative
+    # a review whose verdict comes after the encoder's 127 characters
+    review = "这次买的是新款，" + "包装和物流都正常，" * 15 + "用了两天就坏了，质量太差，退货！"
+    assert len(review) > shipped.max_length
+    whole = shipped.classify([review])[0].negative
+    short_texts = [s.negative for s in shipped.classify(TEXTS)]
+    shipped.bag_length = shipped.max_length
+    try:
+        head = shipped.classify([review])[0].negative
+        short_texts_before = [s.negative for s in shipped.classify(TEXTS)]
+    finally:
+        shipped.bag_length = 1024
+    assert whole > head + 0.2
+    # texts within max_length read exactly as before: the bags get nothing more to read
+    assert short_texts == short_texts_before
 
 
 def test_build_classifier_dispatches_on_type() -> None:

@@ -15,6 +15,10 @@ So the model gets words back cheaply:
   token each) and a bag of the *distinct* emoticons in a post adds one weight per emoticon
   and output: Weibo's own sentiment signal, counted once however often it is repeated.
 
+The encoder reads the first ``max_chars`` - 1 characters; the two bags read up to
+``bag_chars`` - 1 (``bag_ids`` in :meth:`SentinelModel.forward`): a review's verdict is often
+at its end ("总之不推荐"), and a bag costs almost nothing per character.
+
 Two outputs: ``sentiment_logits`` (one logit, sigmoid = P(negative)) and ``topic_logits``
 (one per crisis topic, independent sigmoids).
 """
@@ -61,6 +65,7 @@ class SentinelConfig(BertConfig):
         stride: int = 3,
         linear_idf: bool = True,
         emoticons: int = 0,
+        bag_chars: int = 1024,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,6 +79,9 @@ class SentinelConfig(BertConfig):
         self.linear_buckets = linear_buckets
         self.topic_labels = list(topic_labels or [])
         self.max_chars = max_chars
+        # characters (ids, with [CLS]) the n-gram and emoticon bags read at inference; 1024 is
+        # also what a model whose config.json predates the key gets (docs/model.md, "Long texts")
+        self.bag_chars = bag_chars
 
 
 @dataclass
@@ -196,17 +204,23 @@ class SentinelModel(PreTrainedModel):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        bag_ids: torch.Tensor | None = None,
+        bag_mask: torch.Tensor | None = None,
         **_: Any,
     ) -> SentinelOutput:
+        """``bag_ids`` / ``bag_mask``: a longer encoding of the same texts (``input_ids`` is its
+        prefix) for the n-gram and emoticon bags; without them the bags read ``input_ids``."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if bag_ids is None or bag_mask is None:
+            bag_ids, bag_mask = input_ids, attention_mask
         hidden, enc_mask = self.encode(input_ids, attention_mask)
         mask = enc_mask.unsqueeze(-1).to(hidden.dtype)
         mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         logits = self.out(self.head(torch.cat([hidden[:, 0], mean], dim=-1)))
-        logits = logits + self.linear_logits(input_ids, attention_mask)
+        logits = logits + self.linear_logits(bag_ids, bag_mask)
         if self.emoticon is not None:
-            logits = logits + self.emoticon_logits(input_ids)
+            logits = logits + self.emoticon_logits(bag_ids)
         return SentinelOutput(sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:])
 
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
@@ -85,6 +86,7 @@ class TransformerClassifier:
         self.seed_floor = seed_floor
         self.taxonomy: Taxonomy | None = None
         self.max_length = max_length
+        self.bag_length = max_length  # what the n-gram bags read (native models: bag_chars)
         self.batch_size = max(1, batch_size)
         self.threads = max(1, threads)
         # Parallelism across batches, not inside them: `threads` Python threads each run
@@ -113,6 +115,7 @@ class TransformerClassifier:
             if (self.path / "taxonomy.yaml").is_file():
                 self.taxonomy = load_taxonomy(self.path / "taxonomy.yaml")
             self.max_length = min(max_length, net.config.max_position_embeddings)
+            self.bag_length = max(self.max_length, int(getattr(net.config, "bag_chars", 0) or 0))
         else:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -149,8 +152,21 @@ class TransformerClassifier:
 
     def _run(self, texts: list[str]) -> list[Scores]:
         if self._tok is not None:
-            ids, mask = self._tok.encode_batch(texts, self.max_length)
-            result = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+            bag, bag_mask = self._tok.encode_batch(texts, self.bag_length)
+            if bag.shape[1] > self.max_length:
+                # the encoder reads the first characters; the n-gram bags the whole text
+                ids = np.ascontiguousarray(bag[:, : self.max_length])
+                mask = np.ascontiguousarray(bag_mask[:, : self.max_length])
+                result = self.model(
+                    input_ids=torch.from_numpy(ids),
+                    attention_mask=torch.from_numpy(mask),
+                    bag_ids=torch.from_numpy(bag),
+                    bag_mask=torch.from_numpy(bag_mask),
+                )
+            else:
+                result = self.model(
+                    input_ids=torch.from_numpy(bag), attention_mask=torch.from_numpy(bag_mask)
+                )
             neg = torch.sigmoid(result.sentiment_logits).tolist()
             topics = torch.sigmoid(result.topic_logits).tolist()
             labels = self.topic_labels
