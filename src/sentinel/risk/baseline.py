@@ -55,6 +55,10 @@ class SeasonalBaseline:
     def _hour_of(self, ts: float) -> int:
         return int((ts + self.utc_offset * _HOUR) // _HOUR)
 
+    def hour_ends(self, ts: float) -> float:
+        """When the local hour of ``ts`` ends: the first time :meth:`roll` closes it."""
+        return (self._hour_of(ts) + 1) * _HOUR - self.utc_offset * _HOUR
+
     def add(self, ts: float, n: float, neg: float) -> None:
         """Count a post (weight ``n``, negative weight ``neg``) at event time ``ts``."""
         hour = self._hour_of(ts)
