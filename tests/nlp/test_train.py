@@ -275,3 +275,41 @@ def test_a_model_with_the_earlier_unweighted_linear_head_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="retrain"):
         SentinelModel(config)
+
+
+def test_validation_reads_a_post_as_the_classifier_does(tmp_path: Path) -> None:
+    # short posts teach the verdict words; in the long ones the verdict comes after 128
+    # characters, past what any encoder here reads: only the bags see it, and they read the
+    # whole text in validation as the classifier does
+    from sentinel.nlp.data import load_corpora, split_of
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = random.Random(5)
+    plain = [w for w in FILLER if not w.startswith("[")]
+    with (
+        (data / "toy_short.jsonl").open("w", encoding="utf-8") as short,
+        (data / "toy_long.jsonl").open("w", encoding="utf-8") as long,
+    ):
+        for i in range(600):
+            negative = i % 2 == 0
+            verdict = "，".join(rng.sample(NEGATIVE if negative else POSITIVE, 2))
+            label = "negative" if negative else "positive"
+            if i % 3:
+                text, fh = f"{verdict}，{rng.choice(plain)}{rng.randrange(1000)}", short
+            else:
+                text, fh = (
+                    f"第{rng.randrange(1000)}条，" + "，".join(rng.choices(plain, k=40)) + f"，{verdict}",
+                    long,
+                )
+            fh.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+    out = tmp_path / "model"
+    report = train(_settings(data, out), log=lambda _: None)
+    val = [e for e in load_corpora(data) if split_of(e.text) == "val" and e.corpus == "toy_long"]
+    assert val and min(len(e.text) for e in val) > 140
+    validation = report["validation"]
+    assert isinstance(validation, dict)
+    assert validation["toy_long"] > 0.9  # cut at the encoder's window it would be a coin toss
+    clf = TransformerClassifier(out, quantize=False, threads=1)
+    read = [s.negative > 0.5 for s in clf.classify([e.text for e in val])]
+    assert sum(r == bool(e.negative) for r, e in zip(read, val, strict=True)) / len(val) > 0.9

@@ -33,7 +33,9 @@ from torch import nn
 from transformers import BertConfig, BertModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
-__all__ = ["SentinelConfig", "SentinelModel", "SentinelOutput", "hash_ngrams"]
+__all__ = ["BAG_CHARS", "SentinelConfig", "SentinelModel", "SentinelOutput", "hash_ngrams"]
+
+BAG_CHARS = 1024  # ids (with [CLS]) the n-gram and emoticon bags read by default
 
 # Large odd multipliers for polynomial hashing of id pairs/triples into buckets.
 _P1, _P2, _P3 = 1_000_003, 998_244_353, 2_654_435_761
@@ -65,7 +67,7 @@ class SentinelConfig(BertConfig):
         stride: int = 3,
         linear_idf: bool = True,
         emoticons: int = 0,
-        bag_chars: int = 1024,
+        bag_chars: int = BAG_CHARS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

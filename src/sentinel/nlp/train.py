@@ -37,7 +37,7 @@ from tqdm import tqdm
 from transformers.utils import logging as hf_logging
 
 from sentinel.nlp.data import Example, load_corpora, split_of
-from sentinel.nlp.modeling import MLMHead, SentinelConfig, SentinelModel, hash_ngrams
+from sentinel.nlp.modeling import BAG_CHARS, MLMHead, SentinelConfig, SentinelModel, hash_ngrams
 from sentinel.nlp.reactions import CORPUS as REACTIONS
 from sentinel.nlp.reactions import (
     DEFAULT_HOLDOUT,
@@ -426,6 +426,17 @@ def _pretrain_mlm(
     log(f"mlm: {total} steps, last loss {loss.item():.3f}")
 
 
+def _forward(model: SentinelModel, ids: torch.Tensor, mask: torch.Tensor) -> Any:
+    """The encoder reads the first ``max_chars`` ids, the n-gram and emoticon bags all of them
+    (as :class:`sentinel.nlp.transformer.TransformerClassifier` reads a post)."""
+    n = model.config.max_chars
+    if ids.shape[1] <= n:
+        return model(input_ids=ids, attention_mask=mask)
+    return model(
+        input_ids=ids[:, :n].contiguous(), attention_mask=mask[:, :n].contiguous(), bag_ids=ids, bag_mask=mask
+    )
+
+
 @torch.inference_mode()
 def predict(
     model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], batch_size: int = 256
@@ -438,7 +449,7 @@ def predict(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         ids, mask = _tensor(tok, [rows[i] for i in idx])
-        out = model(input_ids=ids, attention_mask=mask)
+        out = _forward(model, ids, mask)
         assert out.sentiment_logits is not None and out.topic_logits is not None
         neg[idx] = torch.sigmoid(out.sentiment_logits).numpy()
         topics[idx] = torch.sigmoid(out.topic_logits).numpy()
@@ -532,7 +543,8 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         emit(f"teacher: TF-IDF out-of-fold probabilities ready ({time.monotonic() - started:.0f}s)")
     weights = {REACTIONS: s.reaction_weight, LABELLED: s.labelled_weight}
     train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher, weights)
-    val_enc = _encode_examples(val_ex, tok, taxonomy, s.max_length, None)
+    # validated as the model is used: the encoder reads max_length, the bags the whole text
+    val_enc = _encode_examples(val_ex, tok, taxonomy, max(s.max_length, BAG_CHARS), None)
 
     config = SentinelConfig(
         vocab_size=tok.vocab_size,
