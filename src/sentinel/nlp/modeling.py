@@ -225,6 +225,18 @@ class SentinelModel(PreTrainedModel):
             logits = logits + self.emoticon_logits(bag_ids)
         return SentinelOutput(sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:])
 
+    def read(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, window: int) -> SentinelOutput:
+        """A batch as a post is read: the encoder its first ``window`` ids, the n-gram and
+        emoticon bags all of them (the classifier's and the training validation's reading)."""
+        if input_ids.shape[1] <= window:
+            return self(input_ids=input_ids, attention_mask=attention_mask)
+        return self(
+            input_ids=input_ids[:, :window].contiguous(),
+            attention_mask=attention_mask[:, :window].contiguous(),
+            bag_ids=input_ids,
+            bag_mask=attention_mask,
+        )
+
 
 class MLMHead(nn.Module):
     """Masked-character prediction for pretraining the encoder; not saved with the model.

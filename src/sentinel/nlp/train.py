@@ -426,17 +426,6 @@ def _pretrain_mlm(
     log(f"mlm: {total} steps, last loss {loss.item():.3f}")
 
 
-def _forward(model: SentinelModel, ids: torch.Tensor, mask: torch.Tensor) -> Any:
-    """The encoder reads the first ``max_chars`` ids, the n-gram and emoticon bags all of them
-    (as :class:`sentinel.nlp.transformer.TransformerClassifier` reads a post)."""
-    n = model.config.max_chars
-    if ids.shape[1] <= n:
-        return model(input_ids=ids, attention_mask=mask)
-    return model(
-        input_ids=ids[:, :n].contiguous(), attention_mask=mask[:, :n].contiguous(), bag_ids=ids, bag_mask=mask
-    )
-
-
 @torch.inference_mode()
 def predict(
     model: SentinelModel, tok: CharTokenizer, rows: Sequence[list[int]], batch_size: int = 256
@@ -449,7 +438,7 @@ def predict(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         ids, mask = _tensor(tok, [rows[i] for i in idx])
-        out = _forward(model, ids, mask)
+        out = model.read(ids, mask, model.config.max_chars)
         assert out.sentiment_logits is not None and out.topic_logits is not None
         neg[idx] = torch.sigmoid(out.sentiment_logits).numpy()
         topics[idx] = torch.sigmoid(out.topic_logits).numpy()

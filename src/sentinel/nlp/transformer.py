@@ -13,9 +13,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
@@ -152,21 +151,11 @@ class TransformerClassifier:
 
     def _run(self, texts: list[str]) -> list[Scores]:
         if self._tok is not None:
-            bag, bag_mask = self._tok.encode_batch(texts, self.bag_length)
-            if bag.shape[1] > self.max_length:
-                # the encoder reads the first characters; the n-gram bags the whole text
-                ids = np.ascontiguousarray(bag[:, : self.max_length])
-                mask = np.ascontiguousarray(bag_mask[:, : self.max_length])
-                result = self.model(
-                    input_ids=torch.from_numpy(ids),
-                    attention_mask=torch.from_numpy(mask),
-                    bag_ids=torch.from_numpy(bag),
-                    bag_mask=torch.from_numpy(bag_mask),
-                )
-            else:
-                result = self.model(
-                    input_ids=torch.from_numpy(bag), attention_mask=torch.from_numpy(bag_mask)
-                )
+            # the encoder reads the first max_length characters; the n-gram bags the whole text
+            ids, mask = self._tok.encode_batch(texts, self.bag_length)
+            native = cast(SentinelModel, self.model)  # quantised or not, still a SentinelModel
+            result = native.read(torch.from_numpy(ids), torch.from_numpy(mask), self.max_length)
+            assert result.sentiment_logits is not None and result.topic_logits is not None
             neg = torch.sigmoid(result.sentiment_logits).tolist()
             topics = torch.sigmoid(result.topic_logits).tolist()
             labels = self.topic_labels
