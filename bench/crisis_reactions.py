@@ -8,8 +8,9 @@ rumour), one JSON object per line: ``{"event", "text", "context", "label"}`` -- 
 the repost's text exactly as in the file, the original post it reacts to, and a
 negative / neutral / positive label given by reading it under
 ``tests/data/crisis_reactions_GUIDELINE.md``. ``crisis_reactions_relabel.jsonl`` is a blind
-second labelling of 100 of them. This script prints the set's composition, the agreement of
-the two labellings, and how (a) the bundled model (``sentinel.nlp.scoring.load_classifier`` on the
+second labelling of 100 of them by the same reader, ``crisis_reactions_second_reader.jsonl``
+the same 100 labelled by a second reader (the guideline and the items only). This script
+prints the set's composition, the agreement of each with the first labelling, and how (a) the bundled model (``sentinel.nlp.scoring.load_classifier`` on the
 default ``ClassifierConfig``) and (b) char 1-3-gram TF-IDF + logistic regression
 (``sentinel.nlp.baseline.TfidfBaseline``, trained on the train split of ``../shared/data``,
 skipped when that is absent) read the set: negative-vs-not accuracy (P(negative) >= 0.5),
@@ -55,6 +56,7 @@ from sentinel.nlp.text import normalize  # noqa: E402
 DATA = REPO / "tests" / "data"
 SET = DATA / "crisis_reactions.jsonl"
 RELABEL = DATA / "crisis_reactions_relabel.jsonl"
+SECOND_READER = DATA / "crisis_reactions_second_reader.jsonl"  # the same 100, another reader
 CASCADES = DATA / "crisis_reactions_cascades.txt"
 NEAR_CASCADES = DATA / "crisis_reactions_near_cascades.txt"
 LABELS = ("negative", "neutral", "positive")
@@ -112,6 +114,53 @@ def draw(cascades_path: Path) -> list[dict[str, str]]:
             if len(taken) == PER_CASCADE:
                 break
     return rows
+
+
+TRAIN_SEED = 2112
+TRAIN_FIRST = 1000  # the first draw: up to 2 reactions a cascade, labelled by the first reader
+TRAIN_MORE = 2000  # the second: up to 5 a cascade (the first two are the first draw's), other readers
+
+
+def draw_training(cascades_path: Path) -> list[dict[str, str]]:
+    """The unlabelled draw ``tests/data/reaction_train.jsonl`` was labelled from: rumour
+    cascades that no held-out set touches (this set's cascades and near-copies, both halves of
+    the real-cascade suite), in a ``random.Random(TRAIN_SEED)`` order, each cascade's non-empty
+    reactions in a random order, skipping a text already taken from it, a text equal to one of
+    this set's, and one the suite's held-out half could use as background
+    (``sentinel.nlp.reactions.Holdout.keeps``). Rows 1-1,000 are the first two of each cascade
+    in that order; rows 1,001-3,000 the next ones (up to the fifth a cascade), in the same order."""
+    from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout
+    from sentinel.risk.text import own_words
+
+    holdout = Holdout.load(DEFAULT_HOLDOUT)
+    skip = held_out_events() | holdout.events
+    skip |= set((DATA / "realsuite_tuning_events.txt").read_text(encoding="utf-8").split())
+    texts = held_out_texts()
+    cascades = []
+    with gzip.open(cascades_path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["rumor"] and d["event"] not in skip and any(r[2].strip() for r in d["reposts"]):
+                cascades.append(d)
+    cascades.sort(key=lambda d: d["event"])
+    rng = random.Random(TRAIN_SEED)
+    rng.shuffle(cascades)
+    rows: list[tuple[int, dict[str, str]]] = []
+    for d in cascades:
+        order = [i for i, r in enumerate(d["reposts"]) if r[2].strip()]
+        rng.shuffle(order)
+        taken: list[str] = []
+        for i in order:
+            text = d["reposts"][i][2]
+            if text in taken or normalize(text) in texts or not holdout.keeps(own_words(text) or text):
+                continue
+            taken.append(text)
+            rows.append((len(taken), {"event": d["event"], "text": text, "context": d["original"]["text"]}))
+            if len(taken) == 5:
+                break
+    first = [r for rank, r in rows if rank <= 2][:TRAIN_FIRST]
+    more = [r for r in (r for _, r in rows) if r not in first][:TRAIN_MORE]
+    return first + more
 
 
 BOILERPLATE = re.compile(r"https?://\S+|[（(]\s*分享自[^）)]*[）)]|@\S+")
@@ -213,6 +262,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF + LR (its fit takes minutes)")
     parser.add_argument("--json", help="also write every number to this file")
     parser.add_argument("--draw", help="write the unlabelled draw to this file and stop")
+    parser.add_argument("--draw-train", help="write the unlabelled draw of reaction_train.jsonl here and stop")
     parser.add_argument("--near", help="write the near-copy cascades' event ids to this file and stop")
     parser.add_argument("--model", default=ClassifierConfig().model, help="model directory to read with")
     args = parser.parse_args()
@@ -224,6 +274,14 @@ def main() -> None:
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
         )
         print(f"{len(rows)} reposts from {len({r['event'] for r in rows})} cascades -> {args.draw}")
+        return
+
+    if args.draw_train:
+        rows = draw_training(shared / "weibo_cascades.jsonl.gz")
+        Path(args.draw_train).write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+        print(f"{len(rows)} reactions from {len({r['event'] for r in rows})} cascades -> {args.draw_train}")
         return
 
     if args.near:
@@ -248,6 +306,10 @@ def main() -> None:
     second = load(RELABEL)
     out["agreement"] = agreement(
         [index[(r["event"], r["text"])] for r in second], [r["label"] for r in second]
+    )
+    other = load(SECOND_READER)
+    out["agreement_second_reader"] = agreement(
+        [index[(r["event"], r["text"])] for r in other], [r["label"] for r in other]
     )
 
     cfg = ClassifierConfig(model=args.model)
@@ -295,11 +357,14 @@ def main() -> None:
     print("| made of | items | negative | neutral | positive |\n|---|---:|---:|---:|---:|")
     for k, c in out["composition"].items():
         print(f"| {k} | {c['n']} | {c.get('negative', 0)} | {c.get('neutral', 0)} | {c.get('positive', 0)} |")
-    a = out["agreement"]
-    print(
-        f"\nsecond pass on {a['n']}: raw {a['raw_3class']:.2f} kappa {a['kappa_3class']:.2f} (3 classes); "
-        f"raw {a['raw_neg_vs_not']:.2f} kappa {a['kappa_neg_vs_not']:.2f} (negative vs not)\n"
-    )
+    print()
+    for who, key in (("second pass, same reader", "agreement"), ("second reader", "agreement_second_reader")):
+        a = out[key]
+        print(
+            f"{who} on {a['n']}: raw {a['raw_3class']:.2f} kappa {a['kappa_3class']:.2f} (3 classes); "
+            f"raw {a['raw_neg_vs_not']:.2f} kappa {a['kappa_neg_vs_not']:.2f} (negative vs not)"
+        )
+    print()
     print("| reader | negative vs not | neg. precision / recall | 3 classes | predicted neg / neu / pos |")
     print("|---|---:|---:|---:|---:|")
     for name, r in results.items():
