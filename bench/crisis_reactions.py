@@ -117,8 +117,8 @@ def draw(cascades_path: Path) -> list[dict[str, str]]:
 
 
 TRAIN_SEED = 2112
-TRAIN_FIRST = 1000  # the first draw: up to 2 reactions a cascade, labelled by the first reader
-TRAIN_MORE = 2000  # the second: up to 5 a cascade (the first two are the first draw's), other readers
+# (up to this many reactions a cascade, rows): three draws, each continuing the one before
+TRAIN_DRAWS = ((2, 1000), (5, 2000), (10, 3000))
 
 
 def draw_training(cascades_path: Path) -> list[dict[str, str]]:
@@ -128,11 +128,14 @@ def draw_training(cascades_path: Path) -> list[dict[str, str]]:
     reactions in a random order, skipping a text already taken from it, a text equal to one of
     this set's, and one the suite's held-out half could use as background
     (``sentinel.nlp.reactions.Holdout.keeps``). Rows 1-1,000 are the first two of each cascade
-    in that order; rows 1,001-3,000 the next ones (up to the fifth a cascade), in the same order."""
+    in that order; rows 1,001-3,000 the next ones up to the fifth a cascade, rows 3,001-6,000
+    up to the tenth, each in the same order (``TRAIN_DRAWS``)."""
     from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout
     from sentinel.risk.text import own_words
 
-    holdout = Holdout.load(DEFAULT_HOLDOUT)
+    # the held-out lists as they stood at the draw (later lists, such as the person-read
+    # check's, hold none of its cascades; adding them here would reshuffle the draw)
+    holdout = Holdout.load([p for p in DEFAULT_HOLDOUT if p.name != "realsuite_person_events.txt"])
     skip = held_out_events() | holdout.events
     skip |= set((DATA / "realsuite_tuning_events.txt").read_text(encoding="utf-8").split())
     texts = held_out_texts()
@@ -156,11 +159,15 @@ def draw_training(cascades_path: Path) -> list[dict[str, str]]:
                 continue
             taken.append(text)
             rows.append((len(taken), {"event": d["event"], "text": text, "context": d["original"]["text"]}))
-            if len(taken) == 5:
+            if len(taken) == TRAIN_DRAWS[-1][0]:
                 break
-    first = [r for rank, r in rows if rank <= 2][:TRAIN_FIRST]
-    more = [r for r in (r for _, r in rows) if r not in first][:TRAIN_MORE]
-    return first + more
+    out: list[dict[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for cap, n in TRAIN_DRAWS:
+        more = [r for rank, r in rows if rank <= cap and (r["event"], r["text"]) not in seen][:n]
+        seen |= {(r["event"], r["text"]) for r in more}
+        out += more
+    return out
 
 
 BOILERPLATE = re.compile(r"https?://\S+|[（(]\s*分享自[^）)]*[）)]|@\S+")
@@ -233,9 +240,12 @@ def agreement(first: Sequence[str], second: Sequence[str]) -> dict[str, float]:
     }
 
 
-def score(gold: Sequence[str], probs: Iterable[float], band: float) -> dict[str, object]:
+def score(
+    gold: Sequence[str], probs: Iterable[float], band: float, neutral: Sequence[float | None] | None = None
+) -> dict[str, object]:
+    """``neutral``: P(neutral) per item from a model with a learnt neutral class (3 classes)."""
     probs = list(probs)
-    pred3 = [sentiment_label(p, band) for p in probs]
+    pred3 = [sentiment_label(p, band, None if neutral is None else neutral[i]) for i, p in enumerate(probs)]
     neg_gold = [g == "negative" for g in gold]
     neg_pred = [p >= 0.5 for p in probs]
     confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
@@ -262,27 +272,22 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip TF-IDF + LR (its fit takes minutes)")
     parser.add_argument("--json", help="also write every number to this file")
     parser.add_argument("--draw", help="write the unlabelled draw to this file and stop")
-    parser.add_argument("--draw-train", help="write the unlabelled draw of reaction_train.jsonl here and stop")
+    parser.add_argument(
+        "--draw-train", help="write the unlabelled draw of reaction_train.jsonl here and stop"
+    )
     parser.add_argument("--near", help="write the near-copy cascades' event ids to this file and stop")
     parser.add_argument("--model", default=ClassifierConfig().model, help="model directory to read with")
     args = parser.parse_args()
     shared = Path(args.shared)
 
-    if args.draw:
-        rows = draw(shared / "weibo_cascades.jsonl.gz")
-        Path(args.draw).write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-        )
-        print(f"{len(rows)} reposts from {len({r['event'] for r in rows})} cascades -> {args.draw}")
-        return
-
-    if args.draw_train:
-        rows = draw_training(shared / "weibo_cascades.jsonl.gz")
-        Path(args.draw_train).write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-        )
-        print(f"{len(rows)} reactions from {len({r['event'] for r in rows})} cascades -> {args.draw_train}")
-        return
+    for out, drawn in ((args.draw, draw), (args.draw_train, draw_training)):
+        if out:
+            rows = drawn(shared / "weibo_cascades.jsonl.gz")
+            Path(out).write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+            )
+            print(f"{len(rows)} reactions from {len({r['event'] for r in rows})} cascades -> {out}")
+            return
 
     if args.near:
         events = near_copies(shared / "weibo_cascades.jsonl.gz")
@@ -323,9 +328,11 @@ def main() -> None:
         "context only": [r["context"] for r in rows],
     }
     results: dict[str, dict[str, object]] = {}
-    probs = {name: [s.negative for s in clf.classify(texts)] for name, texts in inputs.items()}
+    read = {name: clf.classify(texts) for name, texts in inputs.items()}
+    probs = {name: [s.negative for s in scores] for name, scores in read.items()}
     for name, p in probs.items():
-        results[f"sentinel int8 reads {name}"] = score(gold, p, cfg.neutral_band)
+        neutral = [s.neutral for s in read[name]]
+        results[f"sentinel int8 reads {name}"] = score(gold, p, cfg.neutral_band, neutral)
     by_kind: dict[str, object] = {}
     for k in Counter(kinds):
         keep = [i for i, kk in enumerate(kinds) if kk == k]

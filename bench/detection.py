@@ -4,6 +4,7 @@
     python bench/detection.py --suite      # every target on every run behind docs/risk.md
     python bench/detection.py --real both  # the real-cascade suite's tuning and held-out halves
     python bench/detection.py --real fast-start  # its fast-start check (scored, never tuned on)
+    python bench/detection.py --real person-read  # its person-read check (the same, crises a person chose)
 
 For each seed it generates ``sentinel simulate scenario --name month`` (background with a
 daily rhythm, four crisis shapes, three decoys), scores the posts with the lexicon
@@ -43,6 +44,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sentinel.clock import UTC8
@@ -383,7 +385,7 @@ def run_real(halves: Sequence[str], streams: int, verbose: bool = False) -> dict
 
     by_half: dict[str, dict[str, list[Result]]] = defaultdict(lambda: defaultdict(list))
     posts_total, engine_seconds = 0, 0.0
-    variant = "fast" if halves == ("fast-start",) else "suite"
+    variant = {("fast-start",): "fast", ("person-read",): "person"}.get(tuple(halves), "suite")
     for index, half, recs in realsuite.records(streams, variant=variant):
         if half not in halves:
             continue
@@ -396,9 +398,12 @@ def run_real(halves: Sequence[str], streams: int, verbose: bool = False) -> dict
         # the fast-start check's bar (realsuite.FAST_START posts in its first FAST_WINDOW seconds)
         fast = _first_posts(recs, incs, realsuite.FAST_WINDOW) >= realsuite.FAST_START
         start = "fast start" if fast else "slow start"
+        read = _person_reads(variant, index)
         for name, res in results.items():
             by_half[half][name].append(res)
             by_half[f"{half}, {start}"][name].append(res)
+            if read is not None:
+                by_half[f"{half}; {read}"][name].append(res)
         if verbose:
             _explain(f"stream {index:2d} ({half}, {brand})", transitions, incs, results)
     print(
@@ -406,6 +411,42 @@ def run_real(halves: Sequence[str], streams: int, verbose: bool = False) -> dict
         file=sys.stderr,
     )
     return {h: {name: merge(rs) for name, rs in d.items()} for h, d in by_half.items()}
+
+
+PERSON_READ = Path(__file__).resolve().parent.parent / "tests" / "data" / "realsuite_crisis_reactions.jsonl"
+CRISIS_TONE = 0.45  # the suite's bar: a crisis's worded reactions at least this negative
+
+
+def _person_reads(variant: str, index: int) -> str | None:
+    """How a person reads the stream's crisis: its first 30 worded reactions, hand-labelled
+    (tests/data/realsuite_crisis_reactions.jsonl), at least CRISIS_TONE negative or not -- the
+    suite's bar for a crisis, which the bundled model applied when it dealt the suite."""
+    if variant != "suite" or not PERSON_READ.is_file():
+        return None
+    labels = [
+        r["label"]
+        for r in map(json.loads, PERSON_READ.read_text(encoding="utf-8").split("\n")[:-1])
+        if r["stream"] == index
+    ]
+    if not labels:
+        return None
+    share = sum(label == "negative" for label in labels) / len(labels)
+    return "a person reads a crisis" if share >= CRISIS_TONE else "a person reads it calmer"
+
+
+def _split_table(
+    by_half: dict[str, dict[str, Result]], title: str, sep: str, detectors: Sequence[str]
+) -> None:
+    """Crises caught and median delay per detector, for the keys of ``by_half`` holding ``sep``."""
+    names = " | ".join("sentinel: caught, median" if n == "sentinel" else n for n in detectors)
+    print(f"| {title} | streams | {names} |\n|---|---|" + "---|" * len(detectors))
+    for key in sorted(k for k in by_half if sep in k):
+        r = by_half[key]
+        cells = [
+            f"{r[n].detected}/{r[n].crises}, {_fmt_delay(statistics.median(r[n].delays) if r[n].delays else None)}"
+            for n in detectors
+        ]
+        print(f"| {key} | {r['sentinel'].crises} | " + " | ".join(cells) + " |")
 
 
 def _first_posts(records: Sequence[dict[str, Any]], incs: Sequence[Incident], window: float) -> int:
@@ -535,8 +576,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--suite", action="store_true", help="every target on every run of docs/risk.md")
     ap.add_argument(
         "--real",
-        choices=("tuning", "held-out", "both", "fast-start"),
-        help="the real-cascade suite's halves, or its fast-start check (scored, never tuned on)",
+        choices=("tuning", "held-out", "both", "fast-start", "person-read"),
+        help="the real-cascade suite's halves, or its fast-start or person-read check (scored, never tuned on)",
     )
     ap.add_argument("--streams", type=int, default=40, help="streams in the real-cascade suite")
     ap.add_argument("--risk", type=json.loads, default={}, help="[risk] options as JSON, for trials")
@@ -554,15 +595,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"\nby how the crisis starts (fast: >= {realsuite.FAST_START} of its posts in its first "
             f"{realsuite.FAST_WINDOW / 60:.0f} minutes)\n"
         )
-        print("| half, start | streams | sentinel: caught, median | 30/10min | hour/12h | 3rd voice |")
-        print("|---|---|---|---|---|---|")
-        for key in sorted(k for k in by_half if ", " in k):
-            r = by_half[key]
-            cells = [
-                f"{r[n].detected}/{r[n].crises}, {_fmt_delay(statistics.median(r[n].delays) if r[n].delays else None)}"
-                for n in ("sentinel", "30/10min", "hour/12h", "3rd voice")
-            ]
-            print(f"| {key} | {r['sentinel'].crises} | " + " | ".join(cells) + " |")
+        _split_table(by_half, "half, start", ", ", ("sentinel", "30/10min", "hour/12h", "3rd voice"))
+        if any("; " in k for k in by_half):
+            print(
+                f"\nby how a person reads the crisis's first 30 worded reactions (a crisis: >= {CRISIS_TONE:.0%} negative)\n"
+            )
+            _split_table(by_half, "half; read", "; ", ("sentinel", "hour/12h", "3rd voice"))
         return 0
     if args.perf:
         perf(args.perf)

@@ -106,7 +106,44 @@ def plans(streams: int = 40, path: Path = DATA, variant: str = "suite") -> list[
     suite = plan_suite(cascades, lambda c: tones[c.event], streams=streams)
     if variant == "fast":
         _fast_crises(suite, cascades, tones)
+    elif variant == "person":
+        _person_crises(suite, cascades)
     return suite
+
+
+# The person-read check: the suite's streams, each with its crisis replaced by a rumour that a
+# person reads as one -- at least 45 % of its first 30 reactions with words of their own
+# labelled negative under tests/data/crisis_reactions_GUIDELINE.md
+# (tests/data/realsuite_person_pool.jsonl) -- rather than one the bundled model read so. The
+# suite's crises were dealt by that model's reading, which favours it over any other reader
+# (docs/risk.md); these were not. Rumours no stream of the suite or the fast-start check uses,
+# none read by the hand-labelled training reactions; a fixed hash order. Scored, never tuned on.
+PERSON_POOL = ROOT / "tests" / "data" / "realsuite_person_pool.jsonl"
+
+
+def person_shares() -> dict[str, float]:
+    """Per pooled rumour: the share of its labelled reactions a person read as negative."""
+    labels: dict[str, list[bool]] = {}
+    for line in PERSON_POOL.read_text(encoding="utf-8").split("\n"):
+        if line:
+            row = json.loads(line)
+            labels.setdefault(row["event"], []).append(row["label"] == "negative")
+    return {event: sum(v) / len(v) for event, v in labels.items()}
+
+
+def _person_crises(suite: list[StreamPlan], cascades: Sequence[Cascade]) -> None:
+    shares = person_shares()
+    by_event = {c.event: c for c in cascades}
+    pool = sorted(
+        (e for e, share in shares.items() if share >= 0.45),
+        key=lambda e: hashlib.sha1(f"person:{e}".encode()).hexdigest(),
+    )
+    if len(pool) < len(suite):
+        raise ValueError(f"{len(pool)} person-read crises for {len(suite)} streams")
+    for plan, event in zip(suite, pool, strict=False):
+        plan.crisis = by_event[event]
+        words = {own_words(t) for t in plan.crisis.texts()}
+        plan.texts = [t for t in plan.texts if t not in words]
 
 
 # The fast-start check: the suite's streams, each with its crisis replaced by a rumour that
@@ -181,8 +218,9 @@ def _version() -> str:
     import sentinel.simulate.cascades as builder
 
     frozen = FROZEN.read_bytes() if FROZEN.exists() else b""
+    pool = PERSON_POOL.read_bytes() if PERSON_POOL.exists() else b""
     return hashlib.sha1(
-        Path(builder.__file__).read_bytes() + Path(__file__).read_bytes() + frozen
+        Path(builder.__file__).read_bytes() + Path(__file__).read_bytes() + frozen + pool
     ).hexdigest()[:12]
 
 
@@ -190,7 +228,8 @@ def records(
     streams: int = 40, path: Path = DATA, variant: str = "suite"
 ) -> Iterator[tuple[int, str, list[dict[str, Any]]]]:
     """(index, half, labelled post dicts) per stream (kept in .cache/ while the builder is
-    unchanged). ``variant="fast"``: the fast-start check, every stream's half "fast-start"."""
+    unchanged). ``variant="fast"``: the fast-start check, every stream's half "fast-start";
+    ``"person"``: the person-read check, every stream's half "person-read"."""
     import pickle
 
     name = "real-suite" if variant == "suite" else f"real-suite-{variant}"
@@ -201,7 +240,7 @@ def records(
     out = []
     for plan in plans(streams, path, variant):
         negative = _negative_text(plan.texts)
-        half = plan.half if variant == "suite" else "fast-start"
+        half = plan.half if variant == "suite" else {"fast": "fast-start", "person": "person-read"}[variant]
         out.append((plan.index, half, build_stream(plan, negative.__contains__)))
         yield out[-1]
     cached.write_bytes(pickle.dumps(out))
@@ -212,7 +251,7 @@ def scored(recs: Sequence[dict[str, Any]]) -> list[ScoredPost]:
     posts = [parse_post(r) for r in recs]
     scores: list[Scores] = _cache(SCORING_MODEL).scores([p.text for p in posts])
     return [
-        ScoredPost(p, s.negative, sentiment_label(s.negative), dict(s.topics))
+        ScoredPost(p, s.negative, sentiment_label(s.negative, neutral=s.neutral), dict(s.topics))
         for p, s in zip(posts, scores, strict=True)
     ]
 

@@ -1,8 +1,8 @@
 """A persistent text -> classifier-scores cache for the detection benchmarks.
 
 Scoring a suite of real-cascade streams with the bundled model takes minutes; tuning the
-risk engine reruns it many times. The cache keeps each distinct text's ``P(negative)`` and
-topic scores in a SQLite file (``.cache/bench-scores.sqlite`` by default, keyed by model
+risk engine reruns it many times. The cache keeps each distinct text's ``P(negative)``, topic
+scores and ``P(neutral)`` (models with a learnt neutral class) in a SQLite file (``.cache/bench-scores.sqlite`` by default, keyed by model
 directory and text), so a rerun classifies only texts it has not seen.
 """
 
@@ -28,8 +28,10 @@ class ScoreCache:
         self.db = sqlite3.connect(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS scores (model TEXT, text TEXT, negative REAL, topics TEXT,"
-            " PRIMARY KEY (model, text))"
+            " neutral REAL, PRIMARY KEY (model, text))"
         )
+        if "neutral" not in {row[1] for row in self.db.execute("PRAGMA table_info(scores)")}:
+            self.db.execute("ALTER TABLE scores ADD COLUMN neutral REAL")  # a cache from before
         self.classifier = classifier
         self.model = model_key
         self.classified = 0
@@ -41,11 +43,11 @@ class ScoreCache:
             part = batch[i : i + 500]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT text, negative, topics FROM scores WHERE model = ? AND text IN ({marks})",
+                f"SELECT text, negative, topics, neutral FROM scores WHERE model = ? AND text IN ({marks})",
                 [self.model, *part],
             )
-            for text, neg, topics in rows:
-                out[text] = Scores(neg, json.loads(topics))
+            for text, neg, topics, neutral in rows:
+                out[text] = Scores(neg, json.loads(topics), neutral)
         return out
 
     def scores(self, texts: Sequence[str], chunk: int = 4096) -> list[Scores]:
@@ -56,9 +58,15 @@ class ScoreCache:
             part = missing[i : i + chunk]
             got = self.classifier.classify(part)
             self.db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO scores (model, text, negative, topics, neutral) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (self.model, t, s.negative, json.dumps({k: round(v, 4) for k, v in s.topics.items()}))
+                    (
+                        self.model,
+                        t,
+                        s.negative,
+                        json.dumps({k: round(v, 4) for k, v in s.topics.items()}),
+                        s.neutral,
+                    )
                     for t, s in zip(part, got, strict=True)
                 ],
             )

@@ -175,7 +175,13 @@ def _prescored(post: Post, neutral_band: float) -> ScoredPost | None:
         if isinstance(t, dict) and "label" in t and isinstance(t.get("score"), int | float)
     }
     negative = float(sentiment["negative"])
-    return ScoredPost(post, negative, sentiment_label(negative, neutral_band), topics)
+    # a model with a learnt neutral class records P(neutral) (sentinel classify) or only its
+    # label (sentinel export): a recorded "neutral" stays neutral unless P(negative) says more
+    neutral = sentiment.get("neutral")
+    if not isinstance(neutral, int | float):
+        neutral = 1.0 if sentiment.get("label") == "neutral" else None
+    neutral = None if neutral is None else float(neutral)
+    return ScoredPost(post, negative, sentiment_label(negative, neutral_band, neutral), topics)
 
 
 # -- classification: each distinct text once, optionally in a worker process ---------------
@@ -304,7 +310,8 @@ class _Classification:
             else:
                 assert got is not None and got.scores is not None
                 s = got.scores
-                out.append(ScoredPost(item, s.negative, sentiment_label(s.negative, band), dict(s.topics)))
+                label = sentiment_label(s.negative, band, s.neutral)
+                out.append(ScoredPost(item, s.negative, label, dict(s.topics)))
         return out
 
     def close(self) -> None:

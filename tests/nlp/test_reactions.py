@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.nlp.base import sentiment_label
 from sentinel.nlp.reactions import (
     DEFAULT_HOLDOUT,
     LABELLED,
@@ -146,6 +147,10 @@ def _settings(data: Path, out: Path, reactions: int) -> TrainSettings:
         data=data,
         out=out,
         taxonomy=REPO / "config" / "taxonomy.yaml",
+        # the toy corpora alone: not the bundled hand-labelled reactions of the shipped recipe
+        labelled_reactions=None,
+        labelled_weight=1.0,
+        labelled_neutral=NEUTRAL_TARGET,
         seed=3,
         hidden=32,
         layers=1,
@@ -207,14 +212,34 @@ def test_labelled_reactions_are_read_with_their_targets_and_held_out_ones_refuse
 
 
 def test_the_shipped_labelled_reactions_are_kept_apart_from_every_held_out_set() -> None:
-    """tests/data/reaction_train.jsonl: 3,000 reactions labelled under the crisis-reaction
+    """tests/data/reaction_train.jsonl: 6,000 reactions labelled under the crisis-reaction
     guideline, from rumour cascades that neither that set nor the real-cascade suite uses."""
     path = REPO / "tests" / "data" / "reaction_train.jsonl"
     examples = labelled_examples(path, Holdout.load(DEFAULT_HOLDOUT))  # raises on a leak
-    assert len(examples) == 3000
+    assert len(examples) == 6000
     tuning = set((REPO / "tests" / "data" / "realsuite_tuning_events.txt").read_text().split())
     events = {json.loads(line)["event"] for line in path.read_text(encoding="utf-8").split("\n") if line}
     assert not events & tuning
+
+
+def test_the_labelled_reactions_second_readers_agree_with_the_first() -> None:
+    """reaction_train_overlap.jsonl: 380 of the first reader's 1,000 rows, labelled blind by the
+    readers of rows 1,001-6,000 (tests/data/README.md gives the agreement)."""
+    data = REPO / "tests" / "data"
+    first = {
+        (r["event"], r["text"]): r["label"]
+        for r in map(
+            json.loads, (data / "reaction_train.jsonl").read_text(encoding="utf-8").split("\n")[:1000]
+        )
+    }
+    overlap = [
+        json.loads(line)
+        for line in (data / "reaction_train_overlap.jsonl").read_text(encoding="utf-8").split("\n")
+        if line
+    ]
+    assert len(overlap) == 380 and {r["reader"] for r in overlap} == set(range(2, 13))
+    same = sum(first[(r["event"], r["text"])] == r["label"] for r in overlap)
+    assert same == 346  # 91 %
 
 
 def test_train_learns_from_labelled_reactions(toy: Path) -> None:
@@ -232,3 +257,41 @@ def test_train_learns_from_labelled_reactions(toy: Path) -> None:
     bad, good, ask = (s.negative for s in model.classify(["真离谱", "很靠谱", "求证"]))
     assert bad > 0.5 > good
     assert good < ask < bad and abs(ask - NEUTRAL_TARGET) < 0.2
+
+
+def test_labelled_neutral_reactions_teach_a_neutral_class(toy: Path) -> None:
+    """With hand-labelled neutral reactions the model learns P(neutral) (a logistic regression
+    over the n-gram bag): "求证" is neutral because it reads so, not because the band says so."""
+    rows = [
+        {"event": f"x{i}", "text": f"{w}{i}", "label": label}
+        for i in range(120)
+        for w, label in (("真离谱", "negative"), ("很靠谱", "positive"), ("求证", "neutral"))
+    ]
+    path = _labelled(toy.parent / "labelled.jsonl", rows)
+    settings = _settings(toy, toy.parent / "n", 0)
+    settings.labelled_reactions, settings.labelled_weight, settings.labelled_neutral = path, 2.0, 0.0
+    train(settings, log=lambda _: None)
+    model = TransformerClassifier(toy.parent / "n")
+    bad, good, ask = model.classify(["真离谱", "很靠谱", "求证"])
+    assert ask.negative < 0.5 and good.negative < 0.5 < bad.negative  # neutral trained as "not negative"
+    assert ask.neutral is not None and good.neutral is not None
+    assert ask.neutral > 0.5 > good.neutral
+    assert [sentiment_label(s.negative, 0.15, s.neutral) for s in (bad, good, ask)] == [
+        "negative",
+        "positive",
+        "neutral",
+    ]
+    # the band alone would have called the question positive, as a model without the head does
+    assert sentiment_label(ask.negative, 0.15) == "positive"
+    settings.neutral_c = 0.0
+    settings.out = toy.parent / "no-head"
+    train(settings, log=lambda _: None)
+    assert TransformerClassifier(toy.parent / "no-head").classify(["求证"])[0].neutral is None
+
+
+def test_sentiment_label_with_a_learnt_neutral_class() -> None:
+    assert sentiment_label(0.9, 0.15, 0.9) == "negative"  # negative first: an angry "question"
+    assert sentiment_label(0.1, 0.15, 0.7) == "neutral"
+    assert sentiment_label(0.1, 0.15, 0.2) == "positive"
+    assert sentiment_label(0.55, 0.15, 0.1) == "neutral"  # the band still holds the unsure
+    assert sentiment_label(0.1, 0.15) == "positive"  # no neutral class: the band alone

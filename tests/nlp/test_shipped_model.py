@@ -82,7 +82,11 @@ def test_the_encoder_reads_max_length_and_the_bags_the_whole_text(shipped: Trans
     heads.bag_length = 16  # what every part read before 2026-12-07: the first 15 characters
     assert heads.classify([long_text])[0].negative < short.classify([long_text])[0].negative
     # a review whose verdict comes after the encoder's 127 characters
-    review = "这次买的是新款，" + "包装和物流都正常，" * 15 + "用了两天就坏了，质量太差，退货！"
+    review = (
+        "这次买的是新款，"
+        + "包装和物流都正常，" * 15
+        + "用了两天就坏了，质量太差，做工粗糙，客服也不理人，千万别买，退货！"
+    )
     assert len(review) > shipped.max_length
     whole = shipped.classify([review])[0].negative
     short_texts = [s.negative for s in shipped.classify(TEXTS)]

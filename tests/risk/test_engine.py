@@ -295,6 +295,42 @@ def test_a_reaction_asking_whether_it_is_true_is_a_voice_of_the_story(start: dat
     assert [s.serious for s in engine.stories.stories.values()] == [1]
 
 
+def test_neutral_reactions_spread_their_story_only_when_asked(start: datetime) -> None:
+    # an alarming original, two angry reposts, then reposts the model labels neutral ("已阅")
+    root = post("r", "艾克美奶粉被曝检出致癌物", start, negative=0.95)
+    angry = [
+        post(
+            f"a{i}",
+            "太恶心了",
+            start + timedelta(seconds=5 + i),
+            author=f"a{i}",
+            repost_of="r",
+            negative=0.95,
+        )
+        for i in range(2)
+    ]
+    calm = [  # labelled neutral at P(negative) 0.1: what a model with a learnt neutral class says
+        ScoredPost(
+            post(f"n{i}", "已阅", start + timedelta(seconds=10 + i), author=f"n{i}", repost_of="r").post,
+            0.1,
+            "neutral",
+        )
+        for i in range(3)
+    ]
+    for spreads in (False, True):
+        engine = _engine(neutral_spreads=spreads)
+        engine.observe([root, *angry, *calm])
+        engine.evaluate(start + timedelta(minutes=1))
+        story = engine.stories.stories["r"]
+        by_author = {e.author: e.negative for e in engine.watches[0].entries}
+        if spreads:  # passed on like bare reposts: the story's tone, and not part of it
+            assert story.words_n == 2
+            assert all(by_author[f"n{i}"] >= 0.99 for i in range(3))
+        else:  # words of their own: counted in the tone, spreading 0.8 of the original
+            assert story.words_n == 5
+            assert all(abs(by_author[f"n{i}"] - 0.8) < 1e-9 for i in range(3))
+
+
 def test_a_dark_cascade_against_a_quiet_baseline_reaches_yellow_fast(start: datetime) -> None:
     # a week of a small brand's chatter (about 3 posts an hour), then one rumour reposted
     # 40 times in ten minutes with alarmed reactions: yellow within minutes, from the story

@@ -44,9 +44,11 @@ def annotate(
 ) -> dict[str, Any]:
     """Add ``sentiment`` and ``topics`` (those at or above the threshold, best first)."""
     obj["sentiment"] = {
-        "label": sentiment_label(scores.negative, neutral_band),
+        "label": sentiment_label(scores.negative, neutral_band, scores.neutral),
         "negative": round(scores.negative, 6),
     }
+    if scores.neutral is not None:  # a model with a learnt neutral class
+        obj["sentiment"]["neutral"] = round(scores.neutral, 6)
     topics = sorted(((s, t) for t, s in scores.topics.items() if s >= topic_threshold), reverse=True)
     obj["topics"] = [{"label": t, "score": round(s, 4)} for s, t in topics]
     return obj
@@ -212,14 +214,23 @@ def train_command(
         int, typer.Option(help="real reactions added to masked-character pretraining")
     ] = 0,
     labelled_reactions: Annotated[
-        Path | None, typer.Option(help="hand-labelled reactions, JSONL (tests/data/reaction_train.jsonl)")
-    ] = None,
+        Path | None, typer.Option(help="hand-labelled reactions, JSONL")
+    ] = REPO_ROOT / "tests" / "data" / "reaction_train.jsonl",
     labelled_weight: Annotated[
         float, typer.Option(help="a hand-labelled reaction's weight in the fits")
-    ] = 1.0,
+    ] = 5.0,
     labelled_neutral: Annotated[
         float, typer.Option(help="P(negative) a hand-labelled neutral reaction is trained towards")
-    ] = 0.4,
+    ] = 0.0,
+    labelled_limit: Annotated[
+        int | None, typer.Option(help="read only the first this many hand-labelled reactions (0: none)")
+    ] = 3000,
+    neutral_c: Annotated[
+        float,
+        typer.Option(
+            help="the neutral head's logistic regression C, fitted on the labelled neutral reactions (0: none)"
+        ),
+    ] = 4.0,
     cascades: Annotated[
         Path | None, typer.Option(help="the cascades file (default: weibo_cascades.jsonl.gz in --data)")
     ] = None,

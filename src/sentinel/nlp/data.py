@@ -33,6 +33,7 @@ class Example:
     corpus: str
     topics: list[str] = field(default_factory=list)
     target: float | None = None  # a soft training target for P(negative) instead of the label
+    neutral: bool = False  # labelled neutral (hand-labelled reactions): trains the neutral head
 
 
 def split_of(text: str) -> Split:

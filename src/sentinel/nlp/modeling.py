@@ -20,7 +20,10 @@ The encoder reads the first ``max_chars`` - 1 characters; the two bags read up t
 at its end ("总之不推荐"), and a bag costs almost nothing per character.
 
 Two outputs: ``sentiment_logits`` (one logit, sigmoid = P(negative)) and ``topic_logits``
-(one per crisis topic, independent sigmoids).
+(one per crisis topic, independent sigmoids); with ``neutral_head`` a third,
+``neutral_logits`` (sigmoid = P(neutral): the text says nothing for or against), a logistic
+regression over the same n-gram bag fitted on hand-labelled reactions (docs/model.md,
+*Neutral as a class*).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class SentinelConfig(BertConfig):
         linear_idf: bool = True,
         emoticons: int = 0,
         bag_chars: int = BAG_CHARS,
+        neutral_head: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,12 +88,14 @@ class SentinelConfig(BertConfig):
         # characters (ids, with [CLS]) the n-gram and emoticon bags read at inference; 1024 is
         # also what a model whose config.json predates the key gets (docs/model.md, "Long texts")
         self.bag_chars = bag_chars
+        self.neutral_head = neutral_head  # P(neutral) from the n-gram bag (``neutral_logits``)
 
 
 @dataclass
 class SentinelOutput(ModelOutput):
     sentiment_logits: torch.Tensor | None = None
     topic_logits: torch.Tensor | None = None
+    neutral_logits: torch.Tensor | None = None
 
 
 class SentinelModel(PreTrainedModel):
@@ -129,6 +135,17 @@ class SentinelModel(PreTrainedModel):
         # Bag of distinct emoticons: a plain parameter, not an nn.Linear, so that int8
         # quantisation leaves it alone; zero at first ("no evidence"), like the linear head.
         self.emoticon = nn.Parameter(torch.zeros(config.emoticons, n_out)) if config.emoticons else None
+        # P(neutral): one weight per bucket of the same bag, fitted by logistic regression on
+        # hand-labelled reactions after the linear head, never by the gradient
+        self.neutral: nn.Embedding | None = None
+        if getattr(config, "neutral_head", False):
+            # zeros given, not drawn: the head takes nothing from the random stream, so the
+            # rest of a model trained with it is the model trained without it
+            self.neutral = nn.Embedding(
+                config.linear_buckets, 1, _weight=torch.zeros(config.linear_buckets, 1)
+            )
+            self.neutral.weight.requires_grad_(False)
+            self.neutral_bias = nn.Parameter(torch.zeros(1), requires_grad=False)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -137,8 +154,8 @@ class SentinelModel(PreTrainedModel):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            if module is getattr(self, "linear", None):
-                nn.init.zeros_(module.weight)  # the linear head starts as "no evidence"
+            if module is getattr(self, "linear", None) or module is getattr(self, "neutral", None):
+                nn.init.zeros_(module.weight)  # the linear heads start as "no evidence"
             else:
                 nn.init.normal_(module.weight, std=self.config.initializer_range)
         elif isinstance(module, nn.LayerNorm):
@@ -153,8 +170,10 @@ class SentinelModel(PreTrainedModel):
         chars = self.bert.embeddings.word_embeddings(input_ids)
         return chars + self.ngram_proj(self.bigram(bigram) + self.trigram(trigram))
 
-    def linear_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Bag of hashed 1-3-grams, IDF-weighted and L2-normalised, through the linear head."""
+    def bag(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hashed 1-3-grams (B, T, 3), their IDF weights and each text's L2 norm of those."""
         buckets = self.config.linear_buckets
         bigram, trigram = hash_ngrams(input_ids, buckets)
         # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
@@ -162,9 +181,29 @@ class SentinelModel(PreTrainedModel):
         mask = attention_mask.unsqueeze(-1).to(self.linear.weight.dtype)
         grams = torch.stack([unigram, (bigram + 1) % buckets, (trigram + 2) % buckets], -1)
         weight = self.idf[grams] * mask  # (B, T, 3)
-        summed = (self.linear(grams) * weight.unsqueeze(-1)).sum((1, 2))
         norm = weight.square().sum((1, 2)).clamp(min=1e-6).sqrt().unsqueeze(-1)
-        return summed / norm + self.linear_bias
+        return grams, weight, norm
+
+    @staticmethod
+    def _through(table: nn.Embedding, bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The bag through a table of one weight per bucket and output: the weighted sum, then
+        the norm (in this order: the shipped weights were trained with it)."""
+        grams, weight, norm = bag
+        return (table(grams) * weight.unsqueeze(-1)).sum((1, 2)) / norm
+
+    def linear_logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Bag of hashed 1-3-grams, IDF-weighted and L2-normalised, through the linear head."""
+        return self._through(self.linear, bag or self.bag(input_ids, attention_mask)) + self.linear_bias
+
+    def neutral_logit(self, bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The same bag through the neutral head: one logit a text (``neutral_head`` models)."""
+        assert self.neutral is not None
+        return self._through(self.neutral, bag)[:, 0] + self.neutral_bias[0]
 
     def emoticon_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """One weight per distinct emoticon in the post (ids in the vocabulary's last range)."""
@@ -220,10 +259,14 @@ class SentinelModel(PreTrainedModel):
         mask = enc_mask.unsqueeze(-1).to(hidden.dtype)
         mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         logits = self.out(self.head(torch.cat([hidden[:, 0], mean], dim=-1)))
-        logits = logits + self.linear_logits(bag_ids, bag_mask)
+        bag = self.bag(bag_ids, bag_mask)
+        logits = logits + self.linear_logits(bag_ids, bag_mask, bag)
         if self.emoticon is not None:
             logits = logits + self.emoticon_logits(bag_ids)
-        return SentinelOutput(sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:])
+        neutral = self.neutral_logit(bag) if self.neutral is not None else None
+        return SentinelOutput(
+            sentiment_logits=logits[:, 0], topic_logits=logits[:, 1:], neutral_logits=neutral
+        )
 
     def read(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, window: int) -> SentinelOutput:
         """A batch as a post is read: the encoder its first ``window`` ids, the n-gram and

@@ -66,6 +66,7 @@ DEFAULT_HOLDOUT = tuple(
         "crisis_reactions_near_cascades.txt",
         "crisis_reactions.jsonl",
         "realsuite_heldout_events.txt",
+        "realsuite_person_events.txt",  # the person-read check's candidate crises
     )
 )
 BACKGROUND_MIN = 6  # own words this long can be background texts of the real-cascade suite
@@ -196,6 +197,7 @@ def labelled_examples(path: Path, holdout: Holdout, neutral: float = NEUTRAL_TAR
                 # a target even for the polar ones: distillation then leaves them at their
                 # label (the TF-IDF teacher reads reactions the way the review corpora do)
                 target=label,
+                neutral=row["label"] == "neutral",
             )
         )
     return out

@@ -119,7 +119,10 @@ class Scorer:
 
     def scored(self, post: Post, scores: Scores) -> ScoredPost:
         return ScoredPost(
-            post, scores.negative, sentiment_label(scores.negative, self.neutral_band), dict(scores.topics)
+            post,
+            scores.negative,
+            sentiment_label(scores.negative, self.neutral_band, scores.neutral),
+            dict(scores.topics),
         )
 
     def score_now(self, posts: Sequence[Post]) -> list[ScoredPost]:

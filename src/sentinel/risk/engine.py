@@ -176,6 +176,15 @@ class Engine:
             )
             if serious:
                 own = max(own, self.options.serious_reactions)
+            elif (
+                p.repost_of is not None
+                and not bare
+                and self.options.neutral_spreads
+                and sp.label == "neutral"
+            ):
+                # words that take no side ("已转", "看看", a question the cue list does not
+                # know) pass the story on as a bare repost does: the story's tone, not theirs
+                bare = True
             sev = 0.0
             if own > 0:
                 sev = (

@@ -97,6 +97,10 @@ class EngineOptions(_Opts):
         le=1,
         description="negativity a repost asking whether its post is true counts at least (0: off)",
     )
+    neutral_spreads: bool = Field(
+        False,
+        description="a repost the model reads as neutral passes its story on like a bare repost",
+    )
     rumour_model: str | None = Field(
         "models/default/rumour.json", description="how stories that read like a rumour are told (empty: off)"
     )
