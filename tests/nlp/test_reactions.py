@@ -242,13 +242,18 @@ def test_the_labelled_reactions_second_readers_agree_with_the_first() -> None:
     assert same == 346  # 91 %
 
 
-def test_train_learns_from_labelled_reactions(toy: Path) -> None:
+def _toy_labelled(path: Path) -> Path:
+    """120 each of a complaint, a compliment and a question, hand-labelled."""
     rows = [
         {"event": f"x{i}", "text": f"{w}{i}", "label": label}
         for i in range(120)
         for w, label in (("真离谱", "negative"), ("很靠谱", "positive"), ("求证", "neutral"))
     ]
-    path = _labelled(toy.parent / "labelled.jsonl", rows)
+    return _labelled(path, rows)
+
+
+def test_train_learns_from_labelled_reactions(toy: Path) -> None:
+    path = _toy_labelled(toy.parent / "labelled.jsonl")
     settings = _settings(toy, toy.parent / "c", 0)
     settings.labelled_reactions, settings.labelled_weight = path, 2.0
     report = train(settings, log=lambda _: None)
@@ -262,12 +267,7 @@ def test_train_learns_from_labelled_reactions(toy: Path) -> None:
 def test_labelled_neutral_reactions_teach_a_neutral_class(toy: Path) -> None:
     """With hand-labelled neutral reactions the model learns P(neutral) (a logistic regression
     over the n-gram bag): "求证" is neutral because it reads so, not because the band says so."""
-    rows = [
-        {"event": f"x{i}", "text": f"{w}{i}", "label": label}
-        for i in range(120)
-        for w, label in (("真离谱", "negative"), ("很靠谱", "positive"), ("求证", "neutral"))
-    ]
-    path = _labelled(toy.parent / "labelled.jsonl", rows)
+    path = _toy_labelled(toy.parent / "labelled.jsonl")
     settings = _settings(toy, toy.parent / "n", 0)
     settings.labelled_reactions, settings.labelled_weight, settings.labelled_neutral = path, 2.0, 0.0
     train(settings, log=lambda _: None)
