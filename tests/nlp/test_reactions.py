@@ -289,6 +289,15 @@ def test_labelled_neutral_reactions_teach_a_neutral_class(toy: Path) -> None:
     assert TransformerClassifier(toy.parent / "no-head").classify(["求证"])[0].neutral is None
 
 
+def test_a_missing_labelled_file_is_a_clear_error(toy: Path) -> None:
+    settings = _settings(toy, toy.parent / "m", 0)
+    settings.labelled_reactions = toy.parent / "nowhere.jsonl"
+    with pytest.raises(ValueError, match=r"nowhere\.jsonl: no such file.*--labelled-limit 0"):
+        train(settings, log=lambda _: None)
+    settings.labelled_limit = 0  # none asked for: the file is not read
+    assert train(settings, log=lambda _: None)["rows"]["labelled_reactions"] == 0  # type: ignore[index]
+
+
 def test_sentiment_label_with_a_learnt_neutral_class() -> None:
     assert sentiment_label(0.9, 0.15, 0.9) == "negative"  # negative first: an angry "question"
     assert sentiment_label(0.1, 0.15, 0.7) == "neutral"

@@ -258,7 +258,11 @@ def train_command(
         time_budget=time_budget * 60.0,
     )
     settings = TrainSettings(**options)
-    train(settings)
+    try:
+        train(settings)
+    except ValueError as exc:  # a missing or held-out input: said in one line, not a traceback
+        typer.echo(f"sentinel train: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def train_rumour_command(

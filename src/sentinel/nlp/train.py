@@ -538,7 +538,12 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             emit(f"reactions: {len(extra_mlm)} texts for pretraining")
 
     labelled: list[Example] = []
-    if s.labelled_reactions is not None:
+    if s.labelled_reactions is not None and s.labelled_limit != 0:
+        if not Path(s.labelled_reactions).is_file():
+            raise ValueError(
+                f"{s.labelled_reactions}: no such file (the hand-labelled reactions of the shipped "
+                "recipe, in a checkout of the repository; --labelled-limit 0 trains without them)"
+            )
         labelled = labelled_examples(s.labelled_reactions, Holdout.load(s.holdout), s.labelled_neutral)
         labelled = labelled[: s.labelled_limit]
         for ex in labelled:
