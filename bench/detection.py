@@ -421,16 +421,13 @@ def _person_reads(variant: str, index: int) -> str | None:
     """How a person reads the stream's crisis: its first 30 worded reactions, hand-labelled
     (tests/data/realsuite_crisis_reactions.jsonl), at least CRISIS_TONE negative or not -- the
     suite's bar for a crisis, which the bundled model applied when it dealt the suite."""
+    import realsuite
+
     if variant != "suite" or not PERSON_READ.is_file():
         return None
-    labels = [
-        r["label"]
-        for r in map(json.loads, PERSON_READ.read_text(encoding="utf-8").split("\n")[:-1])
-        if r["stream"] == index
-    ]
-    if not labels:
+    share = realsuite.negative_shares(PERSON_READ, "stream").get(index)
+    if share is None:
         return None
-    share = sum(label == "negative" for label in labels) / len(labels)
     return "a person reads a crisis" if share >= CRISIS_TONE else "a person reads it calmer"
 
 

@@ -121,14 +121,20 @@ def plans(streams: int = 40, path: Path = DATA, variant: str = "suite") -> list[
 PERSON_POOL = ROOT / "tests" / "data" / "realsuite_person_pool.jsonl"
 
 
-def person_shares() -> dict[str, float]:
-    """Per pooled rumour: the share of its labelled reactions a person read as negative."""
-    labels: dict[str, list[bool]] = {}
-    for line in PERSON_POOL.read_text(encoding="utf-8").split("\n"):
+@lru_cache(maxsize=4)
+def negative_shares(path: Path, key: str) -> dict[Any, float]:
+    """Per ``key`` of a hand-labelled JSONL file: the share of its rows labelled negative."""
+    labels: dict[Any, list[bool]] = {}
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if line:
             row = json.loads(line)
-            labels.setdefault(row["event"], []).append(row["label"] == "negative")
-    return {event: sum(v) / len(v) for event, v in labels.items()}
+            labels.setdefault(row[key], []).append(row["label"] == "negative")
+    return {k: sum(v) / len(v) for k, v in labels.items()}
+
+
+def person_shares() -> dict[str, float]:
+    """Per pooled rumour: the share of its labelled reactions a person read as negative."""
+    return negative_shares(PERSON_POOL, "event")
 
 
 def _person_crises(suite: list[StreamPlan], cascades: Sequence[Cascade]) -> None:

@@ -177,10 +177,10 @@ def _prescored(post: Post, neutral_band: float) -> ScoredPost | None:
     negative = float(sentiment["negative"])
     # a model with a learnt neutral class records P(neutral) (sentinel classify) or only its
     # label (sentinel export): a recorded "neutral" stays neutral unless P(negative) says more
-    neutral = sentiment.get("neutral")
-    if not isinstance(neutral, int | float):
-        neutral = 1.0 if sentiment.get("label") == "neutral" else None
-    neutral = None if neutral is None else float(neutral)
+    recorded = sentiment.get("neutral")
+    neutral = float(recorded) if isinstance(recorded, int | float) else None
+    if neutral is None and sentiment.get("label") == "neutral":
+        neutral = 1.0
     return ScoredPost(post, negative, sentiment_label(negative, neutral_band, neutral), topics)
 
 

@@ -16,6 +16,7 @@ import typer
 
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
+from sentinel.nlp.reactions import LABELLED_REACTIONS
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import PostError, decode_json
 from sentinel.risk.context import in_context
@@ -215,7 +216,7 @@ def train_command(
     ] = 0,
     labelled_reactions: Annotated[
         Path | None, typer.Option(help="hand-labelled reactions, JSONL")
-    ] = REPO_ROOT / "tests" / "data" / "reaction_train.jsonl",
+    ] = LABELLED_REACTIONS,
     labelled_weight: Annotated[
         float, typer.Option(help="a hand-labelled reaction's weight in the fits")
     ] = 5.0,

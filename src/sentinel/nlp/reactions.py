@@ -33,6 +33,7 @@ from sentinel.simulate.cascades import own_words, suite_half
 __all__ = [
     "CORPUS",
     "DEFAULT_HOLDOUT",
+    "LABELLED_REACTIONS",
     "NEGATIVE",
     "POSITIVE",
     "Holdout",
@@ -43,7 +44,8 @@ __all__ = [
 ]
 
 CORPUS = "weibo_reactions"  # the corpus name of the weak-labelled reactions
-LABELLED = "reactions_labelled"  # ... and of the hand-labelled ones (tests/data/reaction_train.jsonl)
+LABELLED = "reactions_labelled"  # ... and of the hand-labelled ones (LABELLED_REACTIONS)
+LABELLED_REACTIONS = REPO_ROOT / "tests" / "data" / "reaction_train.jsonl"  # the shipped recipe reads these
 
 NEGATIVE = frozenset(
     "[怒] [抓狂] [泪] [衰] [鄙视] [吐] [生病] [弱] [哼] [失望] [伤心] [怒骂] [晕] [汗] [蜡烛] "

@@ -42,6 +42,7 @@ from sentinel.nlp.reactions import CORPUS as REACTIONS
 from sentinel.nlp.reactions import (
     DEFAULT_HOLDOUT,
     LABELLED,
+    LABELLED_REACTIONS,
     Holdout,
     labelled_examples,
     pretraining_texts,
@@ -51,8 +52,6 @@ from sentinel.nlp.reactions import (
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
 from sentinel.paths import REPO_ROOT
-
-LABELLED_REACTIONS = REPO_ROOT / "tests" / "data" / "reaction_train.jsonl"
 
 __all__ = ["TrainSettings", "train"]
 
@@ -617,8 +616,13 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             model.emoticon.requires_grad_(False)
 
     if model.neutral is not None:
-        rows = [enc.base for ex, enc in zip(train_ex, train_enc, strict=True) if ex.corpus == LABELLED]
-        fitted = _fit_neutral_head(model, tok, rows, [e.neutral for e in labelled], s.neutral_c)
+        pairs = [
+            (enc.base, ex.neutral)
+            for ex, enc in zip(train_ex, train_enc, strict=True)
+            if ex.corpus == LABELLED
+        ]
+        rows = [row for row, _ in pairs]
+        fitted = _fit_neutral_head(model, tok, rows, [neutral for _, neutral in pairs], s.neutral_c)
         emit(
             f"neutral head: logistic regression on {len(rows)} hand-labelled reactions (train accuracy {fitted:.4f})"
         )
