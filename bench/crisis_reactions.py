@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import random
 import re
@@ -241,11 +242,19 @@ def agreement(first: Sequence[str], second: Sequence[str]) -> dict[str, float]:
 
 
 def score(
-    gold: Sequence[str], probs: Iterable[float], band: float, neutral: Sequence[float | None] | None = None
+    gold: Sequence[str],
+    probs: Iterable[float],
+    band: float,
+    neutral: Sequence[float | None] | None = None,
+    pred3: Sequence[str] | None = None,
 ) -> dict[str, object]:
-    """``neutral``: P(neutral) per item from a model with a learnt neutral class (3 classes)."""
+    """``neutral``: P(neutral) per item from a model with a learnt neutral class (3 classes);
+    ``pred3``: the 3-class calls where they do not come from ``probs`` and the band."""
     probs = list(probs)
-    pred3 = [sentiment_label(p, band, None if neutral is None else neutral[i]) for i, p in enumerate(probs)]
+    if pred3 is None:
+        pred3 = [
+            sentiment_label(p, band, None if neutral is None else neutral[i]) for i, p in enumerate(probs)
+        ]
     neg_gold = [g == "negative" for g in gold]
     neg_pred = [p >= 0.5 for p in probs]
     confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
@@ -264,6 +273,18 @@ def score(
         "confusion_3class": confusion,
         "confusion_neg_vs_not": binary,
     }
+
+
+def mcnemar(gold: Sequence[str], a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Exact McNemar test of two readers' negative-vs-not calls: items only ``a`` gets right,
+    only ``b`` gets right, and the two-sided p-value."""
+    right_a = [(p >= 0.5) == (g == "negative") for g, p in zip(gold, a, strict=True)]
+    right_b = [(p >= 0.5) == (g == "negative") for g, p in zip(gold, b, strict=True)]
+    only_a = sum(x and not y for x, y in zip(right_a, right_b, strict=True))
+    only_b = sum(y and not x for x, y in zip(right_a, right_b, strict=True))
+    n, k = only_a + only_b, min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
+    return {"only_first": only_a, "only_second": only_b, "p": min(1.0, 2 * tail)}
 
 
 def main() -> None:
@@ -333,6 +354,22 @@ def main() -> None:
     for name, p in probs.items():
         neutral = [s.neutral for s in read[name]]
         results[f"sentinel int8 reads {name}"] = score(gold, p, cfg.neutral_band, neutral)
+    from sentinel.nlp.reaction_reader import ReactionReader
+
+    reader = ReactionReader.beside(args.model)
+    if reader is not None:
+        # the reaction reader: the words read as a reaction to the post (docs/model.md)
+        p_reader = reader.read(clf, inputs["text"], [r["context"] for r in rows])
+        # 3 classes: negative by the reader; otherwise the model's call, neutral where it said negative
+        own = [sentiment_label(s.negative, cfg.neutral_band, s.neutral) for s in read["text"]]
+        pred3 = [
+            "negative" if p >= 0.5 else "neutral" if o == "negative" else o
+            for p, o in zip(p_reader, own, strict=True)
+        ]
+        results["sentinel int8 + reaction reader (text under its context)"] = score(
+            gold, p_reader, cfg.neutral_band, pred3=pred3
+        )
+        out["reader_vs_model"] = mcnemar(gold, probs["text"], p_reader)
     by_kind: dict[str, object] = {}
     for k in Counter(kinds):
         keep = [i for i, kk in enumerate(kinds) if kk == k]
@@ -379,6 +416,12 @@ def main() -> None:
         print(
             f"| {name} | {r['neg_vs_not_accuracy']:.3f} | {r['neg_precision']:.2f} / {r['neg_recall']:.2f} | "
             f"{r['accuracy_3class']:.3f} | {p.get('negative', 0)} / {p.get('neutral', 0)} / {p.get('positive', 0)} |"
+        )
+    if "reader_vs_model" in out:
+        m = out["reader_vs_model"]
+        print(
+            f"\nreaction reader vs the model alone (reads text): {m['only_second']} items only the reader gets "
+            f"right, {m['only_first']} only the model; exact McNemar p = {m['p']:.3g}"
         )
     print("\n| made of | sentinel reads text | reads text//@原博:context |\n|---|---:|---:|")
     for k, v in by_kind.items():

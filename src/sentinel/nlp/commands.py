@@ -16,6 +16,7 @@ import typer
 
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
+from sentinel.nlp.reaction_reader import ReactionReader
 from sentinel.nlp.reactions import LABELLED_REACTIONS
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import PostError, decode_json
@@ -77,13 +78,16 @@ def classify_stream(
     *,
     neutral_band: float = 0.15,
     topic_threshold: float = 0.5,
+    reader: ReactionReader | None = None,
 ) -> tuple[int, int]:
     """JSONL in, JSONL out, same order; returns (posts scored, malformed lines).
 
     A repost is also read with what it reposts (:mod:`sentinel.risk.context`) when that is
     known: a ``context`` string in the object (the reposted text), or a ``repost_of`` naming a
     post earlier in the input (the last 100,000 are remembered). Its ``sentiment`` then also
-    has ``in_context``, P(negative) of the repost as part of what it spreads."""
+    has ``in_context``, P(negative) of the repost as part of what it spreads, and with a
+    ``reader`` (:mod:`sentinel.nlp.reaction_reader`) ``as_reaction``, P(negative) of its own
+    words read as a reaction to that post."""
     done = errors = 0
     line_no = 0
     earlier: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -104,6 +108,9 @@ def classify_stream(
                 out = annotate(item, s, neutral_band=neutral_band, topic_threshold=topic_threshold)
                 if context is not None:
                     out["sentiment"]["in_context"] = round(in_context(item["text"], s.negative, context), 6)
+                    if reader is not None:
+                        p = reader.negative(item["text"], own=s.negative, neutral=s.neutral, context=context)
+                        out["sentiment"]["as_reaction"] = round(p, 6)
                 if isinstance(item.get("id"), str | int):
                     earlier[(str(item.get("platform", "")), str(item["id"]))] = s.negative
                     if len(earlier) > _EARLIER:
@@ -132,9 +139,10 @@ def _context_of(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``train-rumour``, ``evaluate`` and ``classify`` to ``app``."""
+    """Add ``train``, ``train-rumour``, ``train-reactions``, ``evaluate`` and ``classify`` to ``app``."""
     app.command("train")(train_command)
     app.command("train-rumour")(train_rumour_command)
+    app.command("train-reactions")(train_reactions_command)
     app.command("evaluate")(evaluate_command)
     app.command("classify")(classify_command)
 
@@ -164,11 +172,16 @@ def classify_command(
 ) -> None:
     """Score JSONL posts from stdin; write them to stdout with sentiment and topics added."""
     clf = _build(model, threads, batch_size, quantize, max_length)
+    try:
+        reader = ReactionReader.beside(model or "models/default")
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     if isinstance(sys.stdin, io.TextIOWrapper):
         # JSONL is UTF-8; a stray invalid byte becomes U+FFFD in its line, not a dead stream
         sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     done, errors = classify_stream(
-        clf, sys.stdin, sys.stdout, neutral_band=neutral_band, topic_threshold=topic_threshold
+        clf, sys.stdin, sys.stdout, neutral_band=neutral_band, topic_threshold=topic_threshold, reader=reader
     )
     print(f"classified {done} posts, {errors} malformed line(s)", file=sys.stderr)
 
@@ -290,6 +303,59 @@ def train_rumour_command(
     report = fit_rumour(path, out, holdout=(*HELD_OUT, *(holdout or [])), max_features=max_features)
     typer.echo(json.dumps(report, ensure_ascii=False))
     typer.echo(f"wrote {out}")
+
+
+def train_reactions_command(
+    model: Annotated[Path, typer.Option(help="model directory the reader reads with")] = Path(
+        "models/default"
+    ),
+    labelled: Annotated[
+        Path, typer.Option(help='hand-labelled reactions ({"event", "text", "context", "label"} JSONL)')
+    ] = LABELLED_REACTIONS,
+    skip: Annotated[
+        int | None,
+        typer.Option(
+            help="rows the model trained on, left out (default: its training report's labelled_limit)"
+        ),
+    ] = None,
+    c: Annotated[float, typer.Option(help="inverse regularisation of the logistic regression")] = 4.0,
+) -> None:
+    """Fit the reaction reader (a repost's or comment's words read with the post they answer;
+    docs/model.md, *Reactions read in context*) and write it beside the model."""
+    from sentinel.config import ClassifierConfig
+    from sentinel.nlp.reaction_reader import FILENAME, fit_reaction_reader
+    from sentinel.nlp.scoring import load_classifier
+
+    if skip is None:
+        skip = _labelled_limit(model)
+    try:
+        rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").split("\n") if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        typer.echo(f"cannot read the labelled reactions {labelled}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    clf = load_classifier(ClassifierConfig(model=str(model)))
+    try:
+        reader, report = fit_reaction_reader(clf, rows, skip=skip, c=c)
+    except ImportError as exc:
+        typer.echo(f"sentinel train-reactions needs the train extra ({exc.name} is missing)", err=True)
+        raise typer.Exit(2) from None
+    except (ValueError, KeyError) as exc:
+        typer.echo(f"cannot fit the reaction reader: {exc}", err=True)
+        raise typer.Exit(2) from None
+    out = model / FILENAME
+    reader.save(out, {"report": report})
+    typer.echo(json.dumps(report, ensure_ascii=False))
+    typer.echo(f"wrote {out}")
+
+
+def _labelled_limit(model: Path) -> int:
+    """How many of the labelled reactions ``model`` trained on (its training report), 0 if none."""
+    try:
+        report = json.loads((model / "training_report.json").read_text(encoding="utf-8"))
+        settings = report["settings"]
+        return int(settings["labelled_limit"] or 0) if settings.get("labelled_reactions") else 0
+    except (OSError, KeyError, TypeError, ValueError):
+        return 0
 
 
 def evaluate_command(

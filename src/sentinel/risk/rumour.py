@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["REACTIONS", "RumourModel", "document"]
+__all__ = ["REACTIONS", "RumourModel", "document", "tfidf_dot"]
 
 REACTIONS = 10  # reactions with words of their own read with the original (the fit's too)
 NGRAMS = (1, 3)
@@ -37,6 +37,26 @@ _SPACES = re.compile(r"\s\s+")
 def document(original: str, reactions: Iterable[str]) -> str:
     """What the model reads of a story: its original and its reactions' own words."""
     return " ".join([original, *reactions])
+
+
+def tfidf_dot(text: str, weights: dict[str, tuple[float, float]], ngrams: tuple[int, int] = NGRAMS) -> float:
+    """``text``'s TF-IDF vector dotted with a fitted model's coefficients, as scikit-learn's
+    ``TfidfVectorizer(analyzer="char", sublinear_tf=True)`` (L2 norm) and a linear model
+    compute it; ``weights``: n-gram -> (idf, coefficient). N-grams outside the vocabulary are
+    ignored, in the norm too."""
+    text = _SPACES.sub(" ", text.lower())
+    lo, hi = ngrams
+    counts: Counter[str] = Counter()
+    for n in range(lo, hi + 1):
+        counts.update(text[i : i + n] for i in range(len(text) - n + 1))
+    dot = norm = 0.0
+    for gram, tf in counts.items():
+        w = weights.get(gram)
+        if w is not None:
+            x = (1.0 + math.log(tf)) * w[0]
+            dot += x * w[1]
+            norm += x * x
+    return dot / math.sqrt(norm) if norm > 0 else 0.0
 
 
 class RumourModel:
@@ -54,20 +74,7 @@ class RumourModel:
 
     def probability(self, text: str) -> float:
         """P(rumour) of a story's document (:func:`document`)."""
-        text = _SPACES.sub(" ", text.lower())
-        lo, hi = self.ngrams
-        counts: Counter[str] = Counter()
-        for n in range(lo, hi + 1):
-            counts.update(text[i : i + n] for i in range(len(text) - n + 1))
-        dot = norm = 0.0
-        weights = self.weights
-        for gram, tf in counts.items():
-            w = weights.get(gram)
-            if w is not None:
-                x = (1.0 + math.log(tf)) * w[0]
-                dot += x * w[1]
-                norm += x * x
-        z = self.bias + (dot / math.sqrt(norm) if norm > 0 else 0.0)
+        z = self.bias + tfidf_dot(text, self.weights, self.ngrams)
         return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
 
     def to_json(self) -> dict[str, object]:
