@@ -30,6 +30,8 @@ def test_version() -> None:
         ["check-config"],
         ["version"],
         ["train"],
+        ["train-rumour"],
+        ["train-reactions"],
         ["evaluate"],
     ],
 )

@@ -95,6 +95,21 @@ def test_train_reactions_reproduces_the_shipped_reader(tmp_path: Path) -> None:
     assert (model / FILENAME).read_bytes() == (MODEL_DIR / FILENAME).read_bytes()
 
 
+def test_training_refits_the_reader_or_removes_a_stale_one(tmp_path: Path) -> None:
+    from sentinel.nlp.commands import refresh_reader
+    from sentinel.nlp.reactions import LABELLED_REACTIONS
+
+    model = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns(FILENAME, "rumour.json"))
+    said = refresh_reader(model, LABELLED_REACTIONS, 3000)  # the shipped recipe
+    assert said.startswith("reaction reader:")
+    assert (model / FILENAME).read_bytes() == (MODEL_DIR / FILENAME).read_bytes()
+    # a model that read every labelled reaction leaves none to fit on: the old reader goes
+    assert "removed" in refresh_reader(model, LABELLED_REACTIONS, None)
+    assert not (model / FILENAME).exists()
+    assert refresh_reader(model, None, 0).startswith("no reaction reader")
+
+
 def test_classify_adds_the_reaction_reading_where_the_post_is_known() -> None:
     posts = [
         {"platform": "weibo", "id": "1", "text": SCANDAL},

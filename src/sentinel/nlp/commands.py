@@ -277,6 +277,24 @@ def train_command(
     except ValueError as exc:  # a missing or held-out input: said in one line, not a traceback
         typer.echo(f"sentinel train: {exc}", err=True)
         raise typer.Exit(2) from None
+    typer.echo(refresh_reader(out, labelled_reactions, settings.labelled_limit))
+
+
+def refresh_reader(model: Path, labelled: Path | None, limit: int | None) -> str:
+    """After training ``model`` on the first ``limit`` of ``labelled`` (None: all of them):
+    refit the reaction reader that stacks on it, or remove one left from an earlier model
+    where no labelled reactions are left to fit it on. Says which."""
+    from sentinel.nlp.reaction_reader import FILENAME, MIN_ROWS
+
+    rows = _labelled_rows(labelled) if labelled is not None and labelled.is_file() else []
+    skip = len(rows) if limit is None else limit
+    if len(rows) - skip >= MIN_ROWS:
+        report = _write_reader(model, rows, skip)
+        return f"reaction reader: {json.dumps(report, ensure_ascii=False)}"
+    if (model / FILENAME).exists():
+        (model / FILENAME).unlink()
+        return f"removed {model / FILENAME}: no labelled reactions beyond the model's to fit it on"
+    return "no reaction reader: no labelled reactions beyond the model's to fit it on"
 
 
 def train_rumour_command(
@@ -322,38 +340,49 @@ def train_reactions_command(
 ) -> None:
     """Fit the reaction reader (a repost's or comment's words read with the post they answer;
     docs/model.md, *Reactions read in context*) and write it beside the model."""
+    if skip is None:
+        skip = _labelled_limit(model)
+    try:
+        rows = _labelled_rows(labelled)
+        report = _write_reader(model, rows, skip, c)
+    except ImportError as exc:
+        typer.echo(f"sentinel train-reactions needs the train extra ({exc.name} is missing)", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError, KeyError) as exc:  # JSONDecodeError is a ValueError
+        typer.echo(f"cannot fit the reaction reader: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(report, ensure_ascii=False))
+    typer.echo(f"wrote {model / 'reactions.json'}")
+
+
+def _labelled_rows(path: Path) -> list[dict[str, Any]]:
+    # split on newlines only: a text may hold U+2028, which str.splitlines would cut at
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def _write_reader(model: Path, rows: list[dict[str, Any]], skip: int, c: float = 4.0) -> dict[str, Any]:
+    """Fit the reaction reader on ``rows`` after the first ``skip``, reading with ``model``;
+    write it beside the model and return its report."""
     from sentinel.config import ClassifierConfig
     from sentinel.nlp.reaction_reader import FILENAME, fit_reaction_reader
     from sentinel.nlp.scoring import load_classifier
 
-    if skip is None:
-        skip = _labelled_limit(model)
-    try:
-        rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").split("\n") if line.strip()]
-    except (OSError, json.JSONDecodeError) as exc:
-        typer.echo(f"cannot read the labelled reactions {labelled}: {exc}", err=True)
-        raise typer.Exit(2) from None
     clf = load_classifier(ClassifierConfig(model=str(model)))
-    try:
-        reader, report = fit_reaction_reader(clf, rows, skip=skip, c=c)
-    except ImportError as exc:
-        typer.echo(f"sentinel train-reactions needs the train extra ({exc.name} is missing)", err=True)
-        raise typer.Exit(2) from None
-    except (ValueError, KeyError) as exc:
-        typer.echo(f"cannot fit the reaction reader: {exc}", err=True)
-        raise typer.Exit(2) from None
-    out = model / FILENAME
-    reader.save(out, {"report": report})
-    typer.echo(json.dumps(report, ensure_ascii=False))
-    typer.echo(f"wrote {out}")
+    reader, report = fit_reaction_reader(clf, rows, skip=skip, c=c)
+    reader.save(model / FILENAME, {"report": report})
+    return report
 
 
 def _labelled_limit(model: Path) -> int:
-    """How many of the labelled reactions ``model`` trained on (its training report), 0 if none."""
+    """How many of the labelled reactions ``model`` trained on (its training report): 0 if
+    none or no report, all of them (a very large number) where it read them without a limit."""
     try:
         report = json.loads((model / "training_report.json").read_text(encoding="utf-8"))
         settings = report["settings"]
-        return int(settings["labelled_limit"] or 0) if settings.get("labelled_reactions") else 0
+        if not settings.get("labelled_reactions"):
+            return 0
+        limit = settings["labelled_limit"]
+        return 1 << 62 if limit is None else int(limit)
     except (OSError, KeyError, TypeError, ValueError):
         return 0
 

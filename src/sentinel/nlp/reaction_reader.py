@@ -40,10 +40,11 @@ from sentinel.risk.rumour import NGRAMS, tfidf_dot
 if TYPE_CHECKING:
     from sentinel.nlp.base import Classifier
 
-__all__ = ["FILENAME", "ReactionReader", "features", "fit_reaction_reader"]
+__all__ = ["FILENAME", "MIN_ROWS", "ReactionReader", "features", "fit_reaction_reader"]
 
 FILENAME = "reactions.json"  # beside the model it reads with
 KIND = "reaction-reader"
+MIN_ROWS = 100  # labelled reactions beyond the model's own that a fit needs
 _EPS = 1e-4
 
 
@@ -152,7 +153,7 @@ def fit_reaction_reader(
     from sklearn.model_selection import GroupKFold
 
     fit_rows = list(rows[skip:])
-    if len(fit_rows) < 100:
+    if len(fit_rows) < MIN_ROWS:
         raise ValueError(
             f"{len(fit_rows)} labelled reactions beyond the model's first {skip}: the reader needs "
             "reactions the model did not train on (retrain it with a smaller --labelled-limit)"
