@@ -43,8 +43,8 @@ def test_the_shipped_reader_reads_crisis_reactions_better_than_the_model(
     def accuracy(calls: list[bool]) -> float:
         return sum(g == c for g, c in zip(gold, calls, strict=True)) / len(gold)
 
-    # measured 0.808 against the model's 0.776 (docs/model.md, *Reactions read in context*)
-    assert accuracy(read) > accuracy(alone) + 0.015, (accuracy(read), accuracy(alone))
+    # measured 0.821 against the model's 0.776 (docs/model.md, *Reactions read in context*)
+    assert accuracy(read) > accuracy(alone) + 0.03, (accuracy(read), accuracy(alone))
 
 
 def test_a_laugh_under_a_scandal_reads_darker_than_under_a_cheer(shipped: TransformerClassifier) -> None:
