@@ -5,6 +5,7 @@
     python bench/detection.py --real both  # the real-cascade suite's tuning and held-out halves
     python bench/detection.py --real fast-start  # its fast-start check (scored, never tuned on)
     python bench/detection.py --real person-read  # its person-read check (the same, crises a person chose)
+    python bench/detection.py --real viral  # its viral-decoy check (celebrities' cheerful cascades)
 
 For each seed it generates ``sentinel simulate scenario --name month`` (background with a
 daily rhythm, four crisis shapes, three decoys), scores the posts with the lexicon
@@ -385,7 +386,11 @@ def run_real(halves: Sequence[str], streams: int, verbose: bool = False) -> dict
 
     by_half: dict[str, dict[str, list[Result]]] = defaultdict(lambda: defaultdict(list))
     posts_total, engine_seconds = 0, 0.0
-    variant = {("fast-start",): "fast", ("person-read",): "person"}.get(tuple(halves), "suite")
+    variant = {
+        ("fast-start",): "fast",
+        ("person-read",): "person",
+        ("viral/tuning", "viral/held-out"): "viral",
+    }.get(tuple(halves), "suite")
     for index, half, recs in realsuite.records(streams, variant=variant):
         if half not in halves:
             continue
@@ -573,15 +578,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--suite", action="store_true", help="every target on every run of docs/risk.md")
     ap.add_argument(
         "--real",
-        choices=("tuning", "held-out", "both", "fast-start", "person-read"),
-        help="the real-cascade suite's halves, or its fast-start or person-read check (scored, never tuned on)",
+        choices=("tuning", "held-out", "both", "fast-start", "person-read", "viral"),
+        help="the real-cascade suite's halves, or its fast-start, person-read or viral-decoy check (scored, never tuned on)",
     )
     ap.add_argument("--streams", type=int, default=40, help="streams in the real-cascade suite")
     ap.add_argument("--risk", type=json.loads, default={}, help="[risk] options as JSON, for trials")
     args = ap.parse_args(argv)
     RISK_OPTIONS.update(args.risk)
     if args.real:
-        halves: tuple[str, ...] = ("tuning", "held-out") if args.real == "both" else (args.real,)
+        halves: tuple[str, ...] = {
+            "both": ("tuning", "held-out"),
+            "viral": ("viral/tuning", "viral/held-out"),
+        }.get(args.real, (args.real,))
         import realsuite
 
         by_half = run_real(halves, args.streams, args.verbose)

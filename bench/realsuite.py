@@ -108,7 +108,37 @@ def plans(streams: int = 40, path: Path = DATA, variant: str = "suite") -> list[
         _fast_crises(suite, cascades, tones)
     elif variant == "person":
         _person_crises(suite, cascades)
+    elif variant == "viral":
+        _viral_decoys(suite, cascades, tones)
     return suite
+
+
+# The viral-decoy check: the suite's streams, each with its positive viral decoy (a celebrity's
+# cheerful post and its real cascade: the decoy the hidden suite of issue 18 has in every
+# stream) replaced by another that no stream uses -- a non-rumour with at least 150 reposts
+# whose reactions read at most 22 % negative (the frozen tones), in a fixed hash order. The
+# first VIRAL_SKIP of that order were read while the engine was tuned on the tuning streams
+# (docs/risk.md, *Celebrities' cheerful posts*); the check takes the next ones: its tuning
+# streams' decoys were tuned on, its held-out streams' were not.
+VIRAL_SKIP = 40
+
+
+def _viral_decoys(suite: list[StreamPlan], cascades: Sequence[Cascade], tones: dict[str, float]) -> None:
+    used = {c.event for p in suite for c in (p.crisis, p.viral, *p.harmless, *p.small)}
+    pool = sorted(
+        (
+            c
+            for c in cascades
+            if c.event not in used and not c.rumor and c.size >= 150 and tones[c.event] <= 0.22
+        ),
+        key=lambda c: hashlib.sha1(f"viral:{c.event}".encode()).hexdigest(),
+    )[VIRAL_SKIP:]
+    if len(pool) < len(suite):
+        raise ValueError(f"{len(pool)} cheerful cascades for {len(suite)} streams")
+    for plan, viral in zip(suite, pool, strict=False):
+        plan.viral = viral
+        words = {own_words(t) for t in viral.texts()}
+        plan.texts = [t for t in plan.texts if t not in words]
 
 
 # The person-read check: the suite's streams, each with its crisis replaced by a rumour that a
@@ -235,7 +265,8 @@ def records(
 ) -> Iterator[tuple[int, str, list[dict[str, Any]]]]:
     """(index, half, labelled post dicts) per stream (kept in .cache/ while the builder is
     unchanged). ``variant="fast"``: the fast-start check, every stream's half "fast-start";
-    ``"person"``: the person-read check, every stream's half "person-read"."""
+    ``"person"``: the person-read check, every stream's half "person-read"; ``"viral"``: the
+    viral-decoy check, halves "viral/tuning" and "viral/held-out"."""
     import pickle
 
     name = "real-suite" if variant == "suite" else f"real-suite-{variant}"
@@ -246,7 +277,12 @@ def records(
     out = []
     for plan in plans(streams, path, variant):
         negative = _negative_text(plan.texts)
-        half = plan.half if variant == "suite" else {"fast": "fast-start", "person": "person-read"}[variant]
+        half = {
+            "suite": plan.half,
+            "fast": "fast-start",
+            "person": "person-read",
+            "viral": f"viral/{plan.half}",
+        }[variant]
         out.append((plan.index, half, build_stream(plan, negative.__contains__)))
         yield out[-1]
     cached.write_bytes(pickle.dumps(out))

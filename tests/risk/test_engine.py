@@ -295,6 +295,53 @@ def test_a_reaction_asking_whether_it_is_true_is_a_voice_of_the_story(start: dat
     assert [s.serious for s in engine.stories.stories.values()] == [1]
 
 
+def test_cheerful_reactions_overrule_a_misread_original(start: datetime) -> None:
+    # a celebrity's joke the model misreads as a complaint (P 0.95), then the crowd laughs
+    # along: after five cheerful reactions the bare reposts no longer spread a "complaint";
+    # an alarming original whose reactions are alarmed or doubting keeps its darkness
+    def cascade(pid: str, text: str, reaction: str, p: float) -> list[ScoredPost]:
+        root = post(pid, text, start, negative=0.95, followers=5_000_000, verified=True)
+        words = [
+            post(
+                f"{pid}w{i}",
+                reaction,
+                start + timedelta(seconds=5 + i),
+                author=f"{pid}w{i}",
+                repost_of=pid,
+                negative=p,
+            )
+            for i in range(6)
+        ]
+        bare = [
+            post(
+                f"{pid}b{i}",
+                "转发微博",
+                start + timedelta(seconds=20 + i),
+                author=f"{pid}b{i}",
+                repost_of=pid,
+                negative=0.13,
+            )
+            for i in range(6)
+        ]
+        return [root, *words, *bare]
+
+    joke = cascade("j", "艾克美代言人又来搞笑了[衰][衰]一定是打开方式不对", "哈哈哈好可爱[爱你]", 0.02)
+    alarm = cascade("a", "艾克美酸奶喝出玻璃渣，孩子嘴都划破了！", "真的假的，太可怕了", 0.9)
+    for doubt in (True, False):
+        engine = _engine(doubt_root=doubt)
+        engine.observe([*joke, *alarm])
+        engine.evaluate(start + timedelta(minutes=1))
+        by_author = {e.author: e.negative for e in engine.watches[0].entries}
+        joke_bare = [by_author[f"jb{i}"] for i in range(6)]
+        assert all(by_author[f"ab{i}"] >= 0.75 for i in range(6))  # the alarm spreads either way
+        if doubt:
+            assert max(joke_bare) < 0.5  # not negative voices
+            assert engine.stories.stories["j"].root_heard == 0.0
+            assert engine.stories.stories["a"].root_heard == engine.stories.stories["a"].root_negative
+        else:
+            assert min(joke_bare) >= 0.75
+
+
 def test_neutral_reactions_spread_their_story_only_when_asked(start: datetime) -> None:
     # an alarming original, two angry reposts, then reposts the model labels neutral ("已阅")
     root = post("r", "艾克美奶粉被曝检出致癌物", start, negative=0.95)

@@ -66,6 +66,7 @@ class _Queued:
     author: str  # interned: one string per author however many of their posts the windows hold
     bare: bool  # a repost that adds nothing of its own (is_bare_repost)
     serious: bool  # a reaction that takes what it reposts seriously (takes_seriously)
+    positive: bool  # its own words read positive (the model's label)
     signature: np.ndarray | None = None
     bands: list[int] | None = None
 
@@ -193,7 +194,8 @@ class Engine:
                     else self.topics.of_text(folded)
                 )
             author = sys.intern(p.author.id) if p.author.id else f"post:{p.id}"
-            item = _Queued(sp, matched, own, sev, author, bare, serious)
+            positive = not serious and sp.label == "positive"
+            item = _Queued(sp, matched, own, sev, author, bare, serious, positive)
             if matched and p.repost_of is None:
                 originals.append(item)
                 texts.append(folded)
@@ -326,25 +328,22 @@ class Engine:
             # a repost is read in the context of what it reposts (sentinel.risk.context): a bare
             # "转发微博" spreads the story's tone as it stands, words count less in a story that
             # is not negative so far, spreading a complaint spreads at least 0.8 of it
-            root = story.root_negative or 0.0
+            root = story.root_heard or 0.0
             tone = story.tone
             v = repost_negativity(own, root, tone, bare=item.bare, serious=own if item.serious else 0.0)
             if self.options.rumour_voices > 0:
                 # passing on a story that reads like a rumour spreads the rumour
                 v = max(v, self.options.rumour_voices * self._rumour(story))
             if not item.bare:
-                story.words_sum += own
-                story.words_n += 1
-                story.serious += item.serious
+                _count_words(story, item)
                 self._note_reaction(story, p.text)
             sev = max(sev, 0.8 * story.severity)
         elif p.repost_of is None and story.root_negative is None:
             story.root_negative = own
             story.root_followers = p.author.followers
+            story.doubt = self.options.doubt_root
         elif p.repost_of is not None:  # the first of a story whose original was never seen
-            story.words_sum += own
-            story.words_n += 1
-            story.serious += item.serious
+            _count_words(story, item)
             if not item.bare:
                 self._note_reaction(story, p.text)
         story.size += 1
@@ -565,3 +564,12 @@ class Engine:
             watch.levels.opened_at = t
             watch.levels.below_since = None
             watch.levels.low_since = None
+
+
+def _count_words(story: Story, item: _Queued) -> None:
+    """A repost with words of its own joins its story's reading of them (tone, doubt)."""
+    story.words_sum += item.own
+    story.words_n += 1
+    story.words_pos += item.positive
+    story.words_neg += item.own >= 0.5
+    story.serious += item.serious

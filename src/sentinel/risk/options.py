@@ -101,6 +101,10 @@ class EngineOptions(_Opts):
         False,
         description="a repost the model reads as neutral passes its story on like a bare repost",
     )
+    doubt_root: bool = Field(
+        True,
+        description="an original read as negative whose worded reactions lean positive is doubted",
+    )
     rumour_model: str | None = Field(
         "models/default/rumour.json", description="how stories that read like a rumour are told (empty: off)"
     )

@@ -49,7 +49,11 @@ DEFAULT_MAX_STORIES = 50_000
 STORY_TEXT_CHARS = 140
 ROOT_WEIGHT = 3.0  # reactions an original's own tone counts as
 LIFE_TAU = 3 * 3600.0  # seconds over which a story's past posts fade from its recent count
-PRIOR_TONE = 0.3  # a story's tone before anything of it is read  # what alert events and the fast-post factor show of a story
+PRIOR_TONE = 0.3  # a story's tone before anything of it is read
+# an original that reads negative while its worded reactions lean positive is doubted: fully
+# where the positive ones outnumber the negative by DOUBT_SPAN of the reactions, once
+# DOUBT_N of them are read (fewer: proportionally less)
+DOUBT_SPAN, DOUBT_N = 0.3, 5  # what alert events and the fast-post factor show of a story
 
 NUM_HASHES = 32
 BANDS = 8
@@ -181,6 +185,9 @@ class Story:
     negative_sum: float = 0.0
     words_sum: float = 0.0  # how negative its reposts with words of their own read
     words_n: int = 0
+    words_pos: int = 0  # ... of which the model reads this many as positive
+    words_neg: int = 0  # ... and this many as negative
+    doubt: bool = False  # read the original as its reactions let it stand (root_heard)
     serious: int = 0  # reposts that ask whether it is true or are alarmed (risk.text.takes_seriously)
     root_negative: float | None = None
     root_followers: int = 0
@@ -206,10 +213,25 @@ class Story:
         return self.recent * math.exp(min(0.0, self.recent_ts - ts) / LIFE_TAU)
 
     @property
+    def root_heard(self) -> float | None:
+        """The original's negativity as its reactions let it stand. A model misreads some
+        cheerful posts as complaints (a joke with "[衰]", a singer's cover "不一样的味道"); then
+        every repost would spread a "complaint" (sentinel.risk.context). Where more of the
+        worded reactions read positive than negative, the crowd has read the post otherwise and
+        the original's darkness is discounted (with ``doubt``; docs/risk.md). Alarming posts
+        draw alarmed or doubting reactions, not cheerful ones, and keep theirs."""
+        root = self.root_negative
+        if root is None or not self.doubt or not self.words_n or root <= 0:
+            return root
+        lean = (self.words_pos - self.words_neg) / self.words_n
+        doubt = min(1.0, max(0.0, lean / DOUBT_SPAN)) * min(1.0, self.words_n / DOUBT_N)
+        return root * (1.0 - doubt)
+
+    @property
     def negativity(self) -> float:
         """How negative the story can be: the mean of its posts or its original, the larger."""
         mean = self.negative_sum / self.size if self.size else 0.0
-        return max(mean, self.root_negative or 0.0)
+        return max(mean, self.root_heard or 0.0)
 
     @property
     def tone(self) -> float:
@@ -221,7 +243,8 @@ class Story:
         read calm, their reactions do not. The original counts as ``ROOT_WEIGHT`` reactions,
         so that the first few do not swing the tone; without the original (its repost seen
         first) the tone starts from ``PRIOR_TONE``."""
-        root = self.root_negative if self.root_negative is not None else PRIOR_TONE
+        heard = self.root_heard
+        root = heard if heard is not None else PRIOR_TONE
         return (ROOT_WEIGHT * root + self.words_sum) / (ROOT_WEIGHT + self.words_n)
 
     @property
