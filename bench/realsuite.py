@@ -24,7 +24,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -124,21 +124,39 @@ VIRAL_SKIP = 40
 
 
 def _viral_decoys(suite: list[StreamPlan], cascades: Sequence[Cascade], tones: dict[str, float]) -> None:
-    used = {c.event for p in suite for c in (p.crisis, p.viral, *p.harmless, *p.small)}
-    pool = sorted(
-        (
-            c
-            for c in cascades
-            if c.event not in used and not c.rumor and c.size >= 150 and tones[c.event] <= 0.22
-        ),
-        key=lambda c: hashlib.sha1(f"viral:{c.event}".encode()).hexdigest(),
-    )[VIRAL_SKIP:]
-    if len(pool) < len(suite):
-        raise ValueError(f"{len(pool)} cheerful cascades for {len(suite)} streams")
+    def cheerful(c: Cascade) -> bool:
+        return not c.rumor and c.size >= 150 and tones[c.event] <= 0.22
+
+    pool = _unused(suite, cascades, cheerful, "viral", "cheerful cascades", skip=VIRAL_SKIP)
     for plan, viral in zip(suite, pool, strict=False):
         plan.viral = viral
-        words = {own_words(t) for t in viral.texts()}
-        plan.texts = [t for t in plan.texts if t not in words]
+        _without_its_texts(plan, viral)
+
+
+def _unused(
+    suite: list[StreamPlan],
+    cascades: Sequence[Cascade],
+    keep: Callable[[Cascade], bool],
+    salt: str,
+    what: str,
+    skip: int = 0,
+) -> list[Cascade]:
+    """The cascades no stream of ``suite`` uses that ``keep`` takes, in a fixed hash order
+    (``salt``), the first ``skip`` left out; enough for every stream, or a ValueError."""
+    used = {c.event for p in suite for c in (p.crisis, p.viral, *p.harmless, *p.small)}
+    pool = sorted(
+        (c for c in cascades if c.event not in used and keep(c)),
+        key=lambda c: hashlib.sha1(f"{salt}:{c.event}".encode()).hexdigest(),
+    )[skip:]
+    if len(pool) < len(suite):
+        raise ValueError(f"{len(pool)} {what} for {len(suite)} streams")
+    return pool
+
+
+def _without_its_texts(plan: StreamPlan, cascade: Cascade) -> None:
+    """No background post of ``plan`` repeats one of ``cascade``'s reactions."""
+    words = {own_words(t) for t in cascade.texts()}
+    plan.texts = [t for t in plan.texts if t not in words]
 
 
 # The person-read check: the suite's streams, each with its crisis replaced by a rumour that a
@@ -191,26 +209,19 @@ FAST_START, FAST_WINDOW = 25, 600
 
 
 def _fast_crises(suite: list[StreamPlan], cascades: Sequence[Cascade], tones: dict[str, float]) -> None:
-    used = {c.event for p in suite for c in (p.crisis, p.viral, *p.harmless, *p.small)}
-    pool = sorted(
-        (
-            c
-            for c in cascades
-            if c.event not in used
-            and c.rumor
+    def fast(c: Cascade) -> bool:
+        return (
+            c.rumor
             and c.size >= CRISIS_MIN
             and tones[c.event] >= 0.45
             and sum(1 for r in c.reposts if r[0] <= FAST_WINDOW) >= FAST_START
-        ),
-        key=lambda c: hashlib.sha1(f"fast:{c.event}".encode()).hexdigest(),
-    )
-    if len(pool) < len(suite):
-        raise ValueError(f"{len(pool)} fast-starting crises for {len(suite)} streams")
-    for plan, crisis in zip(suite, pool, strict=False):
+        )
+
+    for plan, crisis in zip(
+        suite, _unused(suite, cascades, fast, "fast", "fast-starting crises"), strict=False
+    ):
         plan.crisis = crisis
-        # no background post repeats one of its reactions
-        words = {own_words(t) for t in crisis.texts()}
-        plan.texts = [t for t in plan.texts if t not in words]
+        _without_its_texts(plan, crisis)
 
 
 def _negative_text(texts: Sequence[str]) -> set[str]:
