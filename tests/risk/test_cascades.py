@@ -193,6 +193,37 @@ def test_the_fast_start_check_swaps_in_unused_fast_rumours(tmp_path: Path) -> No
         realsuite._fast_crises(plan_suite(dealt, lambda c: tones[c.event], streams=3), cascades, tones)
 
 
+def test_the_viral_decoy_check_swaps_in_unused_cheerful_cascades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import realsuite
+
+    rng = random.Random(12)
+    rows = [_cascade(i, rumor=i < 6, size=130 if i < 6 else 160, rng=rng) for i in range(44)]
+    path = tmp_path / "cascades.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    cascades = load_cascades(path)
+    tones = {c.event: _tone(c) for c in cascades}
+    dealt = [c for c in cascades if int(c.event[2:]) < 40]  # the four after it are unused
+    suite = plan_suite(dealt, lambda c: tones[c.event], streams=2)
+    before = {c.event for p in suite for c in (p.crisis, p.viral, *p.harmless, *p.small)}
+    unused = [c.event for c in cascades if c.event not in before and not c.rumor and c.size >= 150]
+    monkeypatch.setattr(realsuite, "VIRAL_SKIP", 0)
+    realsuite._viral_decoys(suite, cascades, tones)
+    swapped = [p.viral.event for p in suite]
+    assert len(set(swapped)) == 2 and set(swapped) <= set(unused) and not set(swapped) & before
+    for p in suite:
+        assert not {own_words(t) for t in p.viral.texts()} & set(p.texts)
+    monkeypatch.setattr(realsuite, "VIRAL_SKIP", len(unused) - 1)  # the skipped ones are not taken
+    with pytest.raises(ValueError, match="cheerful cascades"):
+        realsuite._viral_decoys(plan_suite(dealt, lambda c: tones[c.event], streams=2), cascades, tones)
+
+
 def test_the_story_oracle_counts_distinct_negative_voices_per_cascade() -> None:
     import sys
 
