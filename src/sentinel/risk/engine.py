@@ -66,7 +66,7 @@ class _Queued:
     author: str  # interned: one string per author however many of their posts the windows hold
     bare: bool  # a repost that adds nothing of its own (is_bare_repost)
     serious: bool  # a reaction that takes what it reposts seriously (takes_seriously)
-    positive: bool  # its own words read positive (the model's label)
+    positive: bool  # its own words read positive (the model's label), counted with doubt_root
     signature: np.ndarray | None = None
     bands: list[int] | None = None
 
@@ -194,7 +194,8 @@ class Engine:
                     else self.topics.of_text(folded)
                 )
             author = sys.intern(p.author.id) if p.author.id else f"post:{p.id}"
-            positive = not serious and sp.label == "positive"
+            # cheerful words of its own: what doubts a dark reading of the original (doubt_root)
+            positive = self.options.doubt_root and not serious and sp.label == "positive"
             item = _Queued(sp, matched, own, sev, author, bare, serious, positive)
             if matched and p.repost_of is None:
                 originals.append(item)
@@ -341,7 +342,6 @@ class Engine:
         elif p.repost_of is None and story.root_negative is None:
             story.root_negative = own
             story.root_followers = p.author.followers
-            story.doubt = self.options.doubt_root
         elif p.repost_of is not None:  # the first of a story whose original was never seen
             _count_words(story, item)
             if not item.bare:

@@ -185,9 +185,8 @@ class Story:
     negative_sum: float = 0.0
     words_sum: float = 0.0  # how negative its reposts with words of their own read
     words_n: int = 0
-    words_pos: int = 0  # ... of which the model reads this many as positive
+    words_pos: int = 0  # ... of which the model reads this many as positive (with doubt_root)
     words_neg: int = 0  # ... and this many as negative
-    doubt: bool = False  # read the original as its reactions let it stand (root_heard)
     serious: int = 0  # reposts that ask whether it is true or are alarmed (risk.text.takes_seriously)
     root_negative: float | None = None
     root_followers: int = 0
@@ -218,10 +217,11 @@ class Story:
         cheerful posts as complaints (a joke with "[衰]", a singer's cover "不一样的味道"); then
         every repost would spread a "complaint" (sentinel.risk.context). Where more of the
         worded reactions read positive than negative, the crowd has read the post otherwise and
-        the original's darkness is discounted (with ``doubt``; docs/risk.md). Alarming posts
-        draw alarmed or doubting reactions, not cheerful ones, and keep theirs."""
+        the original's darkness is discounted (docs/risk.md; the engine counts no positive ones
+        without ``doubt_root``). Alarming posts draw alarmed or doubting reactions, not
+        cheerful ones, and keep theirs."""
         root = self.root_negative
-        if root is None or not self.doubt or not self.words_n or root <= 0:
+        if root is None or not self.words_pos or root <= 0:
             return root
         lean = (self.words_pos - self.words_neg) / self.words_n
         doubt = min(1.0, max(0.0, lean / DOUBT_SPAN)) * min(1.0, self.words_n / DOUBT_N)
