@@ -17,7 +17,7 @@ import typer
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.nlp.reaction_reader import ReactionReader
-from sentinel.nlp.reactions import LABELLED_REACTIONS
+from sentinel.nlp.reactions import LABELLED_REACTIONS, labelled_rows
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import PostError, decode_json
 from sentinel.risk.context import in_context
@@ -286,7 +286,7 @@ def refresh_reader(model: Path, labelled: Path | None, limit: int | None) -> str
     where no labelled reactions are left to fit it on. Says which."""
     from sentinel.nlp.reaction_reader import FILENAME, MIN_ROWS
 
-    rows = _labelled_rows(labelled) if labelled is not None and labelled.is_file() else []
+    rows = labelled_rows(labelled) if labelled is not None and labelled.is_file() else []
     skip = len(rows) if limit is None else limit
     if len(rows) - skip >= MIN_ROWS:
         report = _write_reader(model, rows, skip)
@@ -343,7 +343,7 @@ def train_reactions_command(
     if skip is None:
         skip = _labelled_limit(model)
     try:
-        rows = _labelled_rows(labelled)
+        rows = labelled_rows(labelled)
         report = _write_reader(model, rows, skip, c)
     except ImportError as exc:
         typer.echo(f"sentinel train-reactions needs the train extra ({exc.name} is missing)", err=True)
@@ -353,11 +353,6 @@ def train_reactions_command(
         raise typer.Exit(2) from None
     typer.echo(json.dumps(report, ensure_ascii=False))
     typer.echo(f"wrote {model / 'reactions.json'}")
-
-
-def _labelled_rows(path: Path) -> list[dict[str, Any]]:
-    # split on newlines only: a text may hold U+2028, which str.splitlines would cut at
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def _write_reader(model: Path, rows: list[dict[str, Any]], skip: int, c: float = 4.0) -> dict[str, Any]:

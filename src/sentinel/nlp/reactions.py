@@ -24,6 +24,7 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sentinel.nlp.data import Example
 from sentinel.nlp.text import EMOTICON_RE, normalize, strip_emoticons
@@ -38,6 +39,7 @@ __all__ = [
     "POSITIVE",
     "Holdout",
     "labelled_examples",
+    "labelled_rows",
     "pretraining_texts",
     "reactions",
     "weak_examples",
@@ -173,22 +175,38 @@ def pretraining_texts(texts: Iterable[str], limit: int, seed: int = 0) -> list[s
     return texts[:limit]
 
 
-def labelled_examples(path: Path, holdout: Holdout, neutral: float = NEUTRAL_TARGET) -> list[Example]:
-    """Hand-labelled reactions (``{"event", "text", "label"}`` a line, label negative / neutral
-    / positive): negative 1, positive 0, neutral towards ``neutral``, as ``target``. A row from a
-    held-out cascade, or whose text is a held-out one, is refused: the file would leak into
-    the measurements that exclusion protects."""
-    target = {"negative": 1.0, "positive": 0.0, "neutral": neutral}
-    out = []
+_LABELS = ("negative", "neutral", "positive")
+
+
+def labelled_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a hand-labelled reactions file (``{"event", "text", "context", "label"}`` a
+    line, label negative / neutral / positive); a ValueError names the first line that is not one."""
+    return [row for _, row in _numbered_rows(path)]
+
+
+def _numbered_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     # split on newlines only: a text may hold U+2028, which str.splitlines() also splits on
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            text, label = str(row["text"]), target[row["label"]]
+            row["text"] = str(row["text"])
+            if row["label"] not in _LABELS:
+                raise KeyError(row["label"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not a labelled reaction ({exc})") from None
+        yield n, row
+
+
+def labelled_examples(path: Path, holdout: Holdout, neutral: float = NEUTRAL_TARGET) -> list[Example]:
+    """Hand-labelled reactions (:func:`labelled_rows`): negative 1, positive 0, neutral towards
+    ``neutral``, as ``target``. A row from a held-out cascade, or whose text is a held-out one,
+    is refused: the file would leak into the measurements that exclusion protects."""
+    target = {"negative": 1.0, "positive": 0.0, "neutral": neutral}
+    out = []
+    for n, row in _numbered_rows(path):
+        text, label = row["text"], target[row["label"]]
         if row.get("event") in holdout.events or normalize(text) in holdout.texts:
             raise ValueError(f"{path}:{n}: held out (event {row.get('event')}): no training may read it")
         out.append(
