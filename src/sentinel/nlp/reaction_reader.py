@@ -40,7 +40,7 @@ from sentinel.risk.rumour import NGRAMS, tfidf_dot
 if TYPE_CHECKING:
     from sentinel.nlp.base import Classifier
 
-__all__ = ["FILENAME", "MIN_ROWS", "ReactionReader", "features", "fit_reaction_reader"]
+__all__ = ["FILENAME", "MIN_ROWS", "ReactionReader", "features", "fit_reaction_reader", "readings"]
 
 FILENAME = "reactions.json"  # beside the model it reads with
 KIND = "reaction-reader"
@@ -57,6 +57,22 @@ def features(own: float, neutral: float | None, context: float) -> tuple[float, 
     """The model's readings as the reader weighs them: logits of P(negative) of the reaction,
     its P(neutral) (0.5 from a model without a neutral class) and P(negative) of its post."""
     return _logit(own), _logit(neutral), _logit(context)
+
+
+def readings(
+    clf: Classifier, texts: Sequence[str], contexts: Sequence[str]
+) -> list[tuple[float, float, float]]:
+    """:func:`features` of each reaction in ``texts`` under the post in ``contexts``, the model
+    reading every distinct post once."""
+    if len(texts) != len(contexts):
+        raise ValueError(f"{len(texts)} reactions but {len(contexts)} contexts")
+    distinct = sorted(set(contexts))
+    scored = clf.classify([*texts, *distinct])
+    of_context = {c: s.negative for c, s in zip(distinct, scored[len(texts) :], strict=True)}
+    return [
+        features(s.negative, s.neutral, of_context[c])
+        for s, c in zip(scored[: len(texts)], contexts, strict=True)
+    ]
 
 
 class ReactionReader:
@@ -80,21 +96,16 @@ class ReactionReader:
     def negative(self, text: str, *, own: float, neutral: float | None, context: float) -> float:
         """P(negative) of reaction ``text`` whose words the model reads as ``own`` (and
         ``neutral``) under a post it reads as ``context`` (P(negative))."""
-        z = self.bias + tfidf_dot(text, self.weights, self.ngrams)
-        z += sum(c * f for c, f in zip(self.coef, features(own, neutral, context), strict=True))
-        return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
+        return self._probability(text, features(own, neutral, context))
 
     def read(self, clf: Classifier, texts: Sequence[str], contexts: Sequence[str]) -> list[float]:
         """P(negative) of each reaction in ``texts`` read under the post in ``contexts``."""
-        if len(texts) != len(contexts):
-            raise ValueError(f"{len(texts)} reactions but {len(contexts)} contexts")
-        distinct = sorted(set(contexts))
-        scored = clf.classify([*texts, *distinct])
-        of_context = {c: s.negative for c, s in zip(distinct, scored[len(texts) :], strict=True)}
-        return [
-            self.negative(t, own=s.negative, neutral=s.neutral, context=of_context[c])
-            for t, s, c in zip(texts, scored[: len(texts)], contexts, strict=True)
-        ]
+        return [self._probability(t, f) for t, f in zip(texts, readings(clf, texts, contexts), strict=True)]
+
+    def _probability(self, text: str, feats: tuple[float, float, float]) -> float:
+        z = self.bias + tfidf_dot(text, self.weights, self.ngrams)
+        z += sum(c * f for c, f in zip(self.coef, feats, strict=True))
+        return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
 
     def save(self, path: Path, extra: dict[str, object] | None = None) -> None:
         body = {
@@ -161,15 +172,7 @@ def fit_reaction_reader(
     texts = [str(r["text"]) for r in fit_rows]
     contexts = [str(r.get("context") or "") for r in fit_rows]
     y = np.array([r["label"] == "negative" for r in fit_rows])
-    distinct = sorted(set(contexts))
-    scored = clf.classify([*texts, *distinct])
-    of_context = {t: s.negative for t, s in zip(distinct, scored[len(texts) :], strict=True)}
-    dense = np.array(
-        [
-            features(s.negative, s.neutral, of_context[ctx])
-            for s, ctx in zip(scored[: len(texts)], contexts, strict=True)
-        ]
-    )
+    dense = np.array(readings(clf, texts, contexts))
 
     def fit(idx: Any) -> tuple[Any, Any]:
         vec = TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, min_df=min_df, sublinear_tf=True)
