@@ -39,14 +39,19 @@ def _cascade(i: int, rumor: bool, size: int, rng: random.Random) -> dict[str, ob
     }
 
 
+def _write_cascades(path: Path, rows: list[dict[str, object]]) -> Path:
+    """Rows in the shared cascades file's format (gzipped JSON lines)."""
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     rng = random.Random(7)
     rows = [_cascade(i, rumor=i < 6, size=130 if i < 6 else 160, rng=rng) for i in range(40)]
-    path = tmp_path / "cascades.jsonl.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    path = _write_cascades(tmp_path / "cascades.jsonl.gz", rows)
     return path
 
 
@@ -175,10 +180,7 @@ def test_the_fast_start_check_swaps_in_unused_fast_rumours(tmp_path: Path) -> No
         row = _cascade(i, rumor=True, size=size, rng=rng)
         row["reposts"] = [[gap * (k + 1), f"u{i}-{k}", f"第{i}条的反应{k}"] for k in range(size)]
         rows.append(row)
-    path = tmp_path / "cascades.jsonl.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    path = _write_cascades(tmp_path / "cascades.jsonl.gz", rows)
     cascades = load_cascades(path)
     tones = {c.event: _tone(c) if int(c.event[2:]) < 40 else 0.6 for c in cascades}
     dealt = [c for c in cascades if int(c.event[2:]) < 40]  # the suite is dealt without them
@@ -203,10 +205,7 @@ def test_the_viral_decoy_check_swaps_in_unused_cheerful_cascades(
 
     rng = random.Random(12)
     rows = [_cascade(i, rumor=i < 6, size=130 if i < 6 else 160, rng=rng) for i in range(44)]
-    path = tmp_path / "cascades.jsonl.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    path = _write_cascades(tmp_path / "cascades.jsonl.gz", rows)
     cascades = load_cascades(path)
     tones = {c.event: _tone(c) for c in cascades}
     dealt = [c for c in cascades if int(c.event[2:]) < 40]  # the four after it are unused
