@@ -57,3 +57,21 @@ def post(
 
 def seconds(n: float) -> timedelta:
     return timedelta(seconds=n)
+
+
+def reposts_of(
+    root: str, texts: Iterable[str], at: datetime, *, ids: str, authors: str | None = None, negative: float
+) -> list[ScoredPost]:
+    """One repost of ``root`` per text, a second apart from ``at``, ids ``{ids}0``, ``{ids}1``…
+    by distinct authors (``{authors}0``…; the ids by default), each read as ``negative``."""
+    return [
+        post(
+            f"{ids}{i}",
+            text,
+            at + timedelta(seconds=i),
+            author=f"{authors or ids}{i}",
+            repost_of=root,
+            negative=negative,
+        )
+        for i, text in enumerate(texts)
+    ]

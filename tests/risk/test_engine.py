@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
-from risk_helpers import post, score
+from risk_helpers import post, reposts_of, score
 
 from sentinel.config import WatchConfig, config_from_dict, level_rank
 from sentinel.obs.metrics import Metrics
@@ -255,28 +255,10 @@ def test_a_reaction_asking_whether_it_is_true_is_a_voice_of_the_story(start: dat
     # asking whether it is true take it seriously -- voices of the story, unless switched off
     root = post("r", "网传艾克美工厂停产，员工说发不出工资了", start, negative=0.3)
     asking = ("真的假的？", "求证，是真的吗", "不会吧……", "天哪", "太可怕了吧")
-    reposts = [
-        post(
-            f"q{i}",
-            asking[i],
-            start + timedelta(seconds=10 + i),
-            author=f"u{i}",
-            repost_of="r",
-            negative=0.45,
-        )
-        for i in range(5)
-    ]
-    other = [
-        post(
-            f"o{i}",
-            "支持一下",
-            start + timedelta(seconds=20 + i),
-            author=f"v{i}",
-            repost_of="r",
-            negative=0.45,
-        )
-        for i in range(3)
-    ]
+    reposts = reposts_of("r", asking, start + timedelta(seconds=10), ids="q", authors="u", negative=0.45)
+    other = reposts_of(
+        "r", ["支持一下"] * 3, start + timedelta(seconds=20), ids="o", authors="v", negative=0.45
+    )
     for serious, expect in ((0.8, 0.8), (0.0, 0.0)):
         engine = _engine(serious_reactions=serious)
         engine.observe([root, *reposts, *other])
@@ -301,28 +283,8 @@ def test_cheerful_reactions_overrule_a_misread_original(start: datetime) -> None
     # an alarming original whose reactions are alarmed or doubting keeps its darkness
     def cascade(pid: str, text: str, reaction: str, p: float) -> list[ScoredPost]:
         root = post(pid, text, start, negative=0.95, followers=5_000_000, verified=True)
-        words = [
-            post(
-                f"{pid}w{i}",
-                reaction,
-                start + timedelta(seconds=5 + i),
-                author=f"{pid}w{i}",
-                repost_of=pid,
-                negative=p,
-            )
-            for i in range(6)
-        ]
-        bare = [
-            post(
-                f"{pid}b{i}",
-                "转发微博",
-                start + timedelta(seconds=20 + i),
-                author=f"{pid}b{i}",
-                repost_of=pid,
-                negative=0.13,
-            )
-            for i in range(6)
-        ]
+        words = reposts_of(pid, [reaction] * 6, start + timedelta(seconds=5), ids=f"{pid}w", negative=p)
+        bare = reposts_of(pid, ["转发微博"] * 6, start + timedelta(seconds=20), ids=f"{pid}b", negative=0.13)
         return [root, *words, *bare]
 
     joke = cascade("j", "艾克美代言人又来搞笑了[衰][衰]一定是打开方式不对", "哈哈哈好可爱[爱你]", 0.02)
@@ -345,17 +307,7 @@ def test_cheerful_reactions_overrule_a_misread_original(start: datetime) -> None
 def test_neutral_reactions_spread_their_story_only_when_asked(start: datetime) -> None:
     # an alarming original, two angry reposts, then reposts the model labels neutral ("已阅")
     root = post("r", "艾克美奶粉被曝检出致癌物", start, negative=0.95)
-    angry = [
-        post(
-            f"a{i}",
-            "太恶心了",
-            start + timedelta(seconds=5 + i),
-            author=f"a{i}",
-            repost_of="r",
-            negative=0.95,
-        )
-        for i in range(2)
-    ]
+    angry = reposts_of("r", ["太恶心了"] * 2, start + timedelta(seconds=5), ids="a", negative=0.95)
     calm = [  # labelled neutral at P(negative) 0.1: what a model with a learnt neutral class says
         ScoredPost(
             post(f"n{i}", "已阅", start + timedelta(seconds=10 + i), author=f"n{i}", repost_of="r").post,
