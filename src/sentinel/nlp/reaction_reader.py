@@ -29,13 +29,20 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sentinel.risk.rumour import NGRAMS, tfidf_dot
+from sentinel.risk.rumour import (
+    NGRAMS,
+    ngrams_of,
+    read_model_file,
+    tfidf_dot,
+    weights_json,
+    weights_of,
+    write_model_file,
+)
 
 if TYPE_CHECKING:
     from sentinel.nlp.base import Classifier
@@ -114,30 +121,20 @@ class ReactionReader:
             "bias": self.bias,
             "coef": dict(zip(("own", "neutral", "context"), self.coef, strict=True)),
             **(extra or {}),
-            "weights": {g: [round(i, 5), round(c, 5)] for g, (i, c) in sorted(self.weights.items())},
+            "weights": weights_json(self.weights),
         }
-        Path(path).write_text(json.dumps(body, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        write_model_file(path, body)
 
     @classmethod
     def load(cls, path: str | Path) -> ReactionReader:
         """Read ``reactions.json``; a clear ``ValueError`` when it is not one."""
-        try:
-            body = json.loads(Path(path).read_text(encoding="utf-8"))
-            if body.get("kind") != KIND:
-                raise ValueError(f"not a reaction reader (kind {body.get('kind')!r})")
-            weights = {str(g): (float(w[0]), float(w[1])) for g, w in body["weights"].items()}
-            lo, hi = (int(x) for x in body["ngrams"])
+
+        def parse(body: dict[str, Any]) -> ReactionReader:
             coef = body["coef"]
-            return cls(
-                weights,
-                float(body["bias"]),
-                float(coef["own"]),
-                float(coef["neutral"]),
-                float(coef["context"]),
-                (lo, hi),
-            )
-        except (OSError, KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read the reaction reader ({exc})") from exc
+            own, neutral, context = (float(coef[k]) for k in ("own", "neutral", "context"))
+            return cls(weights_of(body), float(body["bias"]), own, neutral, context, ngrams_of(body))
+
+        return read_model_file(path, KIND, "reaction reader", parse)
 
     @classmethod
     def beside(cls, model_dir: str | Path) -> ReactionReader | None:

@@ -24,12 +24,26 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["REACTIONS", "RumourModel", "document", "tfidf_dot"]
+__all__ = [
+    "REACTIONS",
+    "RumourModel",
+    "document",
+    "ngrams_of",
+    "read_model_file",
+    "tfidf_dot",
+    "weights_json",
+    "weights_of",
+    "write_model_file",
+]
+
+T = TypeVar("T")
 
 REACTIONS = 10  # reactions with words of their own read with the original (the fit's too)
+KIND = "tfidf-char-logreg"
 NGRAMS = (1, 3)
 _SPACES = re.compile(r"\s\s+")
 
@@ -79,26 +93,53 @@ class RumourModel:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "kind": "tfidf-char-logreg",
+            "kind": KIND,
             "ngrams": list(self.ngrams),
             "reactions": REACTIONS,
             "bias": self.bias,
-            "weights": {g: [round(i, 5), round(c, 5)] for g, (i, c) in sorted(self.weights.items())},
+            "weights": weights_json(self.weights),
         }
 
     def save(self, path: Path, extra: dict[str, object] | None = None) -> None:
-        body = {**self.to_json(), **(extra or {})}
-        Path(path).write_text(json.dumps(body, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        write_model_file(path, {**self.to_json(), **(extra or {})})
 
     @classmethod
     def load(cls, path: str | Path) -> RumourModel:
         """Read ``rumour.json``; a clear ``ValueError`` when it is not one."""
-        try:
-            body = json.loads(Path(path).read_text(encoding="utf-8"))
-            if body.get("kind") != "tfidf-char-logreg":
-                raise ValueError(f"not a rumour model (kind {body.get('kind')!r})")
-            weights = {str(g): (float(w[0]), float(w[1])) for g, w in body["weights"].items()}
-            lo, hi = (int(x) for x in body["ngrams"])
-            return cls(weights, float(body["bias"]), (lo, hi))
-        except (OSError, KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read the rumour model ({exc})") from exc
+        return read_model_file(
+            path,
+            KIND,
+            "rumour model",
+            lambda body: cls(weights_of(body), float(body["bias"]), ngrams_of(body)),
+        )
+
+
+def weights_json(weights: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+    """A fitted TF-IDF model's weights as its file holds them (sorted, 5 decimals)."""
+    return {g: [round(i, 5), round(c, 5)] for g, (i, c) in sorted(weights.items())}
+
+
+def weights_of(body: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The weights of a model file's body (:func:`weights_json` read back)."""
+    return {str(g): (float(w[0]), float(w[1])) for g, w in body["weights"].items()}
+
+
+def ngrams_of(body: dict[str, Any]) -> tuple[int, int]:
+    lo, hi = (int(x) for x in body["ngrams"])
+    return lo, hi
+
+
+def write_model_file(path: str | Path, body: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(body, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def read_model_file(path: str | Path, kind: str, what: str, parse: Callable[[dict[str, Any]], T]) -> T:
+    """``parse`` of a model file's JSON body whose ``kind`` is ``kind``; a clear ``ValueError``
+    naming ``what`` when the file is missing, another kind or malformed."""
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+        if body.get("kind") != kind:
+            raise ValueError(f"not a {what} (kind {body.get('kind')!r})")
+        return parse(body)
+    except (OSError, KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the {what} ({exc})") from exc
