@@ -364,17 +364,28 @@ def main() -> None:
 
     reader = ReactionReader.beside(args.model)
     if reader is not None:
-        # the reaction reader: the words read as a reaction to the post (docs/model.md)
-        p_reader = reader.read(clf, inputs["text"], [r["context"] for r in rows])
+        # the reaction reader: the words read as a reaction to the post (docs/model.md), and
+        # after the crowd before it in its cascade where the cascades file is at hand
+        from sentinel.nlp.reactions import crowds_of
+
+        cascades = shared / "weibo_cascades.jsonl.gz"
+        contexts = [r["context"] for r in rows]
+        readers = {"text under its context": reader.read(clf, inputs["text"], contexts)}
+        if cascades.is_file():
+            crowds = crowds_of(rows, cascades)
+            readers["text under its context, after its crowd"] = reader.read(
+                clf, inputs["text"], contexts, crowds
+            )
         # 3 classes: negative by the reader; otherwise the model's call, neutral where it said negative
         own = [sentiment_label(s.negative, cfg.neutral_band, s.neutral) for s in read["text"]]
-        pred3 = [
-            "negative" if p >= 0.5 else "neutral" if o == "negative" else o
-            for p, o in zip(p_reader, own, strict=True)
-        ]
-        results["sentinel int8 + reaction reader (text under its context)"] = score(
-            gold, p_reader, cfg.neutral_band, pred3=pred3
-        )
+        for name, p_reader in readers.items():
+            pred3 = [
+                "negative" if p >= 0.5 else "neutral" if o == "negative" else o
+                for p, o in zip(p_reader, own, strict=True)
+            ]
+            results[f"sentinel int8 + reaction reader ({name})"] = score(
+                gold, p_reader, cfg.neutral_band, pred3=pred3
+            )
         out["reader_vs_model"] = mcnemar(gold, probs["text"], p_reader)
     by_kind: dict[str, object] = {}
     for k in Counter(kinds):

@@ -1,10 +1,12 @@
 """The reaction reader (sentinel.nlp.reaction_reader): a reaction's words read with the post
-they answer, fitted on hand-labelled reactions the model did not train on.
+they answer and the crowd before it, fitted on hand-labelled reactions the model did not train on.
 
-Needs only tests/data and the shipped model, never ../shared."""
+Needs only tests/data and the shipped model; the one test that reproduces the shipped reader
+byte for byte reads the crowds from ../shared/data and is skipped where that is missing."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -14,13 +16,22 @@ import pytest
 from typer.testing import CliRunner
 
 from sentinel.nlp.lexicon import LexiconClassifier
-from sentinel.nlp.reaction_reader import FILENAME, ReactionReader, fit_reaction_reader
+from sentinel.nlp.reaction_reader import (
+    CROWD,
+    FILENAME,
+    Crowds,
+    ReactionReader,
+    crowd_features,
+    fit_reaction_reader,
+)
+from sentinel.nlp.reactions import crowds_of
 from sentinel.nlp.transformer import TransformerClassifier
 
 from .conftest import MODEL_DIR
 from .test_classify_cli import _app, _run
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+SHARED_CASCADES = Path(__file__).resolve().parents[3] / "shared" / "data" / "weibo_cascades.jsonl.gz"
 SCANDAL = "【某乳企奶粉检出致癌物】多名婴儿食用后住院，家长愤怒维权，企业至今未回应"
 CHEER = "今天是我们品牌十周年，感谢大家一路支持，转发抽三位送新品！"
 
@@ -43,7 +54,7 @@ def test_the_shipped_reader_reads_crisis_reactions_better_than_the_model(
     def accuracy(calls: list[bool]) -> float:
         return sum(g == c for g, c in zip(gold, calls, strict=True)) / len(gold)
 
-    # measured 0.826 against the model's 0.776 (docs/model.md, *Reactions read in context*)
+    # measured without crowds 0.821 against the model's 0.776 (0.849 after their crowds: docs/model.md)
     assert accuracy(read) > accuracy(alone) + 0.03, (accuracy(read), accuracy(alone))
 
 
@@ -85,14 +96,23 @@ def test_a_file_that_is_not_a_reader_is_refused(tmp_path: Path) -> None:
     assert ReactionReader.beside(tmp_path / "nowhere") is None
 
 
+@pytest.mark.skipif(not SHARED_CASCADES.is_file(), reason="the crowds come from ../shared/data")
 def test_train_reactions_reproduces_the_shipped_reader(tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns(FILENAME, "rumour.json"))
-    result = CliRunner().invoke(_app(), ["train-reactions", "--model", str(model)])
+    args = ["train-reactions", "--model", str(model), "--cascades", str(SHARED_CASCADES)]
+    result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 0, result.output
     # the skip comes from the model's training report (labelled_limit 3000)
-    assert json.loads(result.stdout.splitlines()[0])["skipped"] == 3000
+    report = json.loads(result.stdout.splitlines()[0])
+    assert report["skipped"] == 3000 and report["crowd"] is True
     assert (model / FILENAME).read_bytes() == (MODEL_DIR / FILENAME).read_bytes()
+
+
+def test_train_reactions_refuses_a_cascades_file_that_is_not_there(tmp_path: Path) -> None:
+    args = ["train-reactions", "--model", str(MODEL_DIR), "--cascades", str(tmp_path / "none.jsonl.gz")]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 2 and "no cascades file" in result.output
 
 
 def test_training_refits_the_reader_or_removes_a_stale_one(tmp_path: Path) -> None:
@@ -101,9 +121,12 @@ def test_training_refits_the_reader_or_removes_a_stale_one(tmp_path: Path) -> No
 
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns(FILENAME, "rumour.json"))
-    said = refresh_reader(model, LABELLED_REACTIONS, 3000)  # the shipped recipe
+    # the shipped recipe, without the cascades file: the reader is fitted without crowds
+    said = refresh_reader(model, LABELLED_REACTIONS, 3000, tmp_path / "no-cascades.jsonl.gz")
     assert said.startswith("reaction reader:")
-    assert (model / FILENAME).read_bytes() == (MODEL_DIR / FILENAME).read_bytes()
+    assert json.loads(said.split(":", 1)[1])["crowd"] is False
+    body = json.loads((model / FILENAME).read_text(encoding="utf-8"))
+    assert body["coef"]["crowd_mean"] == body["coef"]["crowd_size"] == 0.0
     # a model that read every labelled reaction leaves none to fit on: the old reader goes
     assert "removed" in refresh_reader(model, LABELLED_REACTIONS, None)
     assert not (model / FILENAME).exists()
@@ -123,6 +146,29 @@ def test_classify_adds_the_reaction_reading_where_the_post_is_known() -> None:
     assert out[1]["sentiment"]["negative"] == out[3]["sentiment"]["negative"]  # the model's own reading stays
 
 
+def test_classify_reads_a_reaction_after_the_earlier_reactions_to_its_post() -> None:
+    def laugh_after(crowd: list[str]) -> float:
+        posts = [{"platform": "weibo", "id": "1", "text": SCANDAL}]
+        posts += [
+            {"platform": "weibo", "id": f"c{i}", "text": t, "repost_of": "1"} for i, t in enumerate(crowd)
+        ]
+        # the same words under another post: its crowd is that post's own, not this one's
+        posts += [{"platform": "weibo", "id": "x", "text": "呵呵", "context": SCANDAL}]
+        posts += [{"platform": "weibo", "id": "last", "text": "呵呵", "repost_of": "1"}]
+        out, _ = _run("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts))
+        # (a batch of other sizes moves the int8 model's readings in the 5th decimal)
+        assert out[-2]["sentiment"]["as_reaction"] == pytest.approx(first, abs=1e-3)  # no crowd before it
+        return float(out[-1]["sentiment"]["as_reaction"])
+
+    alone, _ = _run(json.dumps({"text": "呵呵", "context": SCANDAL}, ensure_ascii=False) + "\n")
+    first = alone[0]["sentiment"]["as_reaction"]
+    angry = ["太恶心了，这种人就该抓起来", "无耻之极[怒]", "垃圾企业，再也不买了"] * 5
+    cheerful = ["哈哈哈太可爱了", "支持支持[爱你]", "好棒啊，恭喜"] * 5
+    assert laugh_after(angry) > laugh_after(cheerful) + 0.1
+    # bare reposts are no crowd: the laugh reads as it does first
+    assert laugh_after(["转发微博"] * 15) == pytest.approx(first, abs=1e-3)
+
+
 def test_a_broken_reader_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns(FILENAME, "rumour.json"))
@@ -130,3 +176,98 @@ def test_a_broken_reader_file_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     result = CliRunner().invoke(_app(), ["classify", "--model", str(model)], input='{"text": "x"}\n')
     assert result.exit_code == 2
     assert "cannot read the reaction reader" in result.output
+
+
+def test_the_crowd_is_summed_up_from_its_last_reactions() -> None:
+    assert crowd_features([]) == (0.0, 0.5, 0.0)
+    mean, negative, size = crowd_features([0.5, 0.5, 0.9, 0.1])
+    assert mean == pytest.approx(0.0) and negative == 0.75 and size == 4 / CROWD
+    # only the last CROWD count
+    assert crowd_features([0.01] * 50 + [0.99] * CROWD)[1] == 1.0
+
+
+def test_crowds_keep_worded_reactions_of_the_most_recent_posts() -> None:
+    crowds = Crowds(posts=2)
+    crowds.add("a", "转发微博", 0.9)  # a bare repost says nothing: not part of the crowd
+    crowds.add("a", "恶心", 0.9)
+    crowds.add("a", "好好笑[哈哈]", 0.2)
+    assert list(crowds.of("a")) == [0.9, 0.2]
+    for i in range(CROWD + 5):
+        crowds.add("b", f"第{i}条", 0.6)
+    assert len(crowds.of("b")) == CROWD
+    crowds.add("c", "呵呵", 0.7)  # a third post: the one reacted to longest ago is forgotten
+    assert list(crowds.of("a")) == [] and list(crowds.of("c")) == [0.7]
+
+
+def _cascades(path: Path, cascades: dict[str, list[str]]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for event, texts in cascades.items():
+            reposts = [[10 * i, f"u{i}", t] for i, t in enumerate(texts)]
+            fh.write(json.dumps({"event": event, "original": {"text": "原博"}, "reposts": reposts}) + "\n")
+    return path
+
+
+def test_crowds_of_labelled_rows_are_the_worded_reactions_before_them(tmp_path: Path) -> None:
+    path = _cascades(
+        tmp_path / "c.jsonl.gz", {"e1": ["太恶心", "转发微博", "呵呵", "太恶心", "[怒]"], "e2": ["好"]}
+    )
+    rows = [
+        {"event": "e1", "text": "呵呵"},
+        {"event": "e1", "text": "太恶心"},  # its first time in the cascade
+        {"event": "e1", "text": "[怒]"},
+        {"event": "e2", "text": "好"},
+        {"event": "e3", "text": "好"},  # a cascade the file does not have
+        {"event": "e1", "text": "不在里面"},
+    ]
+    assert crowds_of(rows, path) == [["太恶心"], [], ["太恶心", "呵呵", "太恶心"], [], [], []]
+
+
+def test_a_reader_fitted_with_crowds_weighs_them(tmp_path: Path) -> None:
+    # toy reactions whose label only their crowd gives away: "呵呵" is negative after anger
+    rows, cascades = [], {}
+    for i in range(300):
+        angry = i % 2 == 0
+        crowd = ["太恶心了", "垃圾", "无耻"] if angry else ["哈哈哈好可爱", "支持", "好棒"]
+        cascades[f"e{i}"] = [*crowd, "呵呵"]
+        rows.append(
+            {
+                "event": f"e{i}",
+                "text": "呵呵",
+                "context": "原博",
+                "label": "negative" if angry else "positive",
+            }
+        )
+    path = _cascades(tmp_path / "c.jsonl.gz", cascades)
+    clf = LexiconClassifier()
+    crowds = crowds_of(rows, path)
+    reader, report = fit_reaction_reader(clf, rows, skip=100, crowds=crowds)
+    assert report["crowd"] is True and report["cv_accuracy"] > 0.95
+    alone, _ = fit_reaction_reader(clf, rows, skip=100)
+    assert alone.coef[3:] == (0.0, 0.0, 0.0)
+    reader.save(tmp_path / FILENAME)
+    again = ReactionReader.load(tmp_path / FILENAME)
+    after_anger, after_cheer = again.read(clf, ["呵呵", "呵呵"], ["原博", "原博"], [crowds[0], crowds[1]])
+    assert after_anger > 0.5 > after_cheer
+
+
+def test_a_reader_file_without_crowd_weights_still_loads(tmp_path: Path) -> None:
+    body = json.loads((MODEL_DIR / FILENAME).read_text(encoding="utf-8"))
+    for key in ("crowd_mean", "crowd_negative", "crowd_size"):
+        del body["coef"][key]
+    (tmp_path / FILENAME).write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    old = ReactionReader.load(tmp_path / FILENAME)
+    assert old.coef[3:] == (0.0, 0.0, 0.0)
+    assert old.negative("呵呵", own=0.5, neutral=0.5, context=0.9, crowd=[0.99] * 10) == pytest.approx(
+        old.negative("呵呵", own=0.5, neutral=0.5, context=0.9)
+    )
+
+
+def test_the_shipped_reader_reads_a_laugh_after_an_angry_crowd_as_mockery(
+    shipped: TransformerClassifier,
+) -> None:
+    reader = ReactionReader.beside(MODEL_DIR)
+    assert reader is not None
+    angry = ["太恶心了，这种人就该抓起来", "无耻之极[怒]", "垃圾企业，再也不买了"]
+    cheerful = ["哈哈哈太可爱了", "支持支持[爱你]", "好棒啊，恭喜"]
+    after_anger, after_cheer = reader.read(shipped, ["呵呵"] * 2, [SCANDAL] * 2, [angry * 10, cheerful * 10])
+    assert after_anger > after_cheer + 0.1, (after_anger, after_cheer)

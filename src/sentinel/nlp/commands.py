@@ -16,7 +16,7 @@ import typer
 
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
-from sentinel.nlp.reaction_reader import ReactionReader
+from sentinel.nlp.reaction_reader import Crowds, ReactionReader
 from sentinel.nlp.reactions import LABELLED_REACTIONS, labelled_rows
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import PostError, decode_json
@@ -26,6 +26,7 @@ __all__ = ["annotate", "register"]
 
 _CHUNK = 1024  # lines read, scored and written at a time: memory stays flat on big inputs
 _EARLIER = 100_000  # posts remembered for the reposts that come after them
+_CASCADES = "weibo_cascades.jsonl.gz"  # in the data directory
 
 
 def _default_data_dir() -> Path:
@@ -87,10 +88,11 @@ def classify_stream(
     post earlier in the input (the last 100,000 are remembered). Its ``sentiment`` then also
     has ``in_context``, P(negative) of the repost as part of what it spreads, and with a
     ``reader`` (:mod:`sentinel.nlp.reaction_reader`) ``as_reaction``, P(negative) of its own
-    words read as a reaction to that post."""
+    words read as a reaction to that post, after the reactions to it earlier in the input."""
     done = errors = 0
     line_no = 0
     earlier: OrderedDict[tuple[str, str], float] = OrderedDict()
+    crowds = Crowds(_EARLIER)
     # blank lines carry no post; JSONL writers often end with one
     for chunk in chunked((line for line in stdin if line.strip()), _CHUNK):
         parsed = [_parse(line) for line in chunk]
@@ -109,8 +111,16 @@ def classify_stream(
                 if context is not None:
                     out["sentiment"]["in_context"] = round(in_context(item["text"], s.negative, context), 6)
                     if reader is not None:
-                        p = reader.negative(item["text"], own=s.negative, neutral=s.neutral, context=context)
+                        post = _post_of(item)
+                        p = reader.negative(
+                            item["text"],
+                            own=s.negative,
+                            neutral=s.neutral,
+                            context=context,
+                            crowd=crowds.of(post),
+                        )
                         out["sentiment"]["as_reaction"] = round(p, 6)
+                        crowds.add(post, item["text"], s.negative)
                 if isinstance(item.get("id"), str | int):
                     earlier[(str(item.get("platform", "")), str(item["id"]))] = s.negative
                     if len(earlier) > _EARLIER:
@@ -124,6 +134,14 @@ def classify_stream(
             stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         stdout.flush()
     return done, errors
+
+
+def _post_of(post: dict[str, Any]) -> tuple[str, str]:
+    """What a reaction reacts to, as its crowd is kept: the post it reposts, else its context."""
+    original = post.get("repost_of")
+    if isinstance(original, str | int) and not isinstance(original, bool):
+        return str(post.get("platform", "")), str(original)
+    return "context", str(post.get("context"))
 
 
 def _context_of(
@@ -277,19 +295,26 @@ def train_command(
     except ValueError as exc:  # a missing or held-out input: said in one line, not a traceback
         typer.echo(f"sentinel train: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(refresh_reader(out, labelled_reactions, settings.labelled_limit))
+    typer.echo(
+        refresh_reader(
+            out, labelled_reactions, settings.labelled_limit, settings.cascades or settings.data / _CASCADES
+        )
+    )
 
 
-def refresh_reader(model: Path, labelled: Path | None, limit: int | None) -> str:
+def refresh_reader(
+    model: Path, labelled: Path | None, limit: int | None, cascades: Path | None = None
+) -> str:
     """After training ``model`` on the first ``limit`` of ``labelled`` (None: all of them):
-    refit the reaction reader that stacks on it, or remove one left from an earlier model
-    where no labelled reactions are left to fit it on. Says which."""
+    refit the reaction reader that stacks on it (with the crowds in ``cascades`` where that
+    file exists), or remove one left from an earlier model where no labelled reactions are
+    left to fit it on. Says which."""
     from sentinel.nlp.reaction_reader import FILENAME, MIN_ROWS
 
     rows = labelled_rows(labelled) if labelled is not None and labelled.is_file() else []
     skip = len(rows) if limit is None else limit
     if len(rows) - skip >= MIN_ROWS:
-        report = _write_reader(model, rows, skip)
+        report = _write_reader(model, rows, skip, cascades=cascades)
         return f"reaction reader: {json.dumps(report, ensure_ascii=False)}"
     if (model / FILENAME).exists():
         (model / FILENAME).unlink()
@@ -314,7 +339,7 @@ def train_rumour_command(
     except ImportError as exc:
         typer.echo(f"sentinel train-rumour needs the train extra ({exc.name} is missing)", err=True)
         raise typer.Exit(2) from None
-    path = cascades or _default_data_dir() / "weibo_cascades.jsonl.gz"
+    path = cascades or _default_cascades()
     if not path.is_file():
         typer.echo(f"no cascades file at {path}", err=True)
         raise typer.Exit(2)
@@ -337,14 +362,25 @@ def train_reactions_command(
         ),
     ] = None,
     c: Annotated[float, typer.Option(help="inverse regularisation of the logistic regression")] = 4.0,
+    cascades: Annotated[
+        Path | None,
+        typer.Option(
+            help="the cascades file the crowd before each reaction is read from "
+            "(default: ../shared/data/weibo_cascades.jsonl.gz; without it, no crowd features)"
+        ),
+    ] = None,
 ) -> None:
-    """Fit the reaction reader (a repost's or comment's words read with the post they answer;
-    docs/model.md, *Reactions read in context*) and write it beside the model."""
+    """Fit the reaction reader (a repost's or comment's words read with the post they answer
+    and the crowd before it; docs/model.md, *Reactions read in context*) and write it beside
+    the model."""
     if skip is None:
         skip = _labelled_limit(model)
+    if cascades is not None and not cascades.is_file():
+        typer.echo(f"no cascades file at {cascades}", err=True)
+        raise typer.Exit(2)
     try:
         rows = labelled_rows(labelled)
-        report = _write_reader(model, rows, skip, c)
+        report = _write_reader(model, rows, skip, c, cascades or _default_cascades())
     except ImportError as exc:
         typer.echo(f"sentinel train-reactions needs the train extra ({exc.name} is missing)", err=True)
         raise typer.Exit(2) from None
@@ -355,15 +391,24 @@ def train_reactions_command(
     typer.echo(f"wrote {model / 'reactions.json'}")
 
 
-def _write_reader(model: Path, rows: list[dict[str, Any]], skip: int, c: float = 4.0) -> dict[str, Any]:
-    """Fit the reaction reader on ``rows`` after the first ``skip``, reading with ``model``;
-    write it beside the model and return its report."""
+def _default_cascades() -> Path:
+    return _default_data_dir() / _CASCADES
+
+
+def _write_reader(
+    model: Path, rows: list[dict[str, Any]], skip: int, c: float = 4.0, cascades: Path | None = None
+) -> dict[str, Any]:
+    """Fit the reaction reader on ``rows`` after the first ``skip``, reading with ``model``,
+    each row after its crowd in ``cascades`` where that file exists; write it beside the model
+    and return its report."""
     from sentinel.config import ClassifierConfig
     from sentinel.nlp.reaction_reader import FILENAME, fit_reaction_reader
+    from sentinel.nlp.reactions import crowds_of
     from sentinel.nlp.scoring import load_classifier
 
     clf = load_classifier(ClassifierConfig(model=str(model)))
-    reader, report = fit_reaction_reader(clf, rows, skip=skip, c=c)
+    crowds = crowds_of(rows, cascades) if cascades is not None and cascades.is_file() else None
+    reader, report = fit_reaction_reader(clf, rows, skip=skip, c=c, crowds=crowds)
     reader.save(model / FILENAME, {"report": report})
     return report
 

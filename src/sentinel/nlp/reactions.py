@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "NEGATIVE",
     "POSITIVE",
     "Holdout",
+    "crowds_of",
     "labelled_examples",
     "labelled_rows",
     "pretraining_texts",
@@ -197,6 +198,33 @@ def _numbered_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not a labelled reaction ({exc})") from None
         yield n, row
+
+
+def crowds_of(rows: Sequence[dict[str, Any]], cascades: Path) -> list[list[str]]:
+    """The crowd each labelled reaction in ``rows`` was written after: the last
+    :data:`~sentinel.nlp.reaction_reader.CROWD` worded reactions (texts, oldest first; bare
+    reposts left out) before the first reaction of its cascade (``event``) with its text, in
+    the cascades file. Empty for a row whose cascade or text the file does not have."""
+    from sentinel.nlp.reaction_reader import CROWD
+    from sentinel.risk.text import is_bare_repost
+
+    wanted: dict[str, set[str]] = {}
+    for row in rows:
+        wanted.setdefault(str(row.get("event")), set()).add(row["text"])
+    before: dict[tuple[str, str], list[str]] = {}
+    with gzip.open(cascades, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            cascade = json.loads(line)
+            event = str(cascade["event"])
+            if event not in wanted:
+                continue
+            crowd: list[str] = []
+            for _, _, text in cascade["reposts"]:  # in time order
+                if text in wanted[event] and (event, text) not in before:
+                    before[(event, text)] = crowd[-CROWD:]
+                if not is_bare_repost(text):
+                    crowd.append(text)
+    return [before.get((str(row.get("event")), row["text"]), []) for row in rows]
 
 
 def labelled_examples(path: Path, holdout: Holdout, neutral: float = NEUTRAL_TARGET) -> list[Example]:
