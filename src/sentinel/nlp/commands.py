@@ -26,6 +26,8 @@ __all__ = ["annotate", "register"]
 
 _CHUNK = 1024  # lines read, scored and written at a time: memory stays flat on big inputs
 _EARLIER = 100_000  # posts remembered for the reposts that come after them
+# posts whose crowd is kept (up to CROWD readings each: 44 MB at most, measured)
+_CROWD_POSTS = 10_000
 _CASCADES = "weibo_cascades.jsonl.gz"  # in the data directory
 
 
@@ -88,11 +90,12 @@ def classify_stream(
     post earlier in the input (the last 100,000 are remembered). Its ``sentiment`` then also
     has ``in_context``, P(negative) of the repost as part of what it spreads, and with a
     ``reader`` (:mod:`sentinel.nlp.reaction_reader`) ``as_reaction``, P(negative) of its own
-    words read as a reaction to that post, after the reactions to it earlier in the input."""
+    words read as a reaction to that post, after the reactions to it earlier in the input (kept
+    for the 10,000 posts most recently reacted to)."""
     done = errors = 0
     line_no = 0
     earlier: OrderedDict[tuple[str, str], float] = OrderedDict()
-    crowds = Crowds(_EARLIER)
+    crowds = Crowds(_CROWD_POSTS)
     # blank lines carry no post; JSONL writers often end with one
     for chunk in chunked((line for line in stdin if line.strip()), _CHUNK):
         parsed = [_parse(line) for line in chunk]

@@ -128,7 +128,7 @@ class Crowds:
     last :data:`CROWD` worded reactions to it (a bare repost says nothing and is not counted),
     for the ``posts`` most recently reacted to."""
 
-    def __init__(self, posts: int = 100_000):
+    def __init__(self, posts: int = 10_000):
         self.posts = posts
         self._seen: OrderedDict[Hashable, deque[float]] = OrderedDict()
 
