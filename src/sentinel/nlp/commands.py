@@ -5,6 +5,7 @@ The lead's ``cli.py`` calls :func:`register` on its Typer app.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -139,12 +140,14 @@ def classify_stream(
     return done, errors
 
 
-def _post_of(post: dict[str, Any]) -> tuple[str, str]:
-    """What a reaction reacts to, as its crowd is kept: the post it reposts, else its context."""
+def _post_of(post: dict[str, Any]) -> tuple[str, str | bytes]:
+    """What a reaction reacts to, as its crowd is kept: the post it reposts, else a digest of
+    its context (an absurdly long context is not kept for every post)."""
     original = post.get("repost_of")
     if isinstance(original, str | int) and not isinstance(original, bool):
         return str(post.get("platform", "")), str(original)
-    return "context", str(post.get("context"))
+    context = str(post.get("context")).encode("utf-8", "surrogatepass")
+    return "context", hashlib.blake2b(context, digest_size=16).digest()
 
 
 def _context_of(
