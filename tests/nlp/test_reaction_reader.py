@@ -56,6 +56,9 @@ def test_the_shipped_reader_reads_crisis_reactions_better_than_the_model(
 
     # measured without crowds 0.821 against the model's 0.776 (0.849 after their crowds: docs/model.md)
     assert accuracy(read) > accuracy(alone) + 0.03, (accuracy(read), accuracy(alone))
+    # the shipped reader was fitted with the crowds, and weighs how negative they read
+    body = json.loads((MODEL_DIR / FILENAME).read_text(encoding="utf-8"))
+    assert body["report"]["crowd"] is True and body["coef"]["crowd_negative"] > 1.0
 
 
 def test_a_laugh_under_a_scandal_reads_darker_than_under_a_cheer(shipped: TransformerClassifier) -> None:
