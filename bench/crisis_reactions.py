@@ -118,8 +118,8 @@ def draw(cascades_path: Path) -> list[dict[str, str]]:
 
 
 TRAIN_SEED = 2112
-# (up to this many reactions a cascade, rows): five draws, each continuing the one before
-TRAIN_DRAWS = ((2, 1000), (5, 2000), (10, 3000), (20, 6000), (40, 9000))
+# (up to this many reactions a cascade, rows): six draws, each continuing the one before
+TRAIN_DRAWS = ((2, 1000), (5, 2000), (10, 3000), (20, 6000), (40, 9000), (80, 18000))
 # the rows of the first three draws; later ones leave out the person-read check's rumours
 # (tests/data/realsuite_person_events.txt), chosen after those three from the same cascades
 FIRST_DRAWS = 6000
@@ -134,7 +134,8 @@ def draw_training(cascades_path: Path) -> list[dict[str, str]]:
     (``sentinel.nlp.reactions.Holdout.keeps``). Rows 1-1,000 are the first two of each cascade
     in that order; rows 1,001-3,000 the next ones up to the fifth a cascade, rows 3,001-6,000
     up to the tenth, rows 6,001-11,960 up to the 20th (less the reactions of the two
-    person-read rumours among them), rows 11,961-20,960 up to the 40th, each in the same order
+    person-read rumours among them), rows 11,961-20,960 up to the 40th, rows 20,961-38,511 up
+    to the 80th (18,000 less the person-read rumours' 449), each in the same order
     (``TRAIN_DRAWS``)."""
     from sentinel.nlp.reactions import DEFAULT_HOLDOUT, Holdout
     from sentinel.risk.text import own_words
