@@ -18,7 +18,7 @@ import typer
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
 from sentinel.nlp.reaction_reader import Crowds, ReactionReader
-from sentinel.nlp.reactions import LABELLED_REACTIONS, labelled_rows
+from sentinel.nlp.reactions import CASCADES_FILE, LABELLED_REACTIONS, labelled_rows
 from sentinel.paths import REPO_ROOT, find
 from sentinel.post import PostError, decode_json
 from sentinel.risk.context import in_context
@@ -29,7 +29,6 @@ _CHUNK = 1024  # lines read, scored and written at a time: memory stays flat on 
 _EARLIER = 100_000  # posts remembered for the reposts that come after them
 # posts whose crowd is kept (up to CROWD readings each: 44 MB at most, measured)
 _CROWD_POSTS = 10_000
-_CASCADES = "weibo_cascades.jsonl.gz"  # in the data directory
 
 
 def _default_data_dir() -> Path:
@@ -140,12 +139,20 @@ def classify_stream(
     return done, errors
 
 
-def _post_of(post: dict[str, Any]) -> tuple[str, str | bytes]:
-    """What a reaction reacts to, as its crowd is kept: the post it reposts, else a digest of
-    its context (an absurdly long context is not kept for every post)."""
+def _reposted(post: dict[str, Any]) -> tuple[str, str] | None:
+    """(platform, id) of the post ``post`` reposts, as ``earlier`` keys it; None without one."""
     original = post.get("repost_of")
     if isinstance(original, str | int) and not isinstance(original, bool):
         return str(post.get("platform", "")), str(original)
+    return None
+
+
+def _post_of(post: dict[str, Any]) -> tuple[str, str | bytes]:
+    """What a reaction reacts to, as its crowd is kept: the post it reposts, else a digest of
+    its context (an absurdly long context is not kept for every post)."""
+    reposted = _reposted(post)
+    if reposted is not None:
+        return reposted
     context = str(post.get("context")).encode("utf-8", "surrogatepass")
     return "context", hashlib.blake2b(context, digest_size=16).digest()
 
@@ -156,10 +163,8 @@ def _context_of(
     """P(negative) of what ``post`` reposts: its ``context`` text, else its ``repost_of`` if seen."""
     if isinstance(post.get("context"), str):
         return of_context[post["context"]]
-    original = post.get("repost_of")
-    if isinstance(original, str | int) and not isinstance(original, bool):
-        return earlier.get((str(post.get("platform", "")), str(original)))
-    return None
+    reposted = _reposted(post)
+    return None if reposted is None else earlier.get(reposted)
 
 
 def register(app: typer.Typer) -> None:
@@ -301,11 +306,7 @@ def train_command(
     except ValueError as exc:  # a missing or held-out input: said in one line, not a traceback
         typer.echo(f"sentinel train: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(
-        refresh_reader(
-            out, labelled_reactions, settings.labelled_limit, settings.cascades or settings.data / _CASCADES
-        )
-    )
+    typer.echo(refresh_reader(out, labelled_reactions, settings.labelled_limit, settings.cascades_file))
 
 
 def refresh_reader(
@@ -398,7 +399,7 @@ def train_reactions_command(
 
 
 def _default_cascades() -> Path:
-    return _default_data_dir() / _CASCADES
+    return _default_data_dir() / CASCADES_FILE
 
 
 def _write_reader(

@@ -32,6 +32,7 @@ from sentinel.paths import REPO_ROOT
 from sentinel.simulate.cascades import own_words, suite_half
 
 __all__ = [
+    "CASCADES_FILE",
     "CORPUS",
     "DEFAULT_HOLDOUT",
     "LABELLED_REACTIONS",
@@ -46,6 +47,7 @@ __all__ = [
     "weak_examples",
 ]
 
+CASCADES_FILE = "weibo_cascades.jsonl.gz"  # the cascades file's name in the shared data directory
 CORPUS = "weibo_reactions"  # the corpus name of the weak-labelled reactions
 LABELLED = "reactions_labelled"  # ... and of the hand-labelled ones (LABELLED_REACTIONS)
 LABELLED_REACTIONS = REPO_ROOT / "tests" / "data" / "reaction_train.jsonl"  # the shipped recipe reads these

@@ -38,8 +38,8 @@ from transformers.utils import logging as hf_logging
 
 from sentinel.nlp.data import Example, load_corpora, split_of
 from sentinel.nlp.modeling import BAG_CHARS, MLMHead, SentinelConfig, SentinelModel, hash_ngrams
-from sentinel.nlp.reactions import CORPUS as REACTIONS
 from sentinel.nlp.reactions import (
+    CASCADES_FILE,
     DEFAULT_HOLDOUT,
     LABELLED,
     LABELLED_REACTIONS,
@@ -49,6 +49,7 @@ from sentinel.nlp.reactions import (
     reactions,
     weak_examples,
 )
+from sentinel.nlp.reactions import CORPUS as REACTIONS
 from sentinel.nlp.taxonomy import Taxonomy, load_taxonomy
 from sentinel.nlp.text import EMOTICON_RE, CharTokenizer, normalize, strip_emoticons
 from sentinel.paths import REPO_ROOT
@@ -127,6 +128,11 @@ class TrainSettings:
     threads: int = 1
     half: bool = True  # store weights as float16 (half the size; loaded back as float32)
     progress: bool = field(default_factory=lambda: sys.stderr.isatty())
+
+    @property
+    def cascades_file(self) -> Path:
+        """The cascades file: ``cascades``, else the one in ``data``."""
+        return self.cascades or Path(self.data) / CASCADES_FILE
 
 
 @dataclass(slots=True)
@@ -517,7 +523,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
     extra_mlm: list[str] = []
     weak: list[Example] = []
     if s.reactions > 0 or s.mlm_reactions > 0:
-        cascades = s.cascades or Path(s.data) / "weibo_cascades.jsonl.gz"
+        cascades = s.cascades_file
         holdout = Holdout.load(s.holdout)
         texts = reactions(cascades, holdout)
         if s.reactions > 0:
