@@ -47,6 +47,8 @@ def _settings(data: Path, out: Path, seed: int = 3) -> TrainSettings:
         labelled_reactions=None,
         labelled_weight=1.0,
         labelled_neutral=NEUTRAL_TARGET,
+        labelled_reviews=None,  # nor the bundled negation reviews
+        negation_scope=0,
         seed=seed,
         epochs=2,
         batch_size=16,
@@ -105,6 +107,35 @@ def test_training_is_reproducible_and_saves_a_working_model(
     scores = clf.classify(["太差，失望", "很好，推荐"])
     assert scores[0].negative > scores[1].negative
     assert len(scores[0].topics) == 11
+
+
+def test_a_negation_scope_learns_a_denied_fault_from_labelled_reviews(toy_data: Path, tmp_path: Path) -> None:
+    """With ``negation_scope`` the bag hashes what follows 不 / 没 apart, and a handful of
+    reviews that deny other faults teach it: "没失望" reads positive although "失望" is
+    negative and no review denies it (without the scope both read negative, 0.57 and 0.74 when
+    written: the evidence of 失望 and 垃圾)."""
+    rng = random.Random(11)
+    reviews = tmp_path / "negation.jsonl"
+    with reviews.open("w", encoding="utf-8") as fh:
+        for i in range(80):
+            fault, virtue = rng.choice(["坏了", "退货", "太差"]), rng.choice(["喜欢", "满意", "推荐"])
+            positive = i % 2 == 0
+            # either negator on either side: 不 / 没 alone say nothing
+            text = f"{rng.choice(FILLER[:6])}，{rng.choice('不没') + (fault if positive else virtue)}{i}"
+            row = {"text": text, "label": "positive" if positive else "negative"}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    settings = _settings(toy_data, tmp_path / "neg")
+    settings.labelled_reviews, settings.review_weight, settings.negation_scope = reviews, 3.0, 4
+    report = train(settings, log=lambda _: None)
+    config = json.loads((tmp_path / "neg" / "config.json").read_text())
+    # the negators the vocabulary holds (不 and 没 here) and its punctuation
+    assert config["negation_scope"] == 4 and len(config["negator_ids"]) == 2 and config["break_ids"]
+    assert report["settings"]["labelled_reviews"] == str(reviews)  # type: ignore[index]
+    clf = TransformerClassifier(tmp_path / "neg", quantize=False, threads=1)
+    texts = ["说实话，没失望", "说实话，失望", "包装，没垃圾", "包装，垃圾"]
+    denied, plain, denied_too, plain_too = clf.classify(texts)
+    assert denied.negative < 0.5 < plain.negative
+    assert denied_too.negative < 0.5 < plain_too.negative
 
 
 def test_another_seed_gives_another_model(

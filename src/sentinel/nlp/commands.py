@@ -17,6 +17,7 @@ import typer
 
 from sentinel.batching import chunked
 from sentinel.nlp.base import Classifier, Scores, sentiment_label
+from sentinel.nlp.data import NEGATION_TRAIN
 from sentinel.nlp.reaction_reader import Crowds, ReactionReader
 from sentinel.nlp.reactions import CASCADES_FILE, LABELLED_REACTIONS, labelled_rows
 from sentinel.paths import REPO_ROOT, find
@@ -274,6 +275,14 @@ def train_command(
             help="the neutral head's logistic regression C, fitted on the labelled neutral reactions (0: none)"
         ),
     ] = 4.0,
+    labelled_reviews: Annotated[
+        Path | None,
+        typer.Option(help="hand-written reviews that deny a fault or a virtue, JSONL (the negation data)"),
+    ] = NEGATION_TRAIN,
+    review_weight: Annotated[float, typer.Option(help="such a review's weight in the fits")] = 6.0,
+    negation_scope: Annotated[
+        int, typer.Option(help="characters after 不/没/无/未/别 whose n-grams the bag reads apart (0: off)")
+    ] = 4,
     cascades: Annotated[
         Path | None, typer.Option(help="the cascades file (default: weibo_cascades.jsonl.gz in --data)")
     ] = None,

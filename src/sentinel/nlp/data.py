@@ -16,8 +16,13 @@ from typing import Literal
 
 from sentinel.nlp.taxonomy import Taxonomy
 from sentinel.nlp.text import normalize
+from sentinel.paths import REPO_ROOT
 
-__all__ = ["Example", "load_corpora", "load_jsonl_examples", "split_of"]
+__all__ = ["NEGATION_TRAIN", "Example", "load_corpora", "load_jsonl_examples", "split_of"]
+
+# hand-written reviews that praise by denying a fault or blame by denying a virtue (the
+# shipped recipe reads them: docs/model.md, *Negation*)
+NEGATION_TRAIN = REPO_ROOT / "tests" / "data" / "negation_train.jsonl"
 
 Split = Literal["train", "val", "test"]
 LABELS = {"negative": 1, "positive": 0, "neg": 1, "pos": 0, "1": 1, "0": 0}

@@ -36,12 +36,21 @@ from torch import nn
 from transformers import BertConfig, BertModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
-__all__ = ["BAG_CHARS", "SentinelConfig", "SentinelModel", "SentinelOutput", "hash_ngrams"]
+__all__ = [
+    "BAG_CHARS",
+    "SentinelConfig",
+    "SentinelModel",
+    "SentinelOutput",
+    "bag_buckets",
+    "hash_ngrams",
+    "negation_scope",
+]
 
 BAG_CHARS = 1024  # ids (with [CLS]) the n-gram and emoticon bags read by default
 
 # Large odd multipliers for polynomial hashing of id pairs/triples into buckets.
 _P1, _P2, _P3 = 1_000_003, 998_244_353, 2_654_435_761
+_P4, _NEGATED = 40_503, 7_919  # a negated n-gram's bucket: (bucket * _P4 + _NEGATED) % buckets
 
 
 def hash_ngrams(input_ids: torch.Tensor, buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,6 +64,37 @@ def hash_ngrams(input_ids: torch.Tensor, buckets: int) -> tuple[torch.Tensor, to
     bigram = (prev * _P1 + input_ids) % buckets
     trigram = ((prev2 * _P2 + prev * _P1) % _P3 + input_ids * 7 + 1) % buckets
     return bigram, trigram
+
+
+def negation_scope(
+    input_ids: torch.Tensor, negators: torch.Tensor, breaks: torch.Tensor, scope: int
+) -> torch.Tensor:
+    """(B, T) bool: the ids within ``scope`` positions after a negator (不, 没, 无, 未, 别) with no
+    punctuation between; neither a negator nor punctuation is itself in scope."""
+    is_neg = torch.isin(input_ids, negators)
+    is_break = torch.isin(input_ids, breaks)
+    pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+    last_neg = torch.where(is_neg, pos, -1).cummax(1).values
+    last_break = torch.where(is_break, pos, -1).cummax(1).values
+    return (last_neg >= 0) & (pos - last_neg <= scope) & (last_break < last_neg) & ~is_neg & ~is_break
+
+
+def bag_buckets(input_ids: torch.Tensor, config: Any) -> torch.Tensor:
+    """The n-gram bag's bucket ids of a ``SentinelConfig``, (B, T, 3): the unigram, bigram and
+    trigram ending at each position. With ``negation_scope`` (docs/model.md, *Negation*), an n-gram ending inside a
+    negator's scope goes to a bucket of its own, so that "不难吃" does not count the evidence
+    of "难吃"; its weight is learnt from text that negates (tests/data/negation_train.jsonl)."""
+    buckets = config.linear_buckets
+    bigram, trigram = hash_ngrams(input_ids, buckets)
+    # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
+    grams = torch.stack([input_ids % buckets, (bigram + 1) % buckets, (trigram + 2) % buckets], -1)
+    scope = getattr(config, "negation_scope", 0)
+    if scope > 0:
+        negators = torch.tensor(config.negator_ids, dtype=input_ids.dtype, device=input_ids.device)
+        breaks = torch.tensor(config.break_ids, dtype=input_ids.dtype, device=input_ids.device)
+        scoped = negation_scope(input_ids, negators, breaks, scope).unsqueeze(-1)
+        grams = torch.where(scoped, (grams * _P4 + _NEGATED) % buckets, grams)
+    return grams
 
 
 class SentinelConfig(BertConfig):
@@ -72,6 +112,9 @@ class SentinelConfig(BertConfig):
         emoticons: int = 0,
         bag_chars: int = BAG_CHARS,
         neutral_head: bool = False,
+        negation_scope: int = 0,
+        negator_ids: list[int] | None = None,
+        break_ids: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +132,11 @@ class SentinelConfig(BertConfig):
         # also what a model whose config.json predates the key gets (docs/model.md, "Long texts")
         self.bag_chars = bag_chars
         self.neutral_head = neutral_head  # P(neutral) from the n-gram bag (``neutral_logits``)
+        # n-grams up to this many ids after a negator id, with no break id (punctuation)
+        # between, are hashed apart (``bag_buckets``); 0, as for a model from before, is off
+        self.negation_scope = negation_scope
+        self.negator_ids = list(negator_ids or [])
+        self.break_ids = list(break_ids or [])
 
 
 @dataclass
@@ -174,12 +222,8 @@ class SentinelModel(PreTrainedModel):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Hashed 1-3-grams (B, T, 3), their IDF weights and each text's L2 norm of those."""
-        buckets = self.config.linear_buckets
-        bigram, trigram = hash_ngrams(input_ids, buckets)
-        # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
-        unigram = input_ids % buckets
         mask = attention_mask.unsqueeze(-1).to(self.linear.weight.dtype)
-        grams = torch.stack([unigram, (bigram + 1) % buckets, (trigram + 2) % buckets], -1)
+        grams = bag_buckets(input_ids, self.config)
         weight = self.idf[grams] * mask  # (B, T, 3)
         norm = weight.square().sum((1, 2)).clamp(min=1e-6).sqrt().unsqueeze(-1)
         return grams, weight, norm

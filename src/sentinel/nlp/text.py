@@ -109,6 +109,10 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         return len(self.vocab)
 
+    def ids_of(self, chars: str) -> list[int]:
+        """The ids of those of ``chars`` that the vocabulary holds, in order."""
+        return [self.vocab[c] for c in chars if c in self.vocab]
+
     @classmethod
     def build(
         cls,

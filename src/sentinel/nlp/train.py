@@ -36,8 +36,8 @@ from torch.nn import functional as F
 from tqdm import tqdm
 from transformers.utils import logging as hf_logging
 
-from sentinel.nlp.data import Example, load_corpora, split_of
-from sentinel.nlp.modeling import BAG_CHARS, MLMHead, SentinelConfig, SentinelModel, hash_ngrams
+from sentinel.nlp.data import NEGATION_TRAIN, Example, load_corpora, load_jsonl_examples, split_of
+from sentinel.nlp.modeling import BAG_CHARS, MLMHead, SentinelConfig, SentinelModel, bag_buckets
 from sentinel.nlp.reactions import (
     CASCADES_FILE,
     DEFAULT_HOLDOUT,
@@ -56,6 +56,9 @@ from sentinel.paths import REPO_ROOT
 
 __all__ = ["TrainSettings", "train"]
 
+NEGATORS = "不没无未别"  # a negation's scope opens after one of these ...
+BREAKS = ",.!?;:~…。、！？，；：\n"  # ... and closes at punctuation (NFKC turns "，" into ",")
+REVIEWS = "reviews_labelled"  # the corpus name of ``labelled_reviews``' rows
 _SEED_MASK_CHAR = "\ue000"  # private-use character: not in the vocabulary, encodes as [UNK]
 
 
@@ -121,6 +124,13 @@ class TrainSettings:
     labelled_neutral: float = 0.0  # P(negative) a labelled neutral one is trained towards
     labelled_limit: int | None = 3000  # only the first this many labelled reactions (None: all)
     neutral_c: float = 4.0  # the neutral head's inverse regularisation (0 = no neutral head)
+    # hand-written reviews that praise by denying a fault (and blame by denying a virtue):
+    # tests/data/negation_train.jsonl, each weighing this much (0 = not read; docs/model.md, *Negation*)
+    labelled_reviews: Path | None = NEGATION_TRAIN
+    review_weight: float = 6.0
+    # the n-gram bag hashes an n-gram up to this many characters after 不 / 没 / 无 / 未 / 别
+    # (no punctuation between) apart from the same n-gram elsewhere (0 = off)
+    negation_scope: int = 4
     cascades: Path | None = None  # default: weibo_cascades.jsonl.gz in `data`
     holdout: tuple[Path, ...] = DEFAULT_HOLDOUT  # what no training reads (sentinel.nlp.reactions)
     patience: int = 2
@@ -220,13 +230,11 @@ def _tensor(tok: CharTokenizer, rows: Sequence[Sequence[int]]) -> tuple[torch.Te
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def _grams(tok: CharTokenizer, rows: Sequence[Sequence[int]], buckets: int) -> Iterator[np.ndarray]:
+def _grams(model: SentinelModel, tok: CharTokenizer, rows: Sequence[Sequence[int]]) -> Iterator[np.ndarray]:
     """The linear head's bucket ids of each row (its 1-, 2- and 3-grams), as the model hashes them."""
     for start in range(0, len(rows), 2048):
         ids_np, mask_np = tok.pad(rows[start : start + 2048])
-        ids = torch.from_numpy(ids_np)
-        bigram, trigram = hash_ngrams(ids, buckets)
-        grams = torch.stack([ids % buckets, (bigram + 1) % buckets, (trigram + 2) % buckets], -1).numpy()
+        grams = bag_buckets(torch.from_numpy(ids_np), model.config).numpy()
         for i, length in enumerate(mask_np.sum(1)):
             yield grams[i, :length].reshape(-1)
 
@@ -237,7 +245,7 @@ def _fit_idf(model: SentinelModel, tok: CharTokenizer, enc: Sequence[_Encoded]) 
     number of live buckets."""
     buckets = model.config.linear_buckets
     df = np.zeros(buckets, dtype=np.int64)
-    for cols in _grams(tok, [e.base for e in enc], buckets):
+    for cols in _grams(model, tok, [e.base for e in enc]):
         df[np.unique(cols)] += 1
     idf = np.log((1 + len(enc)) / (1 + df)) + 1.0
     idf[df < 2] = 0.0
@@ -254,7 +262,7 @@ def _bag_features(model: SentinelModel, tok: CharTokenizer, rows: Sequence[Seque
     buckets = model.config.linear_buckets
     idf = model.idf.numpy()
     indptr, indices, values = [0], [], []
-    for cols in _grams(tok, rows, buckets):
+    for cols in _grams(model, tok, rows):
         weights = idf[cols].astype(np.float32)
         weights /= max(1e-3, float(np.sqrt(np.square(weights).sum())))
         indices.append(cols)
@@ -558,6 +566,20 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             f"reactions: {len(labelled)} hand-labelled rows from {s.labelled_reactions} (weight {s.labelled_weight})"
         )
 
+    if s.labelled_reviews is not None and s.review_weight > 0:
+        if not Path(s.labelled_reviews).is_file():
+            raise ValueError(
+                f"{s.labelled_reviews}: no such file (the hand-written negation reviews of the shipped "
+                "recipe, in a checkout of the repository; --review-weight 0 trains without them)"
+            )
+        reviews = load_jsonl_examples(s.labelled_reviews, corpus=REVIEWS)
+        for ex in reviews:
+            ex.topics = list(taxonomy.match(ex.text))
+        train_ex += reviews
+        emit(
+            f"reviews: {len(reviews)} hand-written rows from {s.labelled_reviews} (weight {s.review_weight})"
+        )
+
     tok = CharTokenizer.build(
         (t for t in [*(e.text for e in train_ex), *extra_mlm]), emoticon_min_count=s.emoticon_min_count
     )
@@ -573,7 +595,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
             [train_ex[i].text for i in hard], [train_ex[i].negative for i in hard], seed=s.seed
         )
         emit(f"teacher: TF-IDF out-of-fold probabilities ready ({time.monotonic() - started:.0f}s)")
-    weights = {REACTIONS: s.reaction_weight, LABELLED: s.labelled_weight}
+    weights = {REACTIONS: s.reaction_weight, LABELLED: s.labelled_weight, REVIEWS: s.review_weight}
     train_enc = _encode_examples(train_ex, tok, taxonomy, s.max_length, teacher, weights)
     # validated as the model is used: the encoder reads max_length, the bags the whole text
     val_enc = _encode_examples(val_ex, tok, taxonomy, max(s.max_length, BAG_CHARS), None)
@@ -599,6 +621,9 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         emoticons=len(tok.emoticons),
         # a learnt neutral class where there are hand-labelled neutral reactions to learn it from
         neutral_head=s.neutral_c > 0 and any(e.neutral for e in labelled),
+        negation_scope=s.negation_scope,
+        negator_ids=tok.ids_of(NEGATORS) if s.negation_scope > 0 else [],
+        break_ids=tok.ids_of(BREAKS) if s.negation_scope > 0 else [],
     )
     _set_seed(s.seed)
     model = SentinelModel(config)
