@@ -30,6 +30,14 @@ def test_a_scope_opens_after_a_negator_and_closes_at_punctuation_or_its_length()
     assert _scope([0, 5, 6, BREAK, 7]) == "00000"
 
 
+def test_a_negator_inside_a_word_that_does_not_negate_opens_no_scope() -> None:
+    # 不料 (ids 1, 8) is "unexpectedly", 特别 (9, 1) "especially": "不料她却惨" denies nothing
+    words = torch.tensor([1 * (1 << 20) + 8, 9 * (1 << 20) + 1])
+    ids = torch.tensor([[0, NEG, 8, 5, 6, BREAK, 9, NEG, 5, 6, BREAK, NEG, 5, 6]])
+    marked = negation_scope(ids, torch.tensor([NEG]), torch.tensor([BREAK]), 4, words)[0]
+    assert "".join(str(int(m)) for m in marked) == "00000000000011"
+
+
 def _config(scope: int) -> SentinelConfig:
     return SentinelConfig(linear_buckets=1 << 12, negation_scope=scope, negator_ids=[NEG], break_ids=[BREAK])
 

@@ -50,6 +50,7 @@ BAG_CHARS = 1024  # ids (with [CLS]) the n-gram and emoticon bags read by defaul
 
 # Large odd multipliers for polynomial hashing of id pairs/triples into buckets.
 _P1, _P2, _P3 = 1_000_003, 998_244_353, 2_654_435_761
+_PAIR = 1 << 20  # an id pair as one number: first * _PAIR + second (ids stay below 2**20)
 _P4, _NEGATED = 40_503, 7_919  # a negated n-gram's bucket: (bucket * _P4 + _NEGATED) % buckets
 
 
@@ -67,11 +68,24 @@ def hash_ngrams(input_ids: torch.Tensor, buckets: int) -> tuple[torch.Tensor, to
 
 
 def negation_scope(
-    input_ids: torch.Tensor, negators: torch.Tensor, breaks: torch.Tensor, scope: int
+    input_ids: torch.Tensor,
+    negators: torch.Tensor,
+    breaks: torch.Tensor,
+    scope: int,
+    words: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, T) bool: the ids within ``scope`` positions after a negator (不, 没, 无, 未, 别) with no
-    punctuation between; neither a negator nor punctuation is itself in scope."""
+    punctuation between; neither a negator nor punctuation is itself in scope. ``words``: id
+    pairs coded ``first * 2**20 + second`` in which a negator does not negate (不料, 不过, 别人,
+    特别, 未来 ...): there it opens no scope."""
     is_neg = torch.isin(input_ids, negators)
+    if words is not None and words.numel():
+        following = torch.cat([input_ids[:, 1:], torch.zeros_like(input_ids[:, :1])], dim=1)
+        preceding = torch.cat([torch.zeros_like(input_ids[:, :1]), input_ids[:, :-1]], dim=1)
+        in_word = torch.isin(input_ids * _PAIR + following, words) | torch.isin(
+            preceding * _PAIR + input_ids, words
+        )
+        is_neg = is_neg & ~in_word
     is_break = torch.isin(input_ids, breaks)
     pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
     last_neg = torch.where(is_neg, pos, -1).cummax(1).values
@@ -92,7 +106,12 @@ def bag_buckets(input_ids: torch.Tensor, config: Any) -> torch.Tensor:
     if scope > 0:
         negators = torch.tensor(config.negator_ids, dtype=input_ids.dtype, device=input_ids.device)
         breaks = torch.tensor(config.break_ids, dtype=input_ids.dtype, device=input_ids.device)
-        scoped = negation_scope(input_ids, negators, breaks, scope).unsqueeze(-1)
+        words = torch.tensor(
+            [a * _PAIR + b for a, b in getattr(config, "not_negations", [])],
+            dtype=input_ids.dtype,
+            device=input_ids.device,
+        )
+        scoped = negation_scope(input_ids, negators, breaks, scope, words).unsqueeze(-1)
         grams = torch.where(scoped, (grams * _P4 + _NEGATED) % buckets, grams)
     return grams
 
@@ -115,6 +134,7 @@ class SentinelConfig(BertConfig):
         negation_scope: int = 0,
         negator_ids: list[int] | None = None,
         break_ids: list[int] | None = None,
+        not_negations: list[list[int]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -137,6 +157,7 @@ class SentinelConfig(BertConfig):
         self.negation_scope = negation_scope
         self.negator_ids = list(negator_ids or [])
         self.break_ids = list(break_ids or [])
+        self.not_negations = [list(pair) for pair in not_negations or []]  # id pairs: 不料, 特别 ...
 
 
 @dataclass

@@ -58,6 +58,11 @@ __all__ = ["TrainSettings", "train"]
 
 NEGATORS = "不没无未别"  # a negation's scope opens after one of these ...
 BREAKS = ",.!?;:~…。、！？，；：\n"  # ... and closes at punctuation (NFKC turns "，" into ",")
+# ... except in these words, where the character does not negate ("不料她却惨遭..." is no denial)
+NOT_NEGATIONS = (
+    "不料 不过 不仅 不但 不断 不禁 不少 不久 不管 不论 不停 不住 不觉 不然 不如 无论 无数 无比 无限 "
+    "别人 别的 别处 别说 特别 区别 差别 分别 级别 类别 告别 离别 识别 性别 个别 未来 未免"
+).split()
 REVIEWS = "reviews_labelled"  # the corpus name of ``labelled_reviews``' rows
 _SEED_MASK_CHAR = "\ue000"  # private-use character: not in the vocabulary, encodes as [UNK]
 
@@ -624,6 +629,9 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         negation_scope=s.negation_scope,
         negator_ids=tok.ids_of(NEGATORS) if s.negation_scope > 0 else [],
         break_ids=tok.ids_of(BREAKS) if s.negation_scope > 0 else [],
+        not_negations=[pair for pair in map(tok.ids_of, NOT_NEGATIONS) if len(pair) == 2]
+        if s.negation_scope > 0
+        else [],
     )
     _set_seed(s.seed)
     model = SentinelModel(config)
