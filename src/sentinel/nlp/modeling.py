@@ -95,9 +95,10 @@ def negation_scope(
 
 def bag_buckets(input_ids: torch.Tensor, config: Any) -> torch.Tensor:
     """The n-gram bag's bucket ids of a ``SentinelConfig``, (B, T, 3): the unigram, bigram and
-    trigram ending at each position. With ``negation_scope`` (docs/model.md, *Negation*), an n-gram ending inside a
-    negator's scope goes to a bucket of its own, so that "不难吃" does not count the evidence
-    of "难吃"; its weight is learnt from text that negates (tests/data/negation_train.jsonl)."""
+    trigram ending at each position. With ``negation_scope`` (docs/model.md, *Negation*), an
+    n-gram ending inside a negator's scope goes to a bucket of its own, so that "不难吃" does
+    not count the evidence of "难吃"; its weight is learnt from text that negates
+    (tests/data/negation_train.jsonl)."""
     buckets = config.linear_buckets
     bigram, trigram = hash_ngrams(input_ids, buckets)
     # Offset the three n-gram orders so that unigram ids and hashes rarely share a bucket.
