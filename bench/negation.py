@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sentinel.nlp.data import load_corpora, split_of  # noqa: E402
+from sentinel.nlp.data import load_corpora, load_jsonl_examples, split_of  # noqa: E402
 from sentinel.nlp.transformer import TransformerClassifier  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -28,13 +28,10 @@ DATA = ROOT / "tests" / "data"
 
 def probes() -> dict[str, list[tuple[str, bool]]]:
     """Per probe, (text, negative) pairs: the negated faults first, then the negated virtues."""
-    out = {}
-    for name in ("negation_probe", "negation_probe2"):
-        rows = [
-            json.loads(line) for line in (DATA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
-        ]
-        out[name] = [(r["text"], r["label"] == "negative") for r in rows]
-    return out
+    return {
+        name: [(e.text, bool(e.negative)) for e in load_jsonl_examples(DATA / f"{name}.jsonl")]
+        for name in ("negation_probe", "negation_probe2")
+    }
 
 
 def tally(pairs: list[tuple[str, bool]], negative: list[float]) -> dict[str, str]:

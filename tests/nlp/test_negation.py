@@ -15,9 +15,10 @@ DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 NEG, BREAK = 1, 2
 
 
-def _scope(ids: list[int], scope: int = 4) -> str:
+def _scope(ids: list[int], scope: int = 4, words: list[int] | None = None) -> str:
     """Which positions are in scope, as a string of 0 and 1."""
-    marked = negation_scope(torch.tensor([ids]), torch.tensor([NEG]), torch.tensor([BREAK]), scope)
+    pairs = None if words is None else torch.tensor(words)
+    marked = negation_scope(torch.tensor([ids]), torch.tensor([NEG]), torch.tensor([BREAK]), scope, pairs)
     return "".join(str(int(m)) for m in marked[0])
 
 
@@ -32,10 +33,8 @@ def test_a_scope_opens_after_a_negator_and_closes_at_punctuation_or_its_length()
 
 def test_a_negator_inside_a_word_that_does_not_negate_opens_no_scope() -> None:
     # 不料 (ids 1, 8) is "unexpectedly", 特别 (9, 1) "especially": "不料她却惨" denies nothing
-    words = torch.tensor([1 * (1 << 20) + 8, 9 * (1 << 20) + 1])
-    ids = torch.tensor([[0, NEG, 8, 5, 6, BREAK, 9, NEG, 5, 6, BREAK, NEG, 5, 6]])
-    marked = negation_scope(ids, torch.tensor([NEG]), torch.tensor([BREAK]), 4, words)[0]
-    assert "".join(str(int(m)) for m in marked) == "00000000000011"
+    words = [1 * (1 << 20) + 8, 9 * (1 << 20) + 1]
+    assert _scope([0, NEG, 8, 5, 6, BREAK, 9, NEG, 5, 6, BREAK, NEG, 5, 6], words=words) == "00000000000011"
 
 
 def _config(scope: int) -> SentinelConfig:

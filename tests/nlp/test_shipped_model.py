@@ -165,13 +165,8 @@ def test_reads_a_denied_fault_as_praise(
     """The negation probes (tests/data/README.md; docs/model.md, *Negation*). When shipped:
     14 of 22 and 23 of 40 denied faults read positive (5 and 2 before the bag read a negator's
     scope), 21 of 22 and 35 of 40 denied virtues read negative (22 and 35 before)."""
-    rows = [
-        json.loads(line)
-        for line in (MODEL_DIR.parents[1] / "tests" / "data" / f"{name}.jsonl")
-        .read_text(encoding="utf-8")
-        .splitlines()
-    ]
-    scores = shipped.classify([r["text"] for r in rows])
-    right = [(s.negative >= 0.5) == (r["label"] == "negative") for s, r in zip(scores, rows, strict=True)]
-    assert sum(ok for ok, r in zip(right, rows, strict=True) if r["label"] == "positive") >= faults
-    assert sum(ok for ok, r in zip(right, rows, strict=True) if r["label"] == "negative") >= virtues
+    examples = load_jsonl_examples(MODEL_DIR.parents[1] / "tests" / "data" / f"{name}.jsonl")
+    scores = shipped.classify([e.text for e in examples])
+    right = [(s.negative >= 0.5) == bool(e.negative) for s, e in zip(scores, examples, strict=True)]
+    assert sum(ok for ok, e in zip(right, examples, strict=True) if not e.negative) >= faults
+    assert sum(ok for ok, e in zip(right, examples, strict=True) if e.negative) >= virtues

@@ -18,7 +18,7 @@ from sentinel.nlp.taxonomy import Taxonomy
 from sentinel.nlp.text import normalize
 from sentinel.paths import REPO_ROOT
 
-__all__ = ["NEGATION_TRAIN", "Example", "load_corpora", "load_jsonl_examples", "split_of"]
+__all__ = ["NEGATION_TRAIN", "Example", "load_corpora", "load_jsonl_examples", "split_of", "tag_topics"]
 
 # hand-written reviews that praise by denying a fault or blame by denying a virtue (the
 # shipped recipe reads them: docs/model.md, *Negation*)
@@ -84,7 +84,11 @@ def load_corpora(data_dir: str | Path, taxonomy: Taxonomy | None = None) -> list
     if not files:
         raise FileNotFoundError(f"no *.jsonl training files in {data_dir}")
     examples = [ex for f in files for ex in load_jsonl_examples(f)]
-    if taxonomy is not None:
-        for ex in examples:
-            ex.topics = list(taxonomy.match(ex.text))
+    return examples if taxonomy is None else tag_topics(examples, taxonomy)
+
+
+def tag_topics(examples: list[Example], taxonomy: Taxonomy) -> list[Example]:
+    """``examples``, each given the topics whose seed terms it contains (weak topic labels)."""
+    for ex in examples:
+        ex.topics = list(taxonomy.match(ex.text))
     return examples

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 from transformers.utils import logging as hf_logging
 
-from sentinel.nlp.data import NEGATION_TRAIN, Example, load_corpora, load_jsonl_examples, split_of
+from sentinel.nlp.data import NEGATION_TRAIN, Example, load_corpora, load_jsonl_examples, split_of, tag_topics
 from sentinel.nlp.modeling import BAG_CHARS, MLMHead, SentinelConfig, SentinelModel, bag_buckets
 from sentinel.nlp.reactions import (
     CASCADES_FILE,
@@ -542,13 +542,14 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
         if s.reactions > 0:
             # train split only (by text hash, as the corpora): no reaction shares a text with a
             # labelled validation or test row
-            weak = [
-                ex
-                for ex in weak_examples(texts, holdout, s.reactions, s.seed, neutral=s.neutral_reactions)
-                if split_of(ex.text) == "train"
-            ]
-            for ex in weak:
-                ex.topics = list(taxonomy.match(ex.text))
+            weak = tag_topics(
+                [
+                    ex
+                    for ex in weak_examples(texts, holdout, s.reactions, s.seed, neutral=s.neutral_reactions)
+                    if split_of(ex.text) == "train"
+                ],
+                taxonomy,
+            )
             train_ex += weak
             emit(f"reactions: {len(weak)} weak-labelled rows from {cascades} (weight {s.reaction_weight})")
         if s.mlm_reactions > 0:
@@ -563,9 +564,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
                 "recipe, in a checkout of the repository; --labelled-limit 0 trains without them)"
             )
         labelled = labelled_examples(s.labelled_reactions, Holdout.load(s.holdout), s.labelled_neutral)
-        labelled = labelled[: s.labelled_limit]
-        for ex in labelled:
-            ex.topics = list(taxonomy.match(ex.text))
+        labelled = tag_topics(labelled[: s.labelled_limit], taxonomy)
         train_ex += labelled
         emit(
             f"reactions: {len(labelled)} hand-labelled rows from {s.labelled_reactions} (weight {s.labelled_weight})"
@@ -577,9 +576,7 @@ def train(s: TrainSettings, log: Callable[[str], None] | None = None) -> dict[st
                 f"{s.labelled_reviews}: no such file (the hand-written negation reviews of the shipped "
                 "recipe, in a checkout of the repository; --review-weight 0 trains without them)"
             )
-        reviews = load_jsonl_examples(s.labelled_reviews, corpus=REVIEWS)
-        for ex in reviews:
-            ex.topics = list(taxonomy.match(ex.text))
+        reviews = tag_topics(load_jsonl_examples(s.labelled_reviews, corpus=REVIEWS), taxonomy)
         train_ex += reviews
         emit(
             f"reviews: {len(reviews)} hand-written rows from {s.labelled_reviews} (weight {s.review_weight})"
