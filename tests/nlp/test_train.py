@@ -349,3 +349,13 @@ def test_validation_reads_a_post_as_the_classifier_does(tmp_path: Path) -> None:
     clf = TransformerClassifier(out, quantize=False, threads=1)
     read = [s.negative > 0.5 for s in clf.classify([e.text for e in val])]
     assert sum(r == bool(e.negative) for r, e in zip(read, val, strict=True)) / len(val) > 0.9
+
+
+def test_a_missing_negation_reviews_file_is_a_clear_error(toy_data: Path, tmp_path: Path) -> None:
+    settings = _settings(toy_data, tmp_path / "m")
+    settings.labelled_reviews = tmp_path / "nowhere.jsonl"
+    with pytest.raises(ValueError, match=r"nowhere\.jsonl: no such file.*--review-weight 0"):
+        train(settings, log=lambda _: None)
+    settings.review_weight = 0.0  # none asked for: the file is not read
+    train(settings, log=lambda _: None)
+    assert (tmp_path / "m" / "model.safetensors").is_file()
