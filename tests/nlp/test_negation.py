@@ -79,3 +79,21 @@ def test_the_negation_training_data_holds_no_probe_line() -> None:
     ]
     for text in texts:
         assert not any(p in text or text in p for p in probes), text
+
+
+def test_the_aspect_reviews_hold_no_probe_line_and_no_negation_row() -> None:
+    """tests/data/aspect_reviews.jsonl (praise that names an aspect reviews mostly complain
+    about) was written by two people who saw neither probe nor negation_train.jsonl; the rows
+    that contain a probe line, punctuation aside, were dropped."""
+    rows = load_jsonl_examples(DATA / "aspect_reviews.jsonl")
+    assert len(rows) == 995 and sum(e.negative for e in rows) == 396
+    texts = [e.text for e in rows]
+    assert len(set(texts)) == len(texts)
+    assert not set(texts) & {e.text for e in load_jsonl_examples(DATA / "negation_train.jsonl")}
+    probes = [
+        e.text
+        for name in ("negation_probe", "negation_probe2")
+        for e in load_jsonl_examples(DATA / f"{name}.jsonl")
+    ]
+    for text in texts:
+        assert not any(p in text or text in p for p in probes), text
