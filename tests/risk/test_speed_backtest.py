@@ -149,17 +149,15 @@ def test_text_cache_evicts_the_least_recently_used() -> None:
     assert (cache.hits, cache.misses, len(cache)) == (3, 1, 2)
 
 
-def test_the_backtest_stays_fast_with_the_lexicon() -> None:
-    """A coarse floor (a shared 2-core CI box): 10k dense posts well under the old per-post path."""
+def test_a_dense_backtest_classifies_each_distinct_text_once() -> None:
+    """What keeps a dense backtest fast: 10k posts, the classifier asked once per distinct text
+    and every repeat served from the cache. How fast is measured by bench/backtest_speed.py
+    (docs/risk.md), not asserted here: a timed floor failed on a loaded 2-core CI box."""
     records = list(generate("background", start=START, seed=0, days=0.5, volume=3000))[:10_000]
-    lines = _lines(records)
-    import time
-
-    started = time.process_time()
-    _, summary = _run(lines)
-    cpu = time.process_time() - started
-    assert summary.posts == len(records)
-    assert summary.posts / cpu > 3000, f"{summary.posts / cpu:.0f} posts/s"
+    _, summary = _run(_lines(records))
+    distinct = len({r["text"] for r in records})
+    assert summary.posts == len(records) and distinct < len(records) // 10
+    assert (summary.classified, summary.cache_hits) == (distinct, len(records) - distinct)
     assert summary.first is not None and summary.last is not None
     assert summary.last - summary.first < timedelta(days=2)
 
