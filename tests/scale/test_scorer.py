@@ -168,14 +168,15 @@ async def test_a_standby_scorer_takes_over_and_the_sequence_continues(
         assert standby.risk is None and standby.observed == 0  # a standby does nothing
         await leader.stop()  # releases the lease
         batch = [(sp, "replay") for sp in scorer.score_now(posts[3000:])]
-        for attempt in range(20):
-            # the standby, now scoring, may hold the SQLite file for a moment on a loaded machine:
-            # a writer waits and tries again, as the daemon's own writer does (store/retry.py)
+        for attempt in range(120):
+            # the standby, now scoring, may hold the SQLite file for a while on a loaded machine
+            # (20 tries over 10 s were not enough on a 2-core box running the suite slowly): a
+            # writer waits and tries again, as the daemon's own writer does (store/retry.py)
             try:
                 await standby.store.write_batch(batch, [], model="l", now=posts[0].created_at)
                 break
             except OperationalError:
-                if attempt == 19:
+                if attempt == 119:
                     raise
                 await asyncio.sleep(0.5)
         await _mark(standby.store, first + second, idle=True)
