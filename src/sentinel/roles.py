@@ -401,13 +401,15 @@ class ScoreRole(Daemon):
         self.path = EventPath(self.store, self.clock, self.metrics, lambda ev: [])
         self._scheduler: Any = None
         self.lease: Lease | None = None  # set while leading: event writes are fenced by it
+        self._lead_task: asyncio.Task[None] | None = None
 
     async def _start(self) -> None:
         # the scorer only needs to know which channels want an event (the outbox rows); the
         # notify role delivers them
         channels = Delivery(self.config, self.store, self.clock, self.metrics).channels_for
         self.path = EventPath(self.store, self.clock, self.metrics, channels)
-        self._tasks.append(asyncio.create_task(self._lead(), name="scorer"))
+        self._lead_task = asyncio.create_task(self._lead(), name="scorer")
+        self._tasks.append(self._lead_task)
         # pruning old posts is a singleton job too; its own lease picks one process
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -420,16 +422,28 @@ class ScoreRole(Daemon):
     async def _drain(self) -> None:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        # Let the scorer finish the step it is in and give its lease up, rather than cancel it:
+        # a task cancelled inside a write transaction could leave its SQLite connection holding
+        # the write lock, and every other writer of the file then waited on it (seen in a test:
+        # the standby and the ingest retrying for minutes after the leader stopped).
+        if self._lead_task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._lead_task), timeout=self.lease_ttl)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the role is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _lead(self) -> None:
         lease = self.store.lease("scorer", self.holder, ttl=self.lease_ttl, clock=self.clock)
         self.lease = lease
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     if not await lease.acquire():
                         self.risk = None  # a standby: whoever leads next rebuilds from the store
-                        await asyncio.sleep(lease.ttl / 3)
+                        await self._pause(lease.ttl / 3)
                         continue
                     if self.risk is None:
                         await self._take_over()
@@ -445,9 +459,9 @@ class ScoreRole(Daemon):
                 except Exception as exc:
                     log.warning("scorer step failed (%s); retrying", describe(exc))
                     progressed = False
-                    await asyncio.sleep(1.0)
+                    await self._pause(1.0)
                 if not progressed:
-                    await asyncio.sleep(self.poll)
+                    await self._pause(self.poll)
         finally:
             with contextlib.suppress(Exception):
                 await lease.release()

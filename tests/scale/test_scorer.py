@@ -195,6 +195,48 @@ async def test_a_standby_scorer_takes_over_and_the_sequence_continues(
         await standby.stop()
 
 
+async def test_a_stopping_scorer_finishes_its_step_and_frees_the_lease(
+    tmp_path: Path, metrics: Metrics
+) -> None:
+    """Stop lets the scorer's loop end between steps instead of cancelling it: a step cancelled
+    inside its write transaction once left a SQLite connection holding the write lock, and the
+    standby and the ingest then retried for minutes."""
+    from datetime import UTC, datetime
+
+    from .conftest import eventually
+
+    cfg = _config(tmp_path)
+    role = ScoreRole(cfg, metrics=metrics, risk=WindowEngine(WATCHES), poll=0.01, lease_ttl=5.0)
+    role.holder = "leader"
+    await role.start()
+    try:
+        scorer = Scorer(LexiconClassifier(), cfg.classifier, metrics)
+        records = stream(500)
+        await role.store.write_batch(
+            [(sp, "replay") for sp in scorer.score_now([parse_post(r) for r in records])],
+            [],
+            model="l",
+            now=datetime.now(UTC),
+        )
+        await _mark(role.store, records, idle=True)
+
+        async def leading() -> bool:
+            return role.observed >= 500
+
+        await eventually(leading, within=120)
+    finally:
+        await role.stop()
+    assert role._lead_task is not None and role._lead_task.done() and not role._lead_task.cancelled()
+    other = SqlStore(cfg.storage, Metrics())
+    await other.open()
+    try:
+        assert await other.lease("scorer", "standby", ttl=5.0).holder_now() is None
+        # nothing holds the file: a write goes through at once (busy_timeout would wait 10 s)
+        await other.write_batch([], [], model="l", now=datetime.now(UTC))
+    finally:
+        await other.close()
+
+
 async def test_with_live_data_quiet_periods_still_cool_alerts_down(tmp_path: Path, metrics: Metrics) -> None:
     from datetime import UTC, datetime, timedelta
 
